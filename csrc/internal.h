@@ -1,0 +1,144 @@
+/*
+ * internal.h - the tape's layout and the helpers shared by pyad's C files (prefix pyad__).
+ *
+ * Records live in struct-of-arrays buffers indexed by a 32-bit slot. Slots come in chunks of
+ * PYAD_CHUNK records; chunks are recycled once nothing refers to them, so a chunk's slot
+ * numbers say nothing about age: `order` lists the chunks in use oldest first, and a record's
+ * operands are always in its own chunk (earlier) or in an older one. 
+ *
+ * Per record (41 bytes): kind (op | form << 6), a, b (operand slots), val, da, db (partials),
+ * grad. Forms: unary records and constant-operand records set b to their own slot and keep
+ * the constant in db, and leaves point at themselves with zero partials (the sweep's write to
+ * grad[self] is overwritten at once), so the reverse sweep
+ * is the same two multiply-adds for every record but the n-ary ones. n-ary records keep their
+ * operands in their chunk's side arrays: a = offset, b = count, da = output index (softmax).
+ */
+#ifndef PYAD_INTERNAL_H
+#define PYAD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "pyad.h"
+
+#if defined(__GNUC__)
+#define PYAD_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PYAD_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PYAD_INTERNAL __attribute__((visibility("hidden")))
+#define PYAD_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PYAD_UNLIKELY(x) (x)
+#define PYAD_LIKELY(x) (x)
+#define PYAD_INTERNAL
+#define PYAD_PRINTF(f, a)
+#endif
+
+#define PYAD_CHUNK_BITS 10u
+#define PYAD_CHUNK (1u << PYAD_CHUNK_BITS)
+#define PYAD_CHUNK_MASK (PYAD_CHUNK - 1u)
+#define PYAD_MAX_CHUNKS (1u << (32u - PYAD_CHUNK_BITS))
+
+#define PYAD_OP_BITS 6u
+#define PYAD_OP_MASK ((1u << PYAD_OP_BITS) - 1u)
+enum pyad_form { PYAD_FORM_PLAIN = 0, PYAD_FORM_VC = 1, PYAD_FORM_CV = 2 };
+
+enum pyad_chunk_state { PYAD_CHUNK_FREE = 0, PYAD_CHUNK_USED = 1 };
+
+typedef struct pyad_chunk {
+    uint32_t fill;       /* records in use */
+    uint32_t pos;        /* index in tape->order */
+    uint8_t state;       /* enum pyad_chunk_state */
+    uint8_t pinned;      /* the frontend still holds a pin */
+    uint8_t dirty;       /* some grad in it may be nonzero */
+    uint8_t needed;      /* scratch for pyad__collect */
+    uint32_t side_len, side_cap;
+    uint32_t *side_slot; /* n-ary operands: slot, or the record's own slot for a constant */
+    double *side_val;    /* ... and its partial, or the constant's value */
+} pyad_chunk;
+
+struct pyad_tape {
+    /* records (struct of arrays, cap_chunks * PYAD_CHUNK slots) */
+    uint8_t *kind;
+    uint32_t *a, *b;
+    double *val, *da, *db, *grad;
+    uint32_t cap_chunks;
+    pyad_chunk *chunks;  /* cap_chunks entries */
+
+    uint32_t *order;     /* chunks in use, oldest first */
+    uint32_t norder;
+    uint32_t *free_ids;  /* chunks to reuse (capacity cap_chunks) */
+    uint32_t nfree;
+    uint32_t cur;        /* chunk receiving new records */
+
+    uint32_t tag;        /* upper half of every handle of this generation */
+    uint64_t nrecords;
+    uint32_t unpins_since_collect, live_after_collect;
+
+    /* sweep scratch: grads set aside before a sweep */
+    uint32_t *save_slot;
+    double *save_val;
+    size_t save_cap;
+
+    pthread_t owner;
+    char errmsg[200];
+};
+
+/* status.c */
+PYAD_INTERNAL int pyad__fail(pyad_tape *t, int status, const char *fmt, ...) PYAD_PRINTF(3, 4);
+PYAD_INTERNAL extern const signed char pyad__arity[];
+PYAD_INTERNAL int pyad__kernel(int op, double a, double b, double *y, double *da, double *db);
+
+/* tape.c */
+PYAD_INTERNAL int pyad__check_thread(pyad_tape *t);
+PYAD_INTERNAL int pyad__stale(pyad_tape *t, int64_t h);
+PYAD_INTERNAL int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot,
+                                int *opened);
+PYAD_INTERNAL int pyad__math_error(pyad_tape *t, int status, int op, double a, double b);
+
+/* Is the calling thread the tape's owner? Every entry point but pyad_tape_free asks. */
+static inline int pyad__enter(pyad_tape *t)
+{
+    if (PYAD_UNLIKELY(t == NULL))
+        return PYAD_MISUSE;
+    if (PYAD_UNLIKELY(!pthread_equal(pthread_self(), t->owner)))
+        return pyad__check_thread(t);
+    return PYAD_OK;
+}
+
+/* The slot a handle names, if it is a live record of this tape generation. */
+static inline int pyad__resolve(pyad_tape *t, int64_t h, uint32_t *slot)
+{
+    const uint64_t u = (uint64_t)h;
+    const uint32_t s = (uint32_t)u;
+    const uint32_t c = s >> PYAD_CHUNK_BITS;
+    if (PYAD_LIKELY((u >> 32) == t->tag && c < t->cap_chunks &&
+                    t->chunks[c].state == PYAD_CHUNK_USED &&
+                    (s & PYAD_CHUNK_MASK) < t->chunks[c].fill)) {
+        *slot = s;
+        return PYAD_OK;
+    }
+    return pyad__stale(t, h);
+}
+
+static inline int64_t pyad__handle(const pyad_tape *t, uint32_t slot)
+{
+    return (int64_t)(((uint64_t)t->tag << 32) | slot);
+}
+
+/* Records reserved by pyad__reserve are written, then published here. */
+static inline void pyad__commit(pyad_tape *t, uint32_t nrec, uint32_t nside)
+{
+    pyad_chunk *ch = &t->chunks[t->cur];
+    ch->fill += nrec;
+    ch->side_len += nside;
+    t->nrecords += nrec;
+}
+
+
+static inline int pyad__is_nary(uint8_t kind)
+{
+    return (kind & PYAD_OP_MASK) >= PYAD_OP_SUM;
+}
+
+#endif /* PYAD_INTERNAL_H */

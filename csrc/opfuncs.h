@@ -1,0 +1,69 @@
+/*
+ * opfuncs.h - helpers the op table (ops.def) uses where one expression is not enough.
+ * Kept here so that ops.def stays one line per op.
+ */
+#ifndef PYAD_OPFUNCS_H
+#define PYAD_OPFUNCS_H
+
+#include <math.h>
+
+#define PYAD_CHECK(cond, STATUS) ((cond) ? PYAD_##STATUS : PYAD_OK)
+/* An infinite result from finite inputs is an overflow, as Python's math module says. */
+#define PYAD_CHECK_OVERFLOW(y, a) PYAD_CHECK(isinf(y) && isfinite(a), OVERFLOW)
+#define PYAD_CHECK_OVERFLOW2(y, a, b) PYAD_CHECK(isinf(y) && isfinite(a) && isfinite(b), OVERFLOW)
+
+/* Logistic function without overflow: exp is only taken of a non-positive number. */
+static inline double pyad__sigmoid(double a)
+{
+    if (a >= 0.0)
+        return 1.0 / (1.0 + exp(-a));
+    const double e = exp(a);
+    return e / (1.0 + e);
+}
+
+static inline double pyad__sign(double a)
+{
+    return a > 0.0 ? 1.0 : (a < 0.0 ? -1.0 : 0.0);
+}
+
+/* num / den, or 0 where den is 0 (hypot at the origin). */
+static inline double pyad__ratio0(double num, double den)
+{
+    return den == 0.0 ? 0.0 : num / den;
+}
+
+/* Python's float ** : 0 to a negative power divides by zero, a negative base to a
+   non-integer power has no real value. */
+static inline int pyad__pow_check(double a, double b)
+{
+    if (a == 0.0 && b < 0.0)
+        return PYAD_ZERODIV;
+    if (a < 0.0 && isfinite(b) && b != floor(b))
+        return PYAD_DOMAIN;
+    return PYAD_OK;
+}
+
+static inline double pyad__pow_da(double a, double b)
+{
+    return b == 0.0 ? 0.0 : b * pow(a, b - 1.0);
+}
+
+/* d(a**b)/db = y log a; taken as 0 at a == 0 and undefined (NaN) for a < 0. */
+static inline double pyad__pow_db(double a, double y)
+{
+    return a > 0.0 ? y * log(a) : (a == 0.0 ? 0.0 : (double)NAN);
+}
+
+static inline double pyad__atan2_da(double a, double b)
+{
+    const double r = a * a + b * b;
+    return r == 0.0 ? 0.0 : b / r;
+}
+
+static inline double pyad__atan2_db(double a, double b)
+{
+    const double r = a * a + b * b;
+    return r == 0.0 ? 0.0 : -a / r;
+}
+
+#endif /* PYAD_OPFUNCS_H */

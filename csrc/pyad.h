@@ -1,0 +1,100 @@
+/*
+ * pyad.h - the public C API of pyad's tape: the only public header.
+ *
+ * A tape is a Wengert list of scalar records. Every entry point returns a status code
+ * (PYAD_OK == 0; see status.def) and delivers results through out-pointers, except the
+ * push functions on the recording hot path, which return the new record's handle (>= 0) or a
+ * negated status (< 0); a push returning -PYAD_SEGMENT succeeded, and pyad_tape_last gives
+ * its handle. A call that fails leaves the tape exactly as it was and stores a message in
+ * pyad_tape_errmsg. Nothing here aborts, exits or prints.
+ *
+ * Handles are opaque 64-bit values naming one record of one tape generation: a handle from
+ * before pyad_tape_reset, or from another tape, is refused with PYAD_STALE. A tape belongs to
+ * the thread that created it; other threads get PYAD_THREAD (pyad_tape_free excepted).
+ *
+ * pyad/_build.py feeds the region between the cdef markers to cffi verbatim, so it must hold
+ * only declarations cffi's parser accepts: no macros, no #if, no includes.
+ */
+#ifndef PYAD_H
+#define PYAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PYAD_VERSION "0.1.0"
+#define PYAD_NARY (-1)
+
+enum pyad_status {
+#define PYAD_STATUS(NAME, MSG) PYAD_##NAME,
+#include "status.def"
+#undef PYAD_STATUS
+    PYAD_STATUS_COUNT
+};
+
+enum pyad_op {
+#define PYAD_OP(NAME, ARITY, VALUE, DA, DB, PRE, POST) PYAD_OP_##NAME,
+#include "ops.def"
+#undef PYAD_OP
+    PYAD_OP_COUNT
+};
+
+/* pyad-cdef-begin */
+typedef struct pyad_tape pyad_tape;
+
+/* Library and tables (no tape needed). */
+const char *pyad_version(void);
+int pyad_status_count(void);
+const char *pyad_status_name(int status);     /* "OK", "DOMAIN", ...; NULL if unknown */
+const char *pyad_strstatus(int status);       /* default message for a status */
+int pyad_op_count(void);
+const char *pyad_op_name(int op);             /* "add", "log", ...; NULL if unknown */
+int pyad_op_arity(int op);                    /* 0, 1, 2 or -1 (n-ary); -2 if unknown */
+int pyad_chunk_records(void);                 /* records per segment */
+
+/* Value (and partials) of one op on plain numbers, no tape; b is ignored by unary ops. */
+int pyad_eval(int op, double a, double b, double *y, double *da, double *db);
+
+/* Tape lifetime. */
+int pyad_tape_new(pyad_tape **out);
+void pyad_tape_free(pyad_tape *t);            /* NULL is a no-op */
+int pyad_tape_reset(pyad_tape *t);            /* drop every record; old handles go stale */
+const char *pyad_tape_errmsg(const pyad_tape *t);
+int pyad_tape_len(pyad_tape *t, int64_t *out);      /* records held */
+int pyad_tape_nbytes(pyad_tape *t, int64_t *out);   /* memory held, all buffers */
+int pyad_tape_last(pyad_tape *t, int64_t *out);     /* handle of the newest record */
+
+/* Segments: records are grouped in segments of pyad_chunk_records(). The frontend holds a
+   pin for each segment while anything may still name one of its records, and unpins it with
+   the handle of any record in it; unpinned segments no live record depends on are reused. */
+int pyad_tape_unpin(pyad_tape *t, int64_t h);
+
+/* Recording (hot path): return the new handle, or -status. */
+int64_t pyad_push_leaf(pyad_tape *t, double v);
+int64_t pyad_push_v(pyad_tape *t, int op, int64_t a);
+int64_t pyad_push_vv(pyad_tape *t, int op, int64_t a, int64_t b);
+int64_t pyad_push_vc(pyad_tape *t, int op, int64_t a, double b);
+int64_t pyad_push_cv(pyad_tape *t, int op, double a, int64_t b);
+/* n-ary ops: operand j is handles[j], or the constant consts[j] where handles[j] == 0.
+   sum: x_0..x_{n-1}; dot: w_0, x_0, w_1, x_1, ... (n even); logsumexp: n >= 1. */
+int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *handles,
+                       const double *consts);
+/* softmax pushes n records (n <= pyad_chunk_records()) and writes their handles to out. */
+int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,
+                      int64_t *out);
+
+/* Reading and writing records. */
+int pyad_get_value(pyad_tape *t, int64_t h, double *out);
+int pyad_set_value(pyad_tape *t, int64_t h, double v);   /* leaves only */
+int pyad_get_grad(pyad_tape *t, int64_t h, double *out);
+int pyad_set_grad(pyad_tape *t, int64_t h, double g);
+int pyad_get_op(pyad_tape *t, int64_t h, int *op);
+/* Operands of a record that are records (constants are skipped): writes up to cap
+   (handle, partial) pairs and the total count to *n. */
+int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles,
+                      double *partials, int64_t *n);
+
+/* Reverse sweep: add upstream * d(h)/d(node) to the grad of every record h depends on. */
+int pyad_backward(pyad_tape *t, int64_t h, double upstream);
+/* pyad-cdef-end */
+
+#endif /* PYAD_H */

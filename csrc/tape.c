@@ -1,0 +1,557 @@
+/*
+ * tape.c - tape lifetime, chunk management (growth, pins, reuse), and recording of leaves,
+ * unary and binary records.
+ *
+ * Memory is an arena of chunks: growing never moves a record's slot, reset rewinds without
+ * freeing, and chunks nothing refers to any more go back on a free list (collect below).
+ * Every push validates, computes, reserves (the only step that can run out of memory), then
+ * writes and commits: a push that fails has changed nothing.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "opfuncs.h"
+
+/* Tags name tape generations; they are never reused within a process (until 2^31 resets),
+   so a handle of a reset or foreign tape cannot pass for a live one. */
+static _Atomic uint32_t next_tag = 1;
+
+static uint32_t new_tag(void)
+{
+    uint32_t tag = atomic_fetch_add(&next_tag, 1u) & 0x7fffffffu;
+    return tag == 0 ? atomic_fetch_add(&next_tag, 1u) & 0x7fffffffu : tag;
+}
+
+int pyad__check_thread(pyad_tape *t)
+{
+    /* No message: the owner thread may be writing errmsg right now. */
+    (void)t;
+    return PYAD_THREAD;
+}
+
+int pyad__stale(pyad_tape *t, int64_t h)
+{
+    if ((uint64_t)h >> 32 != t->tag)
+        return pyad__fail(t, PYAD_STALE,
+                          "handle %#llx is from another tape or from before its last reset",
+                          (unsigned long long)h);
+    return pyad__fail(t, PYAD_STALE, "handle %#llx names no live record of this tape",
+                      (unsigned long long)h);
+}
+
+int pyad__math_error(pyad_tape *t, int status, int op, double a, double b)
+{
+    const char *name = pyad_op_name(op);
+    if (pyad__arity[op] == 1)
+        return pyad__fail(t, status, "%s: %s(%.17g)", pyad_strstatus(status), name, a);
+    return pyad__fail(t, status, "%s: %s(%.17g, %.17g)", pyad_strstatus(status), name, a, b);
+}
+
+/* Grow every per-slot and per-chunk buffer to hold `want` chunks. On failure the buffers
+   that did grow keep their new size; cap_chunks only moves once all have. */
+static int grow(pyad_tape *t, uint32_t want)
+{
+    const size_t n = (size_t)want * PYAD_CHUNK;
+#define GROW(field, count)                                                                    \
+    do {                                                                                      \
+        void *p_ = realloc(t->field, (count) * sizeof *t->field);                             \
+        if (p_ == NULL)                                                                       \
+            return pyad__fail(t, PYAD_NOMEM, "out of memory growing the tape to %zu records", \
+                              n);                                                             \
+        t->field = p_;                                                                        \
+    } while (0)
+    GROW(kind, n);
+    GROW(a, n);
+    GROW(b, n);
+    GROW(val, n);
+    GROW(da, n);
+    GROW(db, n);
+    GROW(grad, n);
+    GROW(order, (size_t)want);
+    GROW(free_ids, (size_t)want);
+    GROW(chunks, (size_t)want);
+#undef GROW
+    memset(t->chunks + t->cap_chunks, 0, (size_t)(want - t->cap_chunks) * sizeof *t->chunks);
+    t->cap_chunks = want;
+    return PYAD_OK;
+}
+
+static int ensure_side(pyad_tape *t, pyad_chunk *ch, uint32_t extra)
+{
+    if (extra <= ch->side_cap - ch->side_len)
+        return PYAD_OK;
+    if (extra > UINT32_MAX - ch->side_len)
+        return pyad__fail(t, PYAD_FULL, "too many operands in one segment");
+    uint64_t want = (uint64_t)ch->side_cap + ch->side_cap / 2;
+    if (want < (uint64_t)ch->side_len + extra)
+        want = (uint64_t)ch->side_len + extra;
+    if (want > UINT32_MAX)
+        want = UINT32_MAX;
+    uint32_t *slots = realloc(ch->side_slot, (size_t)want * sizeof *slots);
+    if (slots == NULL)
+        return pyad__fail(t, PYAD_NOMEM, "out of memory for n-ary operands");
+    ch->side_slot = slots;
+    double *vals = realloc(ch->side_val, (size_t)want * sizeof *vals);
+    if (vals == NULL)
+        return pyad__fail(t, PYAD_NOMEM, "out of memory for n-ary operands");
+    ch->side_val = vals;
+    ch->side_cap = (uint32_t)want;
+    return PYAD_OK;
+}
+
+static void open_chunk(pyad_tape *t, uint32_t c)
+{
+    pyad_chunk *ch = &t->chunks[c];
+    ch->state = PYAD_CHUNK_USED;
+    ch->fill = 0;
+    ch->side_len = 0;
+    ch->pinned = 1;
+    ch->dirty = 0;
+    ch->pos = t->norder;
+    t->order[t->norder++] = c;
+    t->cur = c;
+}
+
+int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, int *opened)
+{
+    pyad_chunk *cur = &t->chunks[t->cur];
+    if (PYAD_LIKELY(nrec <= PYAD_CHUNK - cur->fill)) {
+        if (PYAD_UNLIKELY(nside > 0) && ensure_side(t, cur, nside) != PYAD_OK)
+            return PYAD_NOMEM;
+        *slot = (t->cur << PYAD_CHUNK_BITS) | cur->fill;
+        *opened = 0;
+        return PYAD_OK;
+    }
+    if (nrec > PYAD_CHUNK)
+        return pyad__fail(t, PYAD_MISUSE, "%u records do not fit in one segment", nrec);
+    uint32_t c;
+    if (t->nfree > 0) {
+        c = t->free_ids[t->nfree - 1];
+    } else {
+        if (t->cap_chunks == PYAD_MAX_CHUNKS)
+            return pyad__fail(t, PYAD_FULL, "tape is full (%u records)",
+                              PYAD_MAX_CHUNKS * PYAD_CHUNK);
+        uint64_t want = (uint64_t)t->cap_chunks + t->cap_chunks / 2 + 1;
+        if (want > PYAD_MAX_CHUNKS)
+            want = PYAD_MAX_CHUNKS;
+        const uint32_t old_cap = t->cap_chunks;
+        if (grow(t, (uint32_t)want) != PYAD_OK)
+            return PYAD_NOMEM;
+        /* New chunks go on the free list lowest last, so the lowest is used first. */
+        for (uint32_t k = t->cap_chunks; k-- > old_cap;)
+            t->free_ids[t->nfree++] = k;
+        c = t->free_ids[t->nfree - 1];
+    }
+    if (nside > 0 && ensure_side(t, &t->chunks[c], nside) != PYAD_OK)
+        return PYAD_NOMEM;
+    t->nfree--;
+    open_chunk(t, c);
+    *slot = c << PYAD_CHUNK_BITS;
+    *opened = 1;
+    return PYAD_OK;
+}
+
+int pyad_tape_new(pyad_tape **out)
+{
+    if (out == NULL)
+        return PYAD_MISUSE;
+    *out = NULL;
+    pyad_tape *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return PYAD_NOMEM;
+    t->owner = pthread_self();
+    t->tag = new_tag();
+    if (grow(t, 1) != PYAD_OK) {
+        pyad_tape_free(t);
+        return PYAD_NOMEM;
+    }
+    open_chunk(t, 0);
+    *out = t;
+    return PYAD_OK;
+}
+
+void pyad_tape_free(pyad_tape *t)
+{
+    if (t == NULL)
+        return;
+    for (uint32_t c = 0; c < t->cap_chunks; c++) {
+        free(t->chunks[c].side_slot);
+        free(t->chunks[c].side_val);
+    }
+    free(t->kind);
+    free(t->a);
+    free(t->b);
+    free(t->val);
+    free(t->da);
+    free(t->db);
+    free(t->grad);
+    free(t->order);
+    free(t->free_ids);
+    free(t->chunks);
+    free(t->save_slot);
+    free(t->save_val);
+    free(t);
+}
+
+int pyad_tape_reset(pyad_tape *t)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    t->nfree = 0;
+    for (uint32_t c = t->cap_chunks; c-- > 1;) {
+        t->chunks[c].state = PYAD_CHUNK_FREE;
+        t->chunks[c].pinned = 0;
+        t->free_ids[t->nfree++] = c;
+    }
+    t->norder = 0;
+    open_chunk(t, 0);
+    t->tag = new_tag();
+    t->nrecords = 0;
+    t->unpins_since_collect = 0;
+    t->live_after_collect = 0;
+    t->errmsg[0] = '\0';
+    return PYAD_OK;
+}
+
+const char *pyad_tape_errmsg(const pyad_tape *t)
+{
+    return t == NULL ? "no tape" : t->errmsg;
+}
+
+int pyad_tape_len(pyad_tape *t, int64_t *out)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    if (out == NULL)
+        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
+    *out = (int64_t)t->nrecords;
+    return PYAD_OK;
+}
+
+int pyad_tape_nbytes(pyad_tape *t, int64_t *out)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    if (out == NULL)
+        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
+    const size_t per_slot = sizeof *t->kind + sizeof *t->a + sizeof *t->b + sizeof *t->val +
+                            sizeof *t->da + sizeof *t->db + sizeof *t->grad;
+    const size_t per_chunk = sizeof *t->chunks + sizeof *t->order + sizeof *t->free_ids;
+    size_t n = sizeof *t + (size_t)t->cap_chunks * (PYAD_CHUNK * per_slot + per_chunk);
+    for (uint32_t c = 0; c < t->cap_chunks; c++)
+        n += (size_t)t->chunks[c].side_cap * (sizeof(uint32_t) + sizeof(double));
+    n += t->save_cap * (sizeof *t->save_slot + sizeof *t->save_val);
+    *out = (int64_t)n;
+    return PYAD_OK;
+}
+
+int pyad_tape_last(pyad_tape *t, int64_t *out)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    const pyad_chunk *ch = &t->chunks[t->cur];
+    if (out == NULL || ch->fill == 0)
+        return pyad__fail(t, PYAD_MISUSE, "the tape holds no record");
+    *out = pyad__handle(t, (t->cur << PYAD_CHUNK_BITS) | (ch->fill - 1));
+    return PYAD_OK;
+}
+
+/* ---- recycling chunks ---------------------------------------------------------------- */
+
+static void mark_slot(pyad_tape *t, uint8_t *mark, uint32_t s)
+{
+    mark[s] = 1;
+    t->chunks[s >> PYAD_CHUNK_BITS].needed = 1;
+}
+
+/* Every record of a pinned or current chunk may be named by a live handle: those are the
+   roots. A record is kept if it is a root or an operand of a kept record; operands are never
+   newer than their user, so one pass from the newest record to the oldest finds them all. A
+   chunk is kept if any record in it is; the others go back on the free list. */
+static void collect(pyad_tape *t)
+{
+    uint8_t *mark = calloc((size_t)t->cap_chunks * PYAD_CHUNK, 1);
+    if (mark == NULL)
+        return; /* nothing lost: the next unpin tries again */
+    for (uint32_t k = t->norder; k-- > 0;) {
+        const uint32_t c = t->order[k];
+        pyad_chunk *ch = &t->chunks[c];
+        const int root = ch->pinned || c == t->cur;
+        if (!(root || ch->needed))
+            continue;
+        ch->needed = 1;
+        const uint32_t base = c << PYAD_CHUNK_BITS;
+        for (uint32_t j = ch->fill; j-- > 0;) {
+            const uint32_t s = base + j;
+            if (!(root || mark[s]))
+                continue;
+            if (pyad__is_nary(t->kind[s])) {
+                for (uint32_t e = t->a[s], end = t->a[s] + t->b[s]; e < end; e++)
+                    mark_slot(t, mark, ch->side_slot[e]);
+            } else {
+                mark_slot(t, mark, t->a[s]);
+                mark_slot(t, mark, t->b[s]);
+            }
+        }
+    }
+    free(mark);
+    uint32_t kept = 0;
+    for (uint32_t k = 0; k < t->norder; k++) {
+        const uint32_t c = t->order[k];
+        pyad_chunk *ch = &t->chunks[c];
+        if (ch->needed) {
+            ch->needed = 0;
+            ch->pos = kept;
+            t->order[kept++] = c;
+        } else {
+            t->nrecords -= ch->fill;
+            ch->state = PYAD_CHUNK_FREE;
+            ch->fill = 0;
+            ch->side_len = 0;
+            t->free_ids[t->nfree++] = c;
+        }
+    }
+    t->norder = kept;
+    t->unpins_since_collect = 0;
+    t->live_after_collect = kept;
+}
+
+int pyad_tape_unpin(pyad_tape *t, int64_t h)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    if ((uint64_t)h >> 32 != t->tag)
+        return PYAD_OK; /* a segment of a generation that reset already dropped */
+    const uint32_t c = (uint32_t)h >> PYAD_CHUNK_BITS;
+    if (c >= t->cap_chunks || t->chunks[c].state != PYAD_CHUNK_USED || !t->chunks[c].pinned)
+        return pyad__fail(t, PYAD_MISUSE, "unpin of a segment that is not pinned");
+    t->chunks[c].pinned = 0;
+    /* Collect when as many segments were released as survived the last collection: each
+       collection's cost is then paid for by the records released since the previous one. */
+    if (++t->unpins_since_collect >= 4 && t->unpins_since_collect >= t->live_after_collect)
+        collect(t);
+    return PYAD_OK;
+}
+
+/* ---- recording ----------------------------------------------------------------------- */
+
+static inline void put(pyad_tape *t, uint32_t s, unsigned kind, uint32_t a, uint32_t b,
+                       double y, double da, double db)
+{
+    t->kind[s] = (uint8_t)kind;
+    t->a[s] = a;
+    t->b[s] = b;
+    t->val[s] = y;
+    t->da[s] = da;
+    t->db[s] = db;
+    t->grad[s] = 0.0;
+}
+
+static int64_t finish(pyad_tape *t, uint32_t s, int opened)
+{
+    pyad__commit(t, 1, 0);
+    return opened ? -(int64_t)PYAD_SEGMENT : pyad__handle(t, s);
+}
+
+static int bad_op(pyad_tape *t, int op, int arity)
+{
+    return pyad__fail(t, PYAD_MISUSE, "op %d is not an op of arity %d", op, arity);
+}
+
+static inline int is_op(int op, int arity)
+{
+    return (unsigned)op < PYAD_OP_COUNT && pyad__arity[op] == arity;
+}
+
+int64_t pyad_push_leaf(pyad_tape *t, double v)
+{
+    int st = pyad__enter(t);
+    if (PYAD_UNLIKELY(st != PYAD_OK))
+        return -st;
+    uint32_t s = 0;
+    int opened;
+    if ((st = pyad__reserve(t, 1, 0, &s, &opened)) != PYAD_OK)
+        return -st;
+    put(t, s, PYAD_OP_LEAF, s, s, v, 0.0, 0.0);
+    return finish(t, s, opened);
+}
+
+int64_t pyad_push_v(pyad_tape *t, int op, int64_t ha)
+{
+    int st = pyad__enter(t);
+    if (PYAD_UNLIKELY(st != PYAD_OK))
+        return -st;
+    uint32_t sa = 0, s = 0;
+    if (PYAD_UNLIKELY((st = pyad__resolve(t, ha, &sa)) != PYAD_OK))
+        return -st;
+    if (PYAD_UNLIKELY(!is_op(op, 1)))
+        return -bad_op(t, op, 1);
+    double y, da, db;
+    const double a = t->val[sa];
+    if (PYAD_UNLIKELY((st = pyad__kernel(op, a, 0.0, &y, &da, &db)) != PYAD_OK))
+        return -pyad__math_error(t, st, op, a, 0.0);
+    int opened;
+    if (PYAD_UNLIKELY((st = pyad__reserve(t, 1, 0, &s, &opened)) != PYAD_OK))
+        return -st;
+    put(t, s, (unsigned)op, sa, s, y, da, 0.0);
+    return finish(t, s, opened);
+}
+
+int64_t pyad_push_vv(pyad_tape *t, int op, int64_t ha, int64_t hb)
+{
+    int st = pyad__enter(t);
+    if (PYAD_UNLIKELY(st != PYAD_OK))
+        return -st;
+    uint32_t sa = 0, sb = 0, s = 0;
+    if (PYAD_UNLIKELY((st = pyad__resolve(t, ha, &sa)) != PYAD_OK ||
+                      (st = pyad__resolve(t, hb, &sb)) != PYAD_OK))
+        return -st;
+    if (PYAD_UNLIKELY(!is_op(op, 2)))
+        return -bad_op(t, op, 2);
+    double y, da, db;
+    const double a = t->val[sa], b = t->val[sb];
+    if (PYAD_UNLIKELY((st = pyad__kernel(op, a, b, &y, &da, &db)) != PYAD_OK))
+        return -pyad__math_error(t, st, op, a, b);
+    int opened;
+    if (PYAD_UNLIKELY((st = pyad__reserve(t, 1, 0, &s, &opened)) != PYAD_OK))
+        return -st;
+    put(t, s, (unsigned)op, sa, sb, y, da, db);
+    return finish(t, s, opened);
+}
+
+/* One Var operand and one constant; `var_first` says which side the Var is on. The record
+   keeps the constant in db and points b at itself (see internal.h). */
+static int64_t push_const(pyad_tape *t, int op, int64_t hv, double c, int var_first)
+{
+    int st = pyad__enter(t);
+    if (PYAD_UNLIKELY(st != PYAD_OK))
+        return -st;
+    uint32_t sv = 0, s = 0;
+    if (PYAD_UNLIKELY((st = pyad__resolve(t, hv, &sv)) != PYAD_OK))
+        return -st;
+    if (PYAD_UNLIKELY(!is_op(op, 2)))
+        return -bad_op(t, op, 2);
+    double y, da, db;
+    const double v = t->val[sv];
+    const double a = var_first ? v : c, b = var_first ? c : v;
+    if (PYAD_UNLIKELY((st = pyad__kernel(op, a, b, &y, &da, &db)) != PYAD_OK))
+        return -pyad__math_error(t, st, op, a, b);
+    int opened;
+    if (PYAD_UNLIKELY((st = pyad__reserve(t, 1, 0, &s, &opened)) != PYAD_OK))
+        return -st;
+    const unsigned form = var_first ? PYAD_FORM_VC : PYAD_FORM_CV;
+    put(t, s, (unsigned)op | form << PYAD_OP_BITS, sv, s, y, var_first ? da : db, c);
+    return finish(t, s, opened);
+}
+
+int64_t pyad_push_vc(pyad_tape *t, int op, int64_t ha, double b)
+{
+    return push_const(t, op, ha, b, 1);
+}
+
+int64_t pyad_push_cv(pyad_tape *t, int op, double a, int64_t hb)
+{
+    return push_const(t, op, hb, a, 0);
+}
+
+/* ---- reading and writing records ------------------------------------------------------ */
+
+#define RESOLVE_OR_RETURN(t, h, s)                                                            \
+    do {                                                                                      \
+        int st_ = pyad__enter(t);                                                             \
+        if (st_ == PYAD_OK)                                                                   \
+            st_ = pyad__resolve(t, h, &(s));                                                  \
+        if (st_ != PYAD_OK)                                                                   \
+            return st_;                                                                       \
+    } while (0)
+
+int pyad_get_value(pyad_tape *t, int64_t h, double *out)
+{
+    uint32_t s = 0;
+    RESOLVE_OR_RETURN(t, h, s);
+    if (out == NULL)
+        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
+    *out = t->val[s];
+    return PYAD_OK;
+}
+
+int pyad_set_value(pyad_tape *t, int64_t h, double v)
+{
+    uint32_t s = 0;
+    RESOLVE_OR_RETURN(t, h, s);
+    if ((t->kind[s] & PYAD_OP_MASK) != PYAD_OP_LEAF)
+        return pyad__fail(t, PYAD_NOTLEAF,
+                          "cannot set the value of a computed %s node: only inputs (leaves) "
+                          "can be assigned",
+                          pyad_op_name(t->kind[s] & PYAD_OP_MASK));
+    t->val[s] = v;
+    return PYAD_OK;
+}
+
+int pyad_get_grad(pyad_tape *t, int64_t h, double *out)
+{
+    uint32_t s = 0;
+    RESOLVE_OR_RETURN(t, h, s);
+    if (out == NULL)
+        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
+    *out = t->grad[s];
+    return PYAD_OK;
+}
+
+int pyad_set_grad(pyad_tape *t, int64_t h, double g)
+{
+    uint32_t s = 0;
+    RESOLVE_OR_RETURN(t, h, s);
+    t->grad[s] = g;
+    if (g != 0.0)
+        t->chunks[s >> PYAD_CHUNK_BITS].dirty = 1;
+    return PYAD_OK;
+}
+
+int pyad_get_op(pyad_tape *t, int64_t h, int *op)
+{
+    uint32_t s = 0;
+    RESOLVE_OR_RETURN(t, h, s);
+    if (op == NULL)
+        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
+    *op = t->kind[s] & PYAD_OP_MASK;
+    return PYAD_OK;
+}
+
+int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles,
+                      double *partials, int64_t *n)
+{
+    uint32_t s = 0;
+    RESOLVE_OR_RETURN(t, h, s);
+    if (n == NULL || cap < 0 || (cap > 0 && (handles == NULL || partials == NULL)))
+        return pyad__fail(t, PYAD_MISUSE, "bad output buffers");
+    const unsigned op = t->kind[s] & PYAD_OP_MASK;
+    int64_t k = 0;
+#define EMIT(slot, partial)                                                                   \
+    do {                                                                                      \
+        if (k < cap) {                                                                        \
+            handles[k] = pyad__handle(t, slot);                                               \
+            partials[k] = (partial);                                                          \
+        }                                                                                     \
+        k++;                                                                                  \
+    } while (0)
+    if (pyad__is_nary(t->kind[s])) {
+        const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
+        for (uint32_t e = t->a[s], end = t->a[s] + t->b[s]; e < end; e++)
+            if (ch->side_slot[e] != s)
+                EMIT(ch->side_slot[e], ch->side_val[e]);
+    } else if (op != PYAD_OP_LEAF) {
+        EMIT(t->a[s], t->da[s]);
+        if (t->b[s] != s)
+            EMIT(t->b[s], t->db[s]);
+    }
+#undef EMIT
+    *n = k;
+    return PYAD_OK;
+}

@@ -1,0 +1,714 @@
+"""Pure-Python reference engine for pyad: the test oracle and the benchmark baseline.
+
+This is the classic scalar reverse-mode engine that pyad replaces, written so that it can serve
+as an exact oracle for the C engine:
+
+* every ``Var`` stores its value ``v``, its accumulated adjoint ``grad`` and its
+  ``predecessors``: a list of ``(multiplier, Var)`` pairs holding the local partial derivative
+  with respect to each ``Var`` operand (constants never become nodes);
+* ``backward()`` collects the reachable nodes with an explicit stack (no recursion, no path
+  walking), then sweeps them once in decreasing creation order.  Creation order is a topological
+  order, and it is exactly the order of the C tape, so the floating-point accumulation order, and
+  therefore every gradient, is bitwise identical to the C engine's sweep;
+* the forward values and local partials use exactly the formulas of the C op table (documented
+  on each function below); do not "improve" them, or the two engines stop agreeing bitwise.
+
+Conventions at kinks and singular points (shared with the C engine):
+
+* ``abs'(0) = 0`` and ``relu'(0) = 0`` (also for NaN input: the partial is then 0);
+* ``sqrt'(0) = 0.5 / 0.0``, ``asin'(+-1)`` and ``acos'(+-1)`` follow IEEE division (``inf`` or
+  ``-inf``, never an exception); the same holds for ``x ** b`` at ``x == 0`` with ``0 < b < 1``;
+* ``atan2`` and ``hypot`` have partials 0 where ``a*a + b*b`` (resp. the result) is 0;
+* ``d(a ** b)/db`` is ``0`` where ``a == 0`` and NaN where ``a < 0``;
+* ``logsumexp`` and ``softmax`` take ``x_i - max`` as ``0`` for every element equal to the maximum
+  (bitwise the same as ``exp(x_i - m)`` for a finite maximum).  At infinities this gives:
+  maximum ``+inf`` with ``k`` elements at ``+inf``: ``logsumexp = inf`` with partial ``1/k`` for
+  each of them and ``0`` for the others (softmax outputs ``1/k`` and ``0``); all ``n`` elements
+  ``-inf``: ``logsumexp = -inf`` with partial ``1/n`` each (softmax is uniform).  The partials of
+  ``logsumexp`` always equal ``softmax`` and sum to 1; NaN input propagates.
+
+Errors follow :mod:`math`: a domain error raises ValueError, a division by zero (and ``0`` raised
+to a finite negative power) raises ZeroDivisionError, and a finite input whose ``exp``, ``expm1``,
+``sinh``, ``cosh`` or ``pow`` overflows raises OverflowError.  A non-number operand raises
+TypeError.  Otherwise NaN and infinities propagate as they do in :mod:`math`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+from numbers import Real
+from typing import Union
+
+__all__ = [
+    "Var",
+    "acos",
+    "asin",
+    "atan",
+    "atan2",
+    "cos",
+    "cosh",
+    "dot",
+    "exp",
+    "expm1",
+    "hypot",
+    "log",
+    "log1p",
+    "logsumexp",
+    "pow",
+    "relu",
+    "sigmoid",
+    "sin",
+    "sinh",
+    "softmax",
+    "softplus",
+    "sqrt",
+    "sum",
+    "tan",
+    "tanh",
+]
+
+#: What the module functions accept: a ``Var`` or a real number (int, float, numpy scalar, ...).
+Scalar = Union["Var", float, int]
+
+_INF = math.inf
+_NAN = math.nan
+
+_m_exp = math.exp
+_m_log = math.log
+_m_log1p = math.log1p
+_m_expm1 = math.expm1
+_m_sqrt = math.sqrt
+_m_sin = math.sin
+_m_cos = math.cos
+_m_tan = math.tan
+_m_asin = math.asin
+_m_acos = math.acos
+_m_atan = math.atan
+_m_sinh = math.sinh
+_m_cosh = math.cosh
+_m_tanh = math.tanh
+_m_atan2 = math.atan2
+_m_hypot = math.hypot
+_m_pow = math.pow
+_copysign = math.copysign
+_isfinite = math.isfinite
+
+# Global creation counter: creation order is a topological order of every graph.
+_next_seq = itertools.count().__next__
+_new = object.__new__
+
+
+def _node(v: float, predecessors: list) -> Var:
+    """Create a computed node (no validation: ``v`` is already a float)."""
+    n = _new(Var)
+    n.v = v
+    n.grad = 0.0
+    n.predecessors = predecessors
+    n._seq = _next_seq()
+    return n
+
+
+def _const(x: object) -> float | None:
+    """Return ``x`` as a float if it is a real number (and not a Var), else None."""
+    t = type(x)
+    if t is float:
+        return x  # type: ignore[return-value]
+    if t is int or isinstance(x, Real):
+        return float(x)  # type: ignore[arg-type]
+    return None
+
+
+def _scalar(x: object) -> float:
+    """Return the number ``x`` as a float; TypeError for anything that is not a real number."""
+    c = _const(x)
+    if c is None:
+        raise TypeError(f"expected a Var or a real number, got {type(x).__name__}")
+    return c
+
+
+def _value(x: object) -> float:
+    """Value of a Var or a number (TypeError otherwise)."""
+    if isinstance(x, Var):
+        return x.v
+    return _scalar(x)
+
+
+def _ieee_div(n: float, d: float) -> float:
+    """``n / d`` with C (IEEE 754) semantics: division by zero gives +-inf or NaN, never raises."""
+    if d == 0.0:
+        if n == 0.0 or math.isnan(n):
+            return _NAN
+        return _copysign(_INF, n) * _copysign(1.0, d)
+    return n / d
+
+
+def _is_odd_integer(e: float) -> bool:
+    return _isfinite(e) and e == math.floor(e) and math.fmod(e, 2.0) != 0.0
+
+
+def _fpow(a: float, b: float) -> float:
+    """Forward ``a ** b`` on floats with the errors of Python/math.
+
+    ``0 ** b`` with a finite negative ``b`` raises ZeroDivisionError (as float ``**`` does), a
+    negative base with a non-integer exponent raises ValueError and an overflow from finite
+    operands raises OverflowError (as ``math.pow`` does).
+    """
+    if a == 0.0 and b < 0.0 and b != -_INF:
+        raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+    return _m_pow(a, b)
+
+
+def _cpow(a: float, e: float) -> float:
+    """``a ** e`` with C ``pow`` semantics (used for partials): inf at poles and overflow."""
+    try:
+        return _m_pow(a, e)
+    except OverflowError:
+        if a < 0.0 and _is_odd_integer(e):
+            return -_INF
+        return _INF
+    except ValueError:
+        if a == 0.0:  # pole: pow(+-0, e < 0)
+            return _copysign(_INF, a) if _is_odd_integer(e) else _INF
+        return _NAN
+
+
+def _pow_da(a: float, b: float) -> float:
+    """Partial of ``a ** b`` with respect to ``a``."""
+    return 0.0 if b == 0.0 else b * _cpow(a, b - 1.0)
+
+
+def _pow_db(a: float, y: float) -> float:
+    """Partial of ``y = a ** b`` with respect to ``b``."""
+    if a > 0.0:
+        return y * _m_log(a)
+    return 0.0 if a == 0.0 else _NAN
+
+
+def _sigmoid(a: float) -> float:
+    """Numerically stable logistic function (the C engine's formula)."""
+    if a >= 0.0:
+        return 1.0 / (1.0 + _m_exp(-a))
+    e = _m_exp(a)
+    return e / (1.0 + e)
+
+
+def _softplus(a: float) -> float:
+    return max(0.0, a) + _m_log1p(_m_exp(-abs(a)))
+
+
+def _safe_cosh(a: float) -> float:
+    try:
+        return _m_cosh(a)
+    except OverflowError:
+        return _INF
+
+
+def _safe_sinh(a: float) -> float:
+    try:
+        return _m_sinh(a)
+    except OverflowError:
+        return _copysign(_INF, a)
+
+
+class Var:
+    """A scalar node of the computation graph.
+
+    ``Var(v)`` makes a leaf (an input); arithmetic on Vars and the module functions make
+    computed nodes.  ``v`` is the value, ``grad`` the accumulated adjoint (both plain float
+    attributes), ``predecessors`` the list of ``(local partial, operand Var)`` pairs.
+    Equality and hashing are identity-based, so Vars work in sets and as dict keys.
+    """
+
+    __slots__ = ("_seq", "grad", "predecessors", "v")
+
+    def __init__(self, v: float) -> None:
+        if type(v) is not float:
+            if isinstance(v, Var):
+                raise TypeError("Var() value must be a number, not a Var (use the Var itself)")
+            if not isinstance(v, Real):
+                raise TypeError(f"Var() value must be a real number, not {type(v).__name__}")
+            v = float(v)
+        self.v = v
+        self.grad = 0.0
+        self.predecessors: list[tuple[float, Var]] = []
+        self._seq = _next_seq()
+
+    # -- reverse sweep ------------------------------------------------------------------------
+
+    def backward(self, upstream_grad: float = 1.0) -> None:
+        """Add ``upstream_grad * d(self)/d(node)`` to ``node.grad`` for every node reached.
+
+        The reachable nodes (``self`` included) are collected with an explicit stack, then
+        processed once each in decreasing creation order, which is a topological order and the
+        order of the C tape's sweep.  Calling it again accumulates again.
+        """
+        nodes = {self._seq: self}
+        stack = [self]
+        pop = stack.pop
+        push = stack.append
+        while stack:
+            for _, p in pop().predecessors:
+                s = p._seq
+                if s not in nodes:
+                    nodes[s] = p
+                    push(p)
+        order = sorted(nodes, reverse=True)
+        adj = dict.fromkeys(order, 0.0)
+        adj[self._seq] = float(upstream_grad)
+        for s in order:
+            g = adj[s]
+            for m, p in nodes[s].predecessors:
+                adj[p._seq] += m * g
+        for s in order:
+            nodes[s].grad += adj[s]
+
+    # -- conversions and comparisons ----------------------------------------------------------
+
+    def __float__(self) -> float:
+        return self.v
+
+    def __repr__(self) -> str:
+        return f"Var(v={self.v!r}, grad={self.grad!r})"
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, Var):
+            return self.v < other.v
+        b = _const(other)
+        if b is None:
+            return NotImplemented
+        return self.v < b
+
+    def __le__(self, other: object) -> bool:
+        if isinstance(other, Var):
+            return self.v <= other.v
+        b = _const(other)
+        if b is None:
+            return NotImplemented
+        return self.v <= b
+
+    def __gt__(self, other: object) -> bool:
+        if isinstance(other, Var):
+            return self.v > other.v
+        b = _const(other)
+        if b is None:
+            return NotImplemented
+        return self.v > b
+
+    def __ge__(self, other: object) -> bool:
+        if isinstance(other, Var):
+            return self.v >= other.v
+        b = _const(other)
+        if b is None:
+            return NotImplemented
+        return self.v >= b
+
+    # -- arithmetic ---------------------------------------------------------------------------
+
+    def __add__(self, other: Scalar) -> Var:
+        if isinstance(other, Var):
+            return _node(self.v + other.v, [(1.0, self), (1.0, other)])
+        b = _const(other)
+        if b is None:
+            return NotImplemented
+        return _node(self.v + b, [(1.0, self)])
+
+    def __radd__(self, other: Scalar) -> Var:
+        a = _const(other)
+        if a is None:
+            return NotImplemented
+        return _node(a + self.v, [(1.0, self)])
+
+    def __sub__(self, other: Scalar) -> Var:
+        if isinstance(other, Var):
+            return _node(self.v - other.v, [(1.0, self), (-1.0, other)])
+        b = _const(other)
+        if b is None:
+            return NotImplemented
+        return _node(self.v - b, [(1.0, self)])
+
+    def __rsub__(self, other: Scalar) -> Var:
+        a = _const(other)
+        if a is None:
+            return NotImplemented
+        return _node(a - self.v, [(-1.0, self)])
+
+    def __mul__(self, other: Scalar) -> Var:
+        a = self.v
+        if isinstance(other, Var):
+            b = other.v
+            return _node(a * b, [(b, self), (a, other)])
+        b = _const(other)
+        if b is None:
+            return NotImplemented
+        return _node(a * b, [(b, self)])
+
+    def __rmul__(self, other: Scalar) -> Var:
+        a = _const(other)
+        if a is None:
+            return NotImplemented
+        return _node(a * self.v, [(a, self)])
+
+    def __truediv__(self, other: Scalar) -> Var:
+        a = self.v
+        if isinstance(other, Var):
+            b = other.v
+            y = a / b
+            return _node(y, [(1.0 / b, self), (-y / b, other)])
+        b = _const(other)
+        if b is None:
+            return NotImplemented
+        return _node(a / b, [(1.0 / b, self)])
+
+    def __rtruediv__(self, other: Scalar) -> Var:
+        a = _const(other)
+        if a is None:
+            return NotImplemented
+        b = self.v
+        y = a / b
+        return _node(y, [(-y / b, self)])
+
+    def __pow__(self, other: Scalar, modulo: None = None) -> Var:
+        if modulo is not None:
+            return NotImplemented
+        a = self.v
+        if isinstance(other, Var):
+            b = other.v
+            y = _fpow(a, b)
+            return _node(y, [(_pow_da(a, b), self), (_pow_db(a, y), other)])
+        b = _const(other)
+        if b is None:
+            return NotImplemented
+        return _node(_fpow(a, b), [(_pow_da(a, b), self)])
+
+    def __rpow__(self, other: Scalar, modulo: None = None) -> Var:
+        if modulo is not None:
+            return NotImplemented
+        a = _const(other)
+        if a is None:
+            return NotImplemented
+        y = _fpow(a, self.v)
+        return _node(y, [(_pow_db(a, y), self)])
+
+    def __neg__(self) -> Var:
+        return _node(-self.v, [(-1.0, self)])
+
+    def __pos__(self) -> Var:
+        return self
+
+    def __abs__(self) -> Var:
+        a = self.v
+        da = 1.0 if a > 0.0 else (-1.0 if a < 0.0 else 0.0)
+        return _node(abs(a), [(da, self)])
+
+
+# -- unary functions ------------------------------------------------------------------------------
+
+
+def exp(x: Scalar) -> Var | float:
+    """``exp(x)``; partial ``y``.  OverflowError when a finite ``x`` overflows."""
+    if isinstance(x, Var):
+        y = _m_exp(x.v)
+        return _node(y, [(y, x)])
+    return _m_exp(_scalar(x))
+
+
+def log(x: Scalar) -> Var | float:
+    """Natural logarithm; partial ``1/a``.  ValueError for ``x <= 0``."""
+    if isinstance(x, Var):
+        a = x.v
+        return _node(_m_log(a), [(1.0 / a, x)])
+    return _m_log(_scalar(x))
+
+
+def log1p(x: Scalar) -> Var | float:
+    """``log(1 + x)`` accurately; partial ``1/(1+a)``.  ValueError for ``x <= -1``."""
+    if isinstance(x, Var):
+        a = x.v
+        return _node(_m_log1p(a), [(1.0 / (1.0 + a), x)])
+    return _m_log1p(_scalar(x))
+
+
+def expm1(x: Scalar) -> Var | float:
+    """``exp(x) - 1`` accurately; partial ``y + 1``.  OverflowError on overflow."""
+    if isinstance(x, Var):
+        y = _m_expm1(x.v)
+        return _node(y, [(y + 1.0, x)])
+    return _m_expm1(_scalar(x))
+
+
+def sqrt(x: Scalar) -> Var | float:
+    """Square root; partial ``0.5/y`` (IEEE: ``inf`` at ``+0``).  ValueError for ``x < 0``."""
+    if isinstance(x, Var):
+        y = _m_sqrt(x.v)
+        return _node(y, [(_ieee_div(0.5, y), x)])
+    return _m_sqrt(_scalar(x))
+
+
+def sin(x: Scalar) -> Var | float:
+    """Sine; partial ``cos(a)``.  ValueError for infinite ``x`` (as math)."""
+    if isinstance(x, Var):
+        a = x.v
+        return _node(_m_sin(a), [(_m_cos(a), x)])
+    return _m_sin(_scalar(x))
+
+
+def cos(x: Scalar) -> Var | float:
+    """Cosine; partial ``-sin(a)``.  ValueError for infinite ``x`` (as math)."""
+    if isinstance(x, Var):
+        a = x.v
+        return _node(_m_cos(a), [(-_m_sin(a), x)])
+    return _m_cos(_scalar(x))
+
+
+def tan(x: Scalar) -> Var | float:
+    """Tangent; partial ``1 + y*y``."""
+    if isinstance(x, Var):
+        y = _m_tan(x.v)
+        return _node(y, [(1.0 + y * y, x)])
+    return _m_tan(_scalar(x))
+
+
+def asin(x: Scalar) -> Var | float:
+    """Arcsine; partial ``1/sqrt(1-a*a)`` (``inf`` at ``|a| = 1``).  ValueError for ``|x| > 1``."""
+    if isinstance(x, Var):
+        a = x.v
+        y = _m_asin(a)
+        return _node(y, [(_ieee_div(1.0, _m_sqrt(1.0 - a * a)), x)])
+    return _m_asin(_scalar(x))
+
+
+def acos(x: Scalar) -> Var | float:
+    """Arccosine; partial ``-1/sqrt(1-a*a)`` (``-inf`` at ``|a| = 1``).  ValueError if ``|x|>1``."""
+    if isinstance(x, Var):
+        a = x.v
+        y = _m_acos(a)
+        return _node(y, [(_ieee_div(-1.0, _m_sqrt(1.0 - a * a)), x)])
+    return _m_acos(_scalar(x))
+
+
+def atan(x: Scalar) -> Var | float:
+    """Arctangent; partial ``1/(1+a*a)``."""
+    if isinstance(x, Var):
+        a = x.v
+        return _node(_m_atan(a), [(1.0 / (1.0 + a * a), x)])
+    return _m_atan(_scalar(x))
+
+
+def sinh(x: Scalar) -> Var | float:
+    """Hyperbolic sine; partial ``cosh(a)``.  OverflowError on overflow."""
+    if isinstance(x, Var):
+        a = x.v
+        y = _m_sinh(a)
+        return _node(y, [(_safe_cosh(a), x)])
+    return _m_sinh(_scalar(x))
+
+
+def cosh(x: Scalar) -> Var | float:
+    """Hyperbolic cosine; partial ``sinh(a)``.  OverflowError on overflow."""
+    if isinstance(x, Var):
+        a = x.v
+        y = _m_cosh(a)
+        return _node(y, [(_safe_sinh(a), x)])
+    return _m_cosh(_scalar(x))
+
+
+def tanh(x: Scalar) -> Var | float:
+    """Hyperbolic tangent; partial ``1 - y*y``."""
+    if isinstance(x, Var):
+        y = _m_tanh(x.v)
+        return _node(y, [(1.0 - y * y, x)])
+    return _m_tanh(_scalar(x))
+
+
+def sigmoid(x: Scalar) -> Var | float:
+    """Logistic function, stable form; partial ``y*(1-y)``."""
+    if isinstance(x, Var):
+        y = _sigmoid(x.v)
+        return _node(y, [(y * (1.0 - y), x)])
+    return _sigmoid(_scalar(x))
+
+
+def relu(x: Scalar) -> Var | float:
+    """``x if x > 0 else 0.0``; partial 1 for ``x > 0`` else 0 (``relu'(0) = 0``)."""
+    if isinstance(x, Var):
+        a = x.v
+        if a > 0.0:
+            return _node(a, [(1.0, x)])
+        return _node(0.0, [(0.0, x)])
+    return max(0.0, _scalar(x))
+
+
+def softplus(x: Scalar) -> Var | float:
+    """``log(1 + exp(x))`` as ``max(a, 0) + log1p(exp(-|a|))``; partial ``sigmoid(a)``."""
+    if isinstance(x, Var):
+        a = x.v
+        return _node(_softplus(a), [(_sigmoid(a), x)])
+    return _softplus(_scalar(x))
+
+
+# -- binary functions -----------------------------------------------------------------------------
+
+
+def atan2(a: Scalar, b: Scalar) -> Var | float:
+    """``atan2(a, b)``; partials ``b/r`` and ``-a/r`` with ``r = a*a + b*b`` (0 and 0 if r == 0)."""
+    av = _value(a)
+    bv = _value(b)
+    y = _m_atan2(av, bv)
+    a_var = isinstance(a, Var)
+    b_var = isinstance(b, Var)
+    if not (a_var or b_var):
+        return y
+    r = av * av + bv * bv
+    if r == 0.0:
+        da = db = 0.0
+    else:
+        da = bv / r
+        db = -av / r
+    preds = []
+    if a_var:
+        preds.append((da, a))
+    if b_var:
+        preds.append((db, b))
+    return _node(y, preds)
+
+
+def hypot(a: Scalar, b: Scalar) -> Var | float:
+    """``hypot(a, b)``; partials ``a/y`` and ``b/y`` (0 and 0 where ``y == 0``)."""
+    av = _value(a)
+    bv = _value(b)
+    y = _m_hypot(av, bv)
+    a_var = isinstance(a, Var)
+    b_var = isinstance(b, Var)
+    if not (a_var or b_var):
+        return y
+    if y == 0.0:
+        da = db = 0.0
+    else:
+        da = av / y
+        db = bv / y
+    preds = []
+    if a_var:
+        preds.append((da, a))
+    if b_var:
+        preds.append((db, b))
+    return _node(y, preds)
+
+
+def pow(a: Scalar, b: Scalar) -> Var | float:
+    """``a ** b`` (the same op as the ``**`` operator; floats for plain numbers).
+
+    Partials: ``0`` if ``b == 0`` else ``b * a**(b-1)`` for ``a``; ``y*log(a)`` if ``a > 0``,
+    ``0`` if ``a == 0``, else NaN for ``b``.  ZeroDivisionError for ``0 ** negative``,
+    ValueError for a negative base with a non-integer exponent, OverflowError on overflow.
+    """
+    if isinstance(a, Var):
+        return a.__pow__(b) if isinstance(b, Var) else a.__pow__(_scalar(b))
+    if isinstance(b, Var):
+        return b.__rpow__(_scalar(a))
+    return _fpow(_scalar(a), _scalar(b))
+
+
+# -- n-ary functions ------------------------------------------------------------------------------
+
+
+def sum(xs: Iterable[Scalar], start: Scalar = 0.0) -> Var | float:
+    """``start + x0 + x1 + ...`` left to right as one node; partial 1 for each Var operand.
+
+    A Var appearing several times appears that many times in ``predecessors``.  Returns a float
+    when neither ``start`` nor any element is a Var.
+    """
+    preds: list[tuple[float, Var]] = []
+    if isinstance(start, Var):
+        s = start.v
+        preds.append((1.0, start))
+    else:
+        s = _scalar(start)
+    append = preds.append
+    for x in xs:
+        if isinstance(x, Var):
+            s = s + x.v
+            append((1.0, x))
+        else:
+            s = s + _scalar(x)
+    if preds:
+        return _node(s, preds)
+    return s
+
+
+def dot(ws: Iterable[Scalar], xs: Iterable[Scalar]) -> Var | float:
+    """``0.0 + w0*x0 + w1*x1 + ...`` left to right as one node; ValueError on unequal lengths.
+
+    The partial of ``w_i`` is ``x_i`` and that of ``x_i`` is ``w_i``; predecessors are listed as
+    ``w_i`` (if a Var) then ``x_i`` (if a Var) for each ``i`` in order.
+    """
+    ws = list(ws)
+    xs = list(xs)
+    if len(ws) != len(xs):
+        raise ValueError(f"dot() operands have different lengths ({len(ws)} and {len(xs)})")
+    preds: list[tuple[float, Var]] = []
+    append = preds.append
+    y = 0.0
+    for w, x in zip(ws, xs):
+        w_var = isinstance(w, Var)
+        x_var = isinstance(x, Var)
+        wv = w.v if w_var else _scalar(w)
+        xv = x.v if x_var else _scalar(x)
+        y = y + wv * xv
+        if w_var:
+            append((xv, w))
+        if x_var:
+            append((wv, x))
+    if preds:
+        return _node(y, preds)
+    return y
+
+
+def _exp_shifted(xs: list) -> tuple[list[float], float, list[float], float]:
+    """Values, maximum ``m``, ``e_i = exp(v_i - m)`` (1.0 where ``v_i == m``) and their sum."""
+    if not xs:
+        raise ValueError("expected a non-empty sequence")
+    vals = [_value(x) for x in xs]
+    m = max(vals)  # the first of the largest; NaN only if it comes first
+    es = [1.0 if v == m else _m_exp(v - m) for v in vals]
+    s = 0.0
+    for e in es:
+        s = s + e
+    return vals, m, es, s
+
+
+def logsumexp(xs: Iterable[Scalar]) -> Var | float:
+    """``m + log(sum(exp(x_i - m)))`` with ``m = max``; partial of ``x_i`` is ``exp(x_i - m)/s``.
+
+    ValueError for an empty sequence.  At infinities see the module docstring: ``x_i - m`` is
+    taken as 0 for each element equal to the maximum, so a maximum of ``+inf`` shared by ``k``
+    elements gives ``inf`` with partials ``1/k`` (0 elsewhere) and all ``-inf`` gives ``-inf``
+    with partials ``1/n``.
+    """
+    xs = list(xs)
+    _, m, es, s = _exp_shifted(xs)
+    y = m + _m_log(s)
+    preds = [(e / s, x) for e, x in zip(es, xs) if isinstance(x, Var)]
+    if preds:
+        return _node(y, preds)
+    return y
+
+
+def softmax(xs: Iterable[Scalar]) -> list[Var] | list[float]:
+    """``y_i = exp(x_i - m) / s`` (m the maximum, s the left-to-right sum): one node per output.
+
+    Output ``i`` has the predecessors ``(y_i * ((i == j) - y_j), x_j)`` for every Var ``x_j`` in
+    order.  Returns floats when no element is a Var.  ValueError for an empty sequence.
+    """
+    xs = list(xs)
+    _, _, es, s = _exp_shifted(xs)
+    ys = [e / s for e in es]
+    var_idx = [j for j, x in enumerate(xs) if isinstance(x, Var)]
+    if not var_idx:
+        return ys
+    out = []
+    for i, yi in enumerate(ys):
+        preds = [(yi * ((1.0 if i == j else 0.0) - ys[j]), xs[j]) for j in var_idx]
+        out.append(_node(yi, preds))
+    return out
