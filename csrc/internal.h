@@ -34,10 +34,18 @@
 #define PYAD_PRINTF(f, a)
 #endif
 
+/* A handle: bits 0-27 the record's slot, 28-43 the tape's registry index, 44-62 the tape's
+   generation (a new one at each reset); together bits 28-62 are the tape's tag. */
+#define PYAD_SLOT_BITS 28u
+#define PYAD_SLOT_MASK ((1u << PYAD_SLOT_BITS) - 1u)
+#define PYAD_REGISTRY_BITS 16u
+#define PYAD_REGISTRY_SIZE (1u << PYAD_REGISTRY_BITS)
+#define PYAD_GENERATION_BITS 19u
+
 #define PYAD_CHUNK_BITS 10u
 #define PYAD_CHUNK (1u << PYAD_CHUNK_BITS)
 #define PYAD_CHUNK_MASK (PYAD_CHUNK - 1u)
-#define PYAD_MAX_CHUNKS (1u << (32u - PYAD_CHUNK_BITS))
+#define PYAD_MAX_CHUNKS (1u << (PYAD_SLOT_BITS - PYAD_CHUNK_BITS))
 
 #define PYAD_OP_BITS 6u
 #define PYAD_OP_MASK ((1u << PYAD_OP_BITS) - 1u)
@@ -47,9 +55,9 @@ enum pyad_chunk_state { PYAD_CHUNK_FREE = 0, PYAD_CHUNK_USED = 1 };
 
 typedef struct pyad_chunk {
     uint32_t fill;       /* records in use */
+    uint32_t pins;       /* pins the frontend holds (one per segment object) */
     uint32_t pos;        /* index in tape->order */
     uint8_t state;       /* enum pyad_chunk_state */
-    uint8_t pinned;      /* the frontend still holds a pin */
     uint8_t dirty;       /* some grad in it may be nonzero */
     uint8_t needed;      /* scratch for pyad__collect */
     uint32_t side_len, side_cap;
@@ -71,7 +79,8 @@ struct pyad_tape {
     uint32_t nfree;
     uint32_t cur;        /* chunk receiving new records */
 
-    uint32_t tag;        /* upper half of every handle of this generation */
+    uint64_t tag;        /* bits 28-62 of every handle of this generation */
+    uint32_t reg;        /* index in the registry of live tapes */
     uint64_t nrecords;
     uint32_t unpins_since_collect, live_after_collect;
 
@@ -92,6 +101,7 @@ PYAD_INTERNAL int pyad__kernel(int op, double a, double b, double *y, double *da
 /* tape.c */
 PYAD_INTERNAL int pyad__check_thread(pyad_tape *t);
 PYAD_INTERNAL int pyad__stale(pyad_tape *t, int64_t h);
+PYAD_INTERNAL pyad_tape *pyad__registry_get(uint32_t index);
 PYAD_INTERNAL int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot,
                                 int *opened);
 PYAD_INTERNAL int pyad__math_error(pyad_tape *t, int status, int op, double a, double b);
@@ -110,9 +120,9 @@ static inline int pyad__enter(pyad_tape *t)
 static inline int pyad__resolve(pyad_tape *t, int64_t h, uint32_t *slot)
 {
     const uint64_t u = (uint64_t)h;
-    const uint32_t s = (uint32_t)u;
+    const uint32_t s = (uint32_t)u & PYAD_SLOT_MASK;
     const uint32_t c = s >> PYAD_CHUNK_BITS;
-    if (PYAD_LIKELY((u >> 32) == t->tag && c < t->cap_chunks &&
+    if (PYAD_LIKELY((u >> PYAD_SLOT_BITS) == t->tag && c < t->cap_chunks &&
                     t->chunks[c].state == PYAD_CHUNK_USED &&
                     (s & PYAD_CHUNK_MASK) < t->chunks[c].fill)) {
         *slot = s;
@@ -123,7 +133,22 @@ static inline int pyad__resolve(pyad_tape *t, int64_t h, uint32_t *slot)
 
 static inline int64_t pyad__handle(const pyad_tape *t, uint32_t slot)
 {
-    return (int64_t)(((uint64_t)t->tag << 32) | slot);
+    return (int64_t)((t->tag << PYAD_SLOT_BITS) | slot);
+}
+
+/* The tape a handle belongs to, if that tape is alive and in the handle's generation, and
+   the record's slot; for the entry points that take handles only. */
+static inline int pyad__operand(int64_t h, pyad_tape **tp, uint32_t *slot)
+{
+    const uint64_t u = (uint64_t)h;
+    pyad_tape *t = pyad__registry_get((uint32_t)(u >> PYAD_SLOT_BITS) & (PYAD_REGISTRY_SIZE - 1u));
+    if (PYAD_UNLIKELY(t == NULL || t->tag != u >> PYAD_SLOT_BITS))
+        return PYAD_STALE;
+    int st = pyad__enter(t);
+    if (PYAD_UNLIKELY(st != PYAD_OK))
+        return st;
+    *tp = t;
+    return pyad__resolve(t, h, slot);
 }
 
 /* Records reserved by pyad__reserve are written, then published here. */

@@ -32,13 +32,13 @@ static inline double pyad__ratio0(double num, double den)
     return den == 0.0 ? 0.0 : num / den;
 }
 
-/* Python's float ** : 0 to a negative power divides by zero, a negative base to a
-   non-integer power has no real value. */
+/* Python's float ** : 0 to a finite negative power divides by zero, a finite negative base
+   to a finite non-integer power has no real value. */
 static inline int pyad__pow_check(double a, double b)
 {
-    if (a == 0.0 && b < 0.0)
+    if (a == 0.0 && b < 0.0 && isfinite(b))
         return PYAD_ZERODIV;
-    if (a < 0.0 && isfinite(b) && b != floor(b))
+    if (a < 0.0 && isfinite(a) && isfinite(b) && b != floor(b))
         return PYAD_DOMAIN;
     return PYAD_OK;
 }

@@ -32,11 +32,25 @@ enum pyad_status {
 };
 
 enum pyad_op {
-#define PYAD_OP(NAME, ARITY, VALUE, DA, DB, PRE, POST) PYAD_OP_##NAME,
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST) PYAD_OP_##NAME,
 #include "ops.def"
 #undef PYAD_OP
     PYAD_OP_COUNT
 };
+
+/* Per-op recording entry points, one set per unary and binary row of ops.def (pyad_exp,
+   pyad_mul, pyad_mul_vc, pyad_mul_cv, ...): the tape is the operands' tape. They are the hot
+   path of the Python frontend; _build.py declares them to cffi from the same rows. */
+#define PYAD_DECLARE_0(name)
+#define PYAD_DECLARE_PYAD_NARY(name)
+#define PYAD_DECLARE_1(name) int64_t pyad_##name(int64_t a);
+#define PYAD_DECLARE_2(name)                                                                  \
+    int64_t pyad_##name(int64_t a, int64_t b);                                                \
+    int64_t pyad_##name##_vc(int64_t a, double b);                                            \
+    int64_t pyad_##name##_cv(double a, int64_t b);
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST) PYAD_DECLARE_##ARITY(name)
+#include "ops.def"
+#undef PYAD_OP
 
 /* pyad-cdef-begin */
 typedef struct pyad_tape pyad_tape;
@@ -54,6 +68,9 @@ int pyad_chunk_records(void);                 /* records per segment */
 /* Value (and partials) of one op on plain numbers, no tape; b is ignored by unary ops. */
 int pyad_eval(int op, double a, double b, double *y, double *da, double *db);
 
+/* Value of an n-ary op on plain numbers: one output, or n for softmax. */
+int pyad_eval_nary(int op, int64_t n, const double *x, double *out);
+
 /* Tape lifetime. */
 int pyad_tape_new(pyad_tape **out);
 void pyad_tape_free(pyad_tape *t);            /* NULL is a no-op */
@@ -63,12 +80,18 @@ int pyad_tape_len(pyad_tape *t, int64_t *out);      /* records held */
 int pyad_tape_nbytes(pyad_tape *t, int64_t *out);   /* memory held, all buffers */
 int pyad_tape_last(pyad_tape *t, int64_t *out);     /* handle of the newest record */
 
-/* Segments: records are grouped in segments of pyad_chunk_records(). The frontend holds a
-   pin for each segment while anything may still name one of its records, and unpins it with
-   the handle of any record in it; unpinned segments no live record depends on are reused. */
+/* Segments: records are grouped in segments of pyad_chunk_records(). A segment stays while
+   the frontend holds a pin on it (a new segment starts with one, see PYAD_SEGMENT), or while a
+   record it must keep uses one of its records; other segments are reused. Pins are counted;
+   pin and unpin name the segment by the handle of any record in it (unpin of a handle from
+   before a reset is a no-op). pyad_tape_segment gives a handle naming the current segment,
+   which is pinned once when the tape is created or reset. */
+int pyad_tape_segment(pyad_tape *t, int64_t *out);
+int pyad_tape_pin(pyad_tape *t, int64_t h);
 int pyad_tape_unpin(pyad_tape *t, int64_t h);
 
-/* Recording (hot path): return the new handle, or -status. */
+/* Recording (hot path): return the new handle, or -status. The op-code forms below do what
+   the per-op entry points above do, after checking the operands belong to t. */
 int64_t pyad_push_leaf(pyad_tape *t, double v);
 int64_t pyad_push_v(pyad_tape *t, int op, int64_t a);
 int64_t pyad_push_vv(pyad_tape *t, int op, int64_t a, int64_t b);

@@ -13,14 +13,38 @@
 #include "internal.h"
 #include "opfuncs.h"
 
-/* Tags name tape generations; they are never reused within a process (until 2^31 resets),
-   so a handle of a reset or foreign tape cannot pass for a live one. */
-static _Atomic uint32_t next_tag = 1;
+/* Live tapes by registry index, so that an entry point given only handles finds the tape
+   (recording calls then pass one or two numbers through cffi instead of four). Index 0 is
+   never used, so no handle is 0. */
+static _Atomic(pyad_tape *) registry[PYAD_REGISTRY_SIZE];
+static _Atomic uint32_t next_index = 1;
+static _Atomic uint32_t next_generation = 1;
 
-static uint32_t new_tag(void)
+pyad_tape *pyad__registry_get(uint32_t index)
 {
-    uint32_t tag = atomic_fetch_add(&next_tag, 1u) & 0x7fffffffu;
-    return tag == 0 ? atomic_fetch_add(&next_tag, 1u) & 0x7fffffffu : tag;
+    return atomic_load_explicit(&registry[index], memory_order_acquire);
+}
+
+/* A new generation: handles of the previous one no longer resolve (until the 19-bit
+   generation counter comes round again on the same registry index). */
+static void new_tag(pyad_tape *t)
+{
+    const uint64_t gen = atomic_fetch_add(&next_generation, 1u) & ((1u << PYAD_GENERATION_BITS) - 1u);
+    t->tag = gen << PYAD_REGISTRY_BITS | t->reg;
+}
+
+static int register_tape(pyad_tape *t)
+{
+    for (uint32_t tries = 0; tries < PYAD_REGISTRY_SIZE; tries++) {
+        const uint32_t i = atomic_fetch_add(&next_index, 1u) & (PYAD_REGISTRY_SIZE - 1u);
+        pyad_tape *expected = NULL;
+        if (i != 0 && atomic_compare_exchange_strong(&registry[i], &expected, t)) {
+            t->reg = i;
+            new_tag(t);
+            return PYAD_OK;
+        }
+    }
+    return PYAD_FULL;
 }
 
 int pyad__check_thread(pyad_tape *t)
@@ -32,7 +56,7 @@ int pyad__check_thread(pyad_tape *t)
 
 int pyad__stale(pyad_tape *t, int64_t h)
 {
-    if ((uint64_t)h >> 32 != t->tag)
+    if ((uint64_t)h >> PYAD_SLOT_BITS != t->tag)
         return pyad__fail(t, PYAD_STALE,
                           "handle %#llx is from another tape or from before its last reset",
                           (unsigned long long)h);
@@ -106,7 +130,7 @@ static void open_chunk(pyad_tape *t, uint32_t c)
     ch->state = PYAD_CHUNK_USED;
     ch->fill = 0;
     ch->side_len = 0;
-    ch->pinned = 1;
+    ch->pins = 1;
     ch->dirty = 0;
     ch->pos = t->norder;
     t->order[t->norder++] = c;
@@ -161,10 +185,13 @@ int pyad_tape_new(pyad_tape **out)
     if (t == NULL)
         return PYAD_NOMEM;
     t->owner = pthread_self();
-    t->tag = new_tag();
     if (grow(t, 1) != PYAD_OK) {
         pyad_tape_free(t);
         return PYAD_NOMEM;
+    }
+    if (register_tape(t) != PYAD_OK) {
+        pyad_tape_free(t);
+        return PYAD_FULL;
     }
     open_chunk(t, 0);
     *out = t;
@@ -175,6 +202,8 @@ void pyad_tape_free(pyad_tape *t)
 {
     if (t == NULL)
         return;
+    if (t->reg != 0)
+        atomic_store(&registry[t->reg], NULL);
     for (uint32_t c = 0; c < t->cap_chunks; c++) {
         free(t->chunks[c].side_slot);
         free(t->chunks[c].side_val);
@@ -202,12 +231,12 @@ int pyad_tape_reset(pyad_tape *t)
     t->nfree = 0;
     for (uint32_t c = t->cap_chunks; c-- > 1;) {
         t->chunks[c].state = PYAD_CHUNK_FREE;
-        t->chunks[c].pinned = 0;
+        t->chunks[c].pins = 0;
         t->free_ids[t->nfree++] = c;
     }
     t->norder = 0;
     open_chunk(t, 0);
-    t->tag = new_tag();
+    new_tag(t);
     t->nrecords = 0;
     t->unpins_since_collect = 0;
     t->live_after_collect = 0;
@@ -281,7 +310,7 @@ static void collect(pyad_tape *t)
     for (uint32_t k = t->norder; k-- > 0;) {
         const uint32_t c = t->order[k];
         pyad_chunk *ch = &t->chunks[c];
-        const int root = ch->pinned || c == t->cur;
+        const int root = ch->pins > 0 || c == t->cur;
         if (!(root || ch->needed))
             continue;
         ch->needed = 1;
@@ -321,143 +350,49 @@ static void collect(pyad_tape *t)
     t->live_after_collect = kept;
 }
 
+int pyad_tape_segment(pyad_tape *t, int64_t *out)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    if (out == NULL)
+        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
+    *out = pyad__handle(t, t->cur << PYAD_CHUNK_BITS);
+    return PYAD_OK;
+}
+
+int pyad_tape_pin(pyad_tape *t, int64_t h)
+{
+    uint32_t s = 0;
+    int st = pyad__enter(t);
+    if (st == PYAD_OK)
+        st = pyad__resolve(t, h, &s);
+    if (st != PYAD_OK)
+        return st;
+    pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
+    if (ch->pins == UINT32_MAX)
+        return pyad__fail(t, PYAD_FULL, "too many pins on one segment");
+    ch->pins++;
+    return PYAD_OK;
+}
+
 int pyad_tape_unpin(pyad_tape *t, int64_t h)
 {
     int st = pyad__enter(t);
     if (st != PYAD_OK)
         return st;
-    if ((uint64_t)h >> 32 != t->tag)
+    if ((uint64_t)h >> PYAD_SLOT_BITS != t->tag)
         return PYAD_OK; /* a segment of a generation that reset already dropped */
-    const uint32_t c = (uint32_t)h >> PYAD_CHUNK_BITS;
-    if (c >= t->cap_chunks || t->chunks[c].state != PYAD_CHUNK_USED || !t->chunks[c].pinned)
+    const uint32_t c = ((uint32_t)h & PYAD_SLOT_MASK) >> PYAD_CHUNK_BITS;
+    if (c >= t->cap_chunks || t->chunks[c].state != PYAD_CHUNK_USED || t->chunks[c].pins == 0)
         return pyad__fail(t, PYAD_MISUSE, "unpin of a segment that is not pinned");
-    t->chunks[c].pinned = 0;
+    if (--t->chunks[c].pins > 0)
+        return PYAD_OK;
     /* Collect when as many segments were released as survived the last collection: each
        collection's cost is then paid for by the records released since the previous one. */
     if (++t->unpins_since_collect >= 4 && t->unpins_since_collect >= t->live_after_collect)
         collect(t);
     return PYAD_OK;
-}
-
-/* ---- recording ----------------------------------------------------------------------- */
-
-static inline void put(pyad_tape *t, uint32_t s, unsigned kind, uint32_t a, uint32_t b,
-                       double y, double da, double db)
-{
-    t->kind[s] = (uint8_t)kind;
-    t->a[s] = a;
-    t->b[s] = b;
-    t->val[s] = y;
-    t->da[s] = da;
-    t->db[s] = db;
-    t->grad[s] = 0.0;
-}
-
-static int64_t finish(pyad_tape *t, uint32_t s, int opened)
-{
-    pyad__commit(t, 1, 0);
-    return opened ? -(int64_t)PYAD_SEGMENT : pyad__handle(t, s);
-}
-
-static int bad_op(pyad_tape *t, int op, int arity)
-{
-    return pyad__fail(t, PYAD_MISUSE, "op %d is not an op of arity %d", op, arity);
-}
-
-static inline int is_op(int op, int arity)
-{
-    return (unsigned)op < PYAD_OP_COUNT && pyad__arity[op] == arity;
-}
-
-int64_t pyad_push_leaf(pyad_tape *t, double v)
-{
-    int st = pyad__enter(t);
-    if (PYAD_UNLIKELY(st != PYAD_OK))
-        return -st;
-    uint32_t s = 0;
-    int opened;
-    if ((st = pyad__reserve(t, 1, 0, &s, &opened)) != PYAD_OK)
-        return -st;
-    put(t, s, PYAD_OP_LEAF, s, s, v, 0.0, 0.0);
-    return finish(t, s, opened);
-}
-
-int64_t pyad_push_v(pyad_tape *t, int op, int64_t ha)
-{
-    int st = pyad__enter(t);
-    if (PYAD_UNLIKELY(st != PYAD_OK))
-        return -st;
-    uint32_t sa = 0, s = 0;
-    if (PYAD_UNLIKELY((st = pyad__resolve(t, ha, &sa)) != PYAD_OK))
-        return -st;
-    if (PYAD_UNLIKELY(!is_op(op, 1)))
-        return -bad_op(t, op, 1);
-    double y, da, db;
-    const double a = t->val[sa];
-    if (PYAD_UNLIKELY((st = pyad__kernel(op, a, 0.0, &y, &da, &db)) != PYAD_OK))
-        return -pyad__math_error(t, st, op, a, 0.0);
-    int opened;
-    if (PYAD_UNLIKELY((st = pyad__reserve(t, 1, 0, &s, &opened)) != PYAD_OK))
-        return -st;
-    put(t, s, (unsigned)op, sa, s, y, da, 0.0);
-    return finish(t, s, opened);
-}
-
-int64_t pyad_push_vv(pyad_tape *t, int op, int64_t ha, int64_t hb)
-{
-    int st = pyad__enter(t);
-    if (PYAD_UNLIKELY(st != PYAD_OK))
-        return -st;
-    uint32_t sa = 0, sb = 0, s = 0;
-    if (PYAD_UNLIKELY((st = pyad__resolve(t, ha, &sa)) != PYAD_OK ||
-                      (st = pyad__resolve(t, hb, &sb)) != PYAD_OK))
-        return -st;
-    if (PYAD_UNLIKELY(!is_op(op, 2)))
-        return -bad_op(t, op, 2);
-    double y, da, db;
-    const double a = t->val[sa], b = t->val[sb];
-    if (PYAD_UNLIKELY((st = pyad__kernel(op, a, b, &y, &da, &db)) != PYAD_OK))
-        return -pyad__math_error(t, st, op, a, b);
-    int opened;
-    if (PYAD_UNLIKELY((st = pyad__reserve(t, 1, 0, &s, &opened)) != PYAD_OK))
-        return -st;
-    put(t, s, (unsigned)op, sa, sb, y, da, db);
-    return finish(t, s, opened);
-}
-
-/* One Var operand and one constant; `var_first` says which side the Var is on. The record
-   keeps the constant in db and points b at itself (see internal.h). */
-static int64_t push_const(pyad_tape *t, int op, int64_t hv, double c, int var_first)
-{
-    int st = pyad__enter(t);
-    if (PYAD_UNLIKELY(st != PYAD_OK))
-        return -st;
-    uint32_t sv = 0, s = 0;
-    if (PYAD_UNLIKELY((st = pyad__resolve(t, hv, &sv)) != PYAD_OK))
-        return -st;
-    if (PYAD_UNLIKELY(!is_op(op, 2)))
-        return -bad_op(t, op, 2);
-    double y, da, db;
-    const double v = t->val[sv];
-    const double a = var_first ? v : c, b = var_first ? c : v;
-    if (PYAD_UNLIKELY((st = pyad__kernel(op, a, b, &y, &da, &db)) != PYAD_OK))
-        return -pyad__math_error(t, st, op, a, b);
-    int opened;
-    if (PYAD_UNLIKELY((st = pyad__reserve(t, 1, 0, &s, &opened)) != PYAD_OK))
-        return -st;
-    const unsigned form = var_first ? PYAD_FORM_VC : PYAD_FORM_CV;
-    put(t, s, (unsigned)op | form << PYAD_OP_BITS, sv, s, y, var_first ? da : db, c);
-    return finish(t, s, opened);
-}
-
-int64_t pyad_push_vc(pyad_tape *t, int op, int64_t ha, double b)
-{
-    return push_const(t, op, ha, b, 1);
-}
-
-int64_t pyad_push_cv(pyad_tape *t, int op, double a, int64_t hb)
-{
-    return push_const(t, op, hb, a, 0);
 }
 
 /* ---- reading and writing records ------------------------------------------------------ */

@@ -1,0 +1,76 @@
+"""pyad: reverse-mode automatic differentiation for Python scalars, on a tape kept in C.
+
+    >>> from pyad import Var, log, sin
+    >>> x, y = Var(2.0), Var(5.0)
+    >>> f = log(x) + x * y - sin(y)
+    >>> f.backward()
+    >>> x.grad
+    5.5
+
+``pyad.reference`` is the pure-Python engine with the same API (the oracle and baseline).
+"""
+
+from pyad import errors, reference
+from pyad._version import __version__
+from pyad.errors import PyadError
+from pyad.functions import (
+    acos,
+    asin,
+    atan,
+    atan2,
+    cos,
+    cosh,
+    dot,
+    exp,
+    expm1,
+    hypot,
+    log,
+    log1p,
+    logsumexp,
+    pow,
+    relu,
+    sigmoid,
+    sin,
+    sinh,
+    softmax,
+    softplus,
+    sqrt,
+    sum,
+    tan,
+    tanh,
+)
+from pyad.tape import Tape
+from pyad.var import Var
+
+__all__ = [
+    "PyadError",
+    "Tape",
+    "Var",
+    "__version__",
+    "acos",
+    "asin",
+    "atan",
+    "atan2",
+    "cos",
+    "cosh",
+    "dot",
+    "errors",
+    "exp",
+    "expm1",
+    "hypot",
+    "log",
+    "log1p",
+    "logsumexp",
+    "pow",
+    "reference",
+    "relu",
+    "sigmoid",
+    "sin",
+    "sinh",
+    "softmax",
+    "softplus",
+    "sqrt",
+    "sum",
+    "tan",
+    "tanh",
+]

@@ -17,18 +17,17 @@ Conventions at kinks and singular points (shared with the C engine):
 
 * ``abs'(0) = 0`` and ``relu'(0) = 0`` (also for NaN input: the partial is then 0);
 * ``sqrt'(0) = 0.5 / 0.0``, ``asin'(+-1)`` and ``acos'(+-1)`` follow IEEE division (``inf`` or
-  ``-inf``, never an exception); the same holds for ``x ** b`` at ``x == 0`` with ``0 < b < 1``;
+  ``-inf``, never an exception: ``sqrt'(-0.0)`` is ``-inf`` as in C); the same holds for
+  ``x ** b`` at ``x == 0`` with ``0 < b < 1`` (``inf``);
 * ``atan2`` and ``hypot`` have partials 0 where ``a*a + b*b`` (resp. the result) is 0;
 * ``d(a ** b)/db`` is ``0`` where ``a == 0`` and NaN where ``a < 0``;
-* ``logsumexp`` and ``softmax`` take ``x_i - max`` as ``0`` for every element equal to the maximum
-  (bitwise the same as ``exp(x_i - m)`` for a finite maximum).  At infinities this gives:
-  maximum ``+inf`` with ``k`` elements at ``+inf``: ``logsumexp = inf`` with partial ``1/k`` for
-  each of them and ``0`` for the others (softmax outputs ``1/k`` and ``0``); all ``n`` elements
-  ``-inf``: ``logsumexp = -inf`` with partial ``1/n`` each (softmax is uniform).  The partials of
-  ``logsumexp`` always equal ``softmax`` and sum to 1; NaN input propagates.
+* ``logsumexp`` with an infinite maximum ``m`` is ``m``; its partials are then 1 for each element
+  equal to ``+inf`` (when ``m = +inf``) and 0 for all others (all of them when ``m = -inf``).
+  ``softmax`` with a non-finite maximum (``+-inf``, or NaN in first place) raises ValueError.
+  Otherwise NaN input propagates.
 
 Errors follow :mod:`math`: a domain error raises ValueError, a division by zero (and ``0`` raised
-to a finite negative power) raises ZeroDivisionError, and a finite input whose ``exp``, ``expm1``,
+to a negative power) raises ZeroDivisionError, and a finite input whose ``exp``, ``expm1``,
 ``sinh``, ``cosh`` or ``pow`` overflows raises OverflowError.  A non-number operand raises
 TypeError.  Otherwise NaN and infinities propagate as they do in :mod:`math`.
 """
@@ -100,7 +99,7 @@ _next_seq = itertools.count().__next__
 _new = object.__new__
 
 
-def _node(v: float, predecessors: list) -> Var:
+def _node(v: float, predecessors: list[tuple[float, Var]]) -> Var:
     """Create a computed node (no validation: ``v`` is already a float)."""
     n = _new(Var)
     n.v = v
@@ -151,11 +150,11 @@ def _is_odd_integer(e: float) -> bool:
 def _fpow(a: float, b: float) -> float:
     """Forward ``a ** b`` on floats with the errors of Python/math.
 
-    ``0 ** b`` with a finite negative ``b`` raises ZeroDivisionError (as float ``**`` does), a
-    negative base with a non-integer exponent raises ValueError and an overflow from finite
-    operands raises OverflowError (as ``math.pow`` does).
+    ``0 ** b`` with a finite negative ``b`` raises ZeroDivisionError as float
+    ``**`` does, a negative base with a non-integer exponent raises ValueError and an overflow
+    from finite operands raises OverflowError as ``math.pow`` does.
     """
-    if a == 0.0 and b < 0.0 and b != -_INF:
+    if a == 0.0 and b < 0.0 and _isfinite(b):
         raise ZeroDivisionError("0.0 cannot be raised to a negative power")
     return _m_pow(a, b)
 
@@ -258,11 +257,14 @@ class Var:
         adj = dict.fromkeys(order, 0.0)
         adj[self._seq] = float(upstream_grad)
         for s in order:
+            # Every consumer of this node was created later and has been processed already,
+            # so adj[s] is final here: adding it to .grad now is the same as a separate final
+            # pass (same values, same additions), and saves a second loop.
+            node = nodes[s]
             g = adj[s]
-            for m, p in nodes[s].predecessors:
+            node.grad += g
+            for m, p in node.predecessors:
                 adj[p._seq] += m * g
-        for s in order:
-            nodes[s].grad += adj[s]
 
     # -- conversions and comparisons ----------------------------------------------------------
 
@@ -339,10 +341,10 @@ class Var:
         if isinstance(other, Var):
             b = other.v
             return _node(a * b, [(b, self), (a, other)])
-        b = _const(other)
-        if b is None:
+        c = _const(other)
+        if c is None:
             return NotImplemented
-        return _node(a * b, [(b, self)])
+        return _node(a * c, [(c, self)])
 
     def __rmul__(self, other: Scalar) -> Var:
         a = _const(other)
@@ -356,10 +358,10 @@ class Var:
             b = other.v
             y = a / b
             return _node(y, [(1.0 / b, self), (-y / b, other)])
-        b = _const(other)
-        if b is None:
+        c = _const(other)
+        if c is None:
             return NotImplemented
-        return _node(a / b, [(1.0 / b, self)])
+        return _node(a / c, [(1.0 / c, self)])
 
     def __rtruediv__(self, other: Scalar) -> Var:
         a = _const(other)
@@ -377,10 +379,10 @@ class Var:
             b = other.v
             y = _fpow(a, b)
             return _node(y, [(_pow_da(a, b), self), (_pow_db(a, y), other)])
-        b = _const(other)
-        if b is None:
+        c = _const(other)
+        if c is None:
             return NotImplemented
-        return _node(_fpow(a, b), [(_pow_da(a, b), self)])
+        return _node(_fpow(a, c), [(_pow_da(a, c), self)])
 
     def __rpow__(self, other: Scalar, modulo: None = None) -> Var:
         if modulo is not None:
@@ -556,9 +558,7 @@ def atan2(a: Scalar, b: Scalar) -> Var | float:
     av = _value(a)
     bv = _value(b)
     y = _m_atan2(av, bv)
-    a_var = isinstance(a, Var)
-    b_var = isinstance(b, Var)
-    if not (a_var or b_var):
+    if not (isinstance(a, Var) or isinstance(b, Var)):
         return y
     r = av * av + bv * bv
     if r == 0.0:
@@ -566,10 +566,10 @@ def atan2(a: Scalar, b: Scalar) -> Var | float:
     else:
         da = bv / r
         db = -av / r
-    preds = []
-    if a_var:
+    preds: list[tuple[float, Var]] = []
+    if isinstance(a, Var):
         preds.append((da, a))
-    if b_var:
+    if isinstance(b, Var):
         preds.append((db, b))
     return _node(y, preds)
 
@@ -579,19 +579,17 @@ def hypot(a: Scalar, b: Scalar) -> Var | float:
     av = _value(a)
     bv = _value(b)
     y = _m_hypot(av, bv)
-    a_var = isinstance(a, Var)
-    b_var = isinstance(b, Var)
-    if not (a_var or b_var):
+    if not (isinstance(a, Var) or isinstance(b, Var)):
         return y
     if y == 0.0:
         da = db = 0.0
     else:
         da = av / y
         db = bv / y
-    preds = []
-    if a_var:
+    preds: list[tuple[float, Var]] = []
+    if isinstance(a, Var):
         preds.append((da, a))
-    if b_var:
+    if isinstance(b, Var):
         preds.append((db, b))
     return _node(y, preds)
 
@@ -651,45 +649,52 @@ def dot(ws: Iterable[Scalar], xs: Iterable[Scalar]) -> Var | float:
     append = preds.append
     y = 0.0
     for w, x in zip(ws, xs):
-        w_var = isinstance(w, Var)
-        x_var = isinstance(x, Var)
-        wv = w.v if w_var else _scalar(w)
-        xv = x.v if x_var else _scalar(x)
+        wv = w.v if isinstance(w, Var) else _scalar(w)
+        xv = x.v if isinstance(x, Var) else _scalar(x)
         y = y + wv * xv
-        if w_var:
+        if isinstance(w, Var):
             append((xv, w))
-        if x_var:
+        if isinstance(x, Var):
             append((wv, x))
     if preds:
         return _node(y, preds)
     return y
 
 
-def _exp_shifted(xs: list) -> tuple[list[float], float, list[float], float]:
-    """Values, maximum ``m``, ``e_i = exp(v_i - m)`` (1.0 where ``v_i == m``) and their sum."""
-    if not xs:
+def _max_of(vals: list[float]) -> float:
+    """Maximum with Python's ``max`` semantics: the first of the largest, NaN only if first."""
+    if not vals:
         raise ValueError("expected a non-empty sequence")
-    vals = [_value(x) for x in xs]
-    m = max(vals)  # the first of the largest; NaN only if it comes first
-    es = [1.0 if v == m else _m_exp(v - m) for v in vals]
+    return max(vals)
+
+
+def _softmax_terms(vals: list[float], m: float) -> tuple[list[float], float]:
+    """``e_i = exp(v_i - m)`` and their left-to-right sum ``s``."""
+    es = [_m_exp(v - m) for v in vals]
     s = 0.0
     for e in es:
         s = s + e
-    return vals, m, es, s
+    return es, s
 
 
 def logsumexp(xs: Iterable[Scalar]) -> Var | float:
-    """``m + log(sum(exp(x_i - m)))`` with ``m = max``; partial of ``x_i`` is ``exp(x_i - m)/s``.
+    """``m + log(s)``, ``m`` the maximum and ``s`` the left-to-right sum of ``exp(x_i - m)``.
 
-    ValueError for an empty sequence.  At infinities see the module docstring: ``x_i - m`` is
-    taken as 0 for each element equal to the maximum, so a maximum of ``+inf`` shared by ``k``
-    elements gives ``inf`` with partials ``1/k`` (0 elsewhere) and all ``-inf`` gives ``-inf``
-    with partials ``1/n``.
+    The partial of ``x_i`` is ``exp(x_i - m) / s``.  ValueError for an empty sequence.  With an
+    infinite maximum the result is ``m`` with partials 1 for every element equal to ``+inf`` (if
+    ``m = +inf``) and 0 for the others (all of them if ``m = -inf``).
     """
     xs = list(xs)
-    _, m, es, s = _exp_shifted(xs)
-    y = m + _m_log(s)
-    preds = [(e / s, x) for e, x in zip(es, xs) if isinstance(x, Var)]
+    vals = [_value(x) for x in xs]
+    m = _max_of(vals)
+    if m == _INF or m == -_INF:
+        y = m
+        partials = [1.0 if v == _INF else 0.0 for v in vals]
+    else:
+        es, s = _softmax_terms(vals, m)
+        y = m + _m_log(s)
+        partials = [e / s for e in es]
+    preds = [(p, x) for p, x in zip(partials, xs) if isinstance(x, Var)]
     if preds:
         return _node(y, preds)
     return y
@@ -699,16 +704,21 @@ def softmax(xs: Iterable[Scalar]) -> list[Var] | list[float]:
     """``y_i = exp(x_i - m) / s`` (m the maximum, s the left-to-right sum): one node per output.
 
     Output ``i`` has the predecessors ``(y_i * ((i == j) - y_j), x_j)`` for every Var ``x_j`` in
-    order.  Returns floats when no element is a Var.  ValueError for an empty sequence.
+    order.  Returns floats when no element is a Var.  ValueError for an empty sequence and for a
+    non-finite maximum (an infinite one, or NaN in first place).
     """
     xs = list(xs)
-    _, _, es, s = _exp_shifted(xs)
+    vals = [_value(x) for x in xs]
+    m = _max_of(vals)
+    if not _isfinite(m):
+        raise ValueError("math domain error: softmax of a non-finite maximum")
+    es, s = _softmax_terms(vals, m)
     ys = [e / s for e in es]
-    var_idx = [j for j, x in enumerate(xs) if isinstance(x, Var)]
-    if not var_idx:
+    var_pos = [(j, x) for j, x in enumerate(xs) if isinstance(x, Var)]
+    if not var_pos:
         return ys
     out = []
     for i, yi in enumerate(ys):
-        preds = [(yi * ((1.0 if i == j else 0.0) - ys[j]), xs[j]) for j in var_idx]
+        preds = [(yi * ((1.0 if i == j else 0.0) - ys[j]), x) for j, x in var_pos]
         out.append(_node(yi, preds))
     return out

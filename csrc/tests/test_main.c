@@ -66,7 +66,7 @@ static void test_tables(void)
     CHECK(strcmp(pyad_status_name(PYAD_OK), "OK") == 0);
     CHECK(strcmp(pyad_status_name(PYAD_DOMAIN), "DOMAIN") == 0);
     CHECK(pyad_status_name(-1) == NULL && pyad_status_name(PYAD_STATUS_COUNT) == NULL);
-    CHECK(strcmp(pyad_op_name(PYAD_OP_MUL), "MUL") == 0);
+    CHECK(strcmp(pyad_op_name(PYAD_OP_MUL), "mul") == 0);
     CHECK(pyad_op_arity(PYAD_OP_LOG) == 1 && pyad_op_arity(PYAD_OP_ATAN2) == 2);
     CHECK(pyad_op_arity(PYAD_OP_SOFTMAX) == PYAD_NARY && pyad_op_arity(99) == -2);
     for (int op = 0; op < pyad_op_count(); op++)
@@ -98,6 +98,25 @@ static void test_seed_example(void)
     CHECK(grad(t, xy) == 4.0);
     CHECK(tape_len(t) == 7);
     pyad_tape_free(t);
+}
+
+static void test_per_op_entry_points(void)
+{
+    pyad_tape *t = new_tape();
+    int64_t x = got(t, pyad_push_leaf(t, 3.0)), y = got(t, pyad_push_leaf(t, 4.0));
+    int64_t h = got(t, pyad_hypot(x, y));
+    CHECK(value(t, h) == 5.0);
+    int64_t d = got(t, pyad_div_cv(1.0, h)); /* 1 / hypot(x, y) */
+    CHECK(value(t, d) == 0.2);
+    int64_t e = got(t, pyad_pow_vc(d, 2.0));
+    CHECK_CLOSE(value(t, e), 0.04, 1e-15);
+    CHECK(pyad_backward(t, e, 1.0) == PYAD_OK);
+    /* e = (x^2 + y^2)^-1: de/dx = -2x / (x^2+y^2)^2 */
+    CHECK_CLOSE(grad(t, x), -6.0 / 625.0, 1e-14);
+    CHECK_CLOSE(grad(t, y), -8.0 / 625.0, 1e-14);
+    CHECK(pyad_log(got(t, pyad_neg(x))) == -PYAD_DOMAIN && tape_len(t) == 6);
+    pyad_tape_free(t);
+    CHECK(pyad_exp(x) == -PYAD_STALE); /* the tape is gone */
 }
 
 static void test_constants_and_operands(void)
@@ -132,7 +151,7 @@ static void test_errors_leave_tape_unchanged(void)
     int64_t last0 = 0, last1 = 0;
     CHECK(pyad_tape_last(t, &last0) == PYAD_OK);
     CHECK(pyad_push_v(t, PYAD_OP_LOG, x) == -PYAD_DOMAIN);
-    CHECK(strstr(pyad_tape_errmsg(t), "LOG(-1)") != NULL);
+    CHECK(strstr(pyad_tape_errmsg(t), "log(-1)") != NULL);
     CHECK(pyad_push_v(t, PYAD_OP_SQRT, x) == -PYAD_DOMAIN);
     CHECK(pyad_push_vv(t, PYAD_OP_DIV, x, z) == -PYAD_ZERODIV);
     CHECK(pyad_push_cv(t, PYAD_OP_DIV, 1.0, z) == -PYAD_ZERODIV);
@@ -163,13 +182,17 @@ static void test_stale_and_foreign(void)
     pyad_tape *t = new_tape(), *u = new_tape();
     int64_t x = got(t, pyad_push_leaf(t, 1.0)), y = got(u, pyad_push_leaf(u, 1.0));
     CHECK(pyad_push_vv(t, PYAD_OP_ADD, x, y) == -PYAD_STALE);
+    CHECK(pyad_push_vv(t, PYAD_OP_ADD, y, x) == -PYAD_STALE);
+    CHECK(pyad_add(x, y) == -PYAD_STALE && pyad_add(y, x) == -PYAD_STALE);
     CHECK(pyad_backward(u, x, 1.0) == PYAD_STALE);
+    CHECK(pyad_exp(0) == -PYAD_STALE && pyad_exp(-5) == -PYAD_STALE && pyad_exp(INT64_MAX) == -PYAD_STALE);
     CHECK(pyad_tape_reset(t) == PYAD_OK && tape_len(t) == 0);
     CHECK(pyad_push_v(t, PYAD_OP_EXP, x) == -PYAD_STALE);
+    CHECK(pyad_exp(x) == -PYAD_STALE);
     double v;
     CHECK(pyad_get_value(t, x, &v) == PYAD_STALE);
     int64_t x2 = got(t, pyad_push_leaf(t, 4.0));
-    CHECK(x2 != x && (x2 & 0xffffffff) == (x & 0xffffffff)); /* same slot, new generation */
+    CHECK(x2 != x && (x2 & 0xfffffff) == (x & 0xfffffff)); /* same slot, new generation */
     CHECK(pyad_tape_unpin(t, x) == PYAD_OK);                 /* old generation: ignored */
     /* One record past the end of the tape is not a record. */
     CHECK(pyad_get_value(t, x2 + 1, &v) == PYAD_STALE);
@@ -347,6 +370,7 @@ int main(void)
 {
     test_tables();
     test_seed_example();
+    test_per_op_entry_points();
     test_constants_and_operands();
     test_errors_leave_tape_unchanged();
     test_stale_and_foreign();

@@ -1,0 +1,204 @@
+/*
+ * record.c - recording leaves, unary and binary records.
+ *
+ * Every unary and binary op of ops.def gets its own entry points, expanded from its row:
+ * pyad_<name>(a) for unary ops; pyad_<name>(a, b), pyad_<name>_vc(a, c) and
+ * pyad_<name>_cv(c, b) for binary ones (c a constant). They take handles only (the tape is
+ * found from the handle), because each argument cffi converts costs the Python caller about
+ * as much as the C work of a push. pyad_push_v/vv/vc/cv are the same entry points chosen by
+ * op code, for C callers that hold a tape.
+ *
+ * A push validates, computes, reserves (the only step that can run out of memory), then
+ * writes and commits: a push that fails has changed nothing.
+ */
+#include "internal.h"
+#include "opfuncs.h"
+
+#define SELF UINT32_MAX /* b operand: the record itself (unary, constant operand) */
+
+static inline int64_t record(pyad_tape *t, unsigned kind, uint32_t a, uint32_t b, double y,
+                             double da, double db)
+{
+    uint32_t s;
+    int opened;
+    const int st = pyad__reserve(t, 1, 0, &s, &opened);
+    if (PYAD_UNLIKELY(st != PYAD_OK))
+        return -st;
+    t->kind[s] = (uint8_t)kind;
+    t->a[s] = a == SELF ? s : a;
+    t->b[s] = b == SELF ? s : b;
+    t->val[s] = y;
+    t->da[s] = da;
+    t->db[s] = db;
+    t->grad[s] = 0.0;
+    pyad__commit(t, 1, 0);
+    return PYAD_UNLIKELY(opened) ? -(int64_t)PYAD_SEGMENT : pyad__handle(t, s);
+}
+
+int64_t pyad_push_leaf(pyad_tape *t, double v)
+{
+    const int st = pyad__enter(t);
+    if (PYAD_UNLIKELY(st != PYAD_OK))
+        return -st;
+    return record(t, PYAD_OP_LEAF, SELF, SELF, v, 0.0, 0.0);
+}
+
+/* The row's checks and value, with a and b in scope; y is declared by the caller. */
+#define PYAD_COMPUTE(NAME, VALUE, PRE, POST)                                                  \
+    st = (PRE);                                                                               \
+    if (PYAD_UNLIKELY(st != PYAD_OK))                                                         \
+        return -pyad__math_error(t, st, PYAD_OP_##NAME, a, b);                                \
+    y = (VALUE);                                                                              \
+    st = (POST);                                                                              \
+    if (PYAD_UNLIKELY(st != PYAD_OK))                                                         \
+        return -pyad__math_error(t, st, PYAD_OP_##NAME, a, b)
+
+#define PYAD_DEFINE_0(NAME, name, VALUE, DA, DB, PRE, POST)
+#define PYAD_DEFINE_PYAD_NARY(NAME, name, VALUE, DA, DB, PRE, POST)
+
+#define PYAD_DEFINE_1(NAME, name, VALUE, DA, DB, PRE, POST)                                   \
+    int64_t pyad_##name(int64_t ha)                                                           \
+    {                                                                                         \
+        pyad_tape *t = NULL;                                                                  \
+        uint32_t sa = 0;                                                                      \
+        int st = pyad__operand(ha, &t, &sa);                                                  \
+        if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \
+            return -st;                                                                       \
+        const double a = t->val[sa], b = 0.0;                                                 \
+        double y;                                                                             \
+        PYAD_COMPUTE(NAME, VALUE, PRE, POST);                                                 \
+        return record(t, PYAD_OP_##NAME, sa, SELF, y, (DA), 0.0);                             \
+    }
+
+#define PYAD_DEFINE_2(NAME, name, VALUE, DA, DB, PRE, POST)                                   \
+    int64_t pyad_##name(int64_t ha, int64_t hb)                                               \
+    {                                                                                         \
+        pyad_tape *t = NULL;                                                                  \
+        uint32_t sa = 0, sb = 0;                                                              \
+        int st = pyad__operand(ha, &t, &sa);                                                  \
+        if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \
+            return -st;                                                                       \
+        if (PYAD_UNLIKELY((st = pyad__resolve(t, hb, &sb)) != PYAD_OK))                       \
+            return -st;                                                                       \
+        const double a = t->val[sa], b = t->val[sb];                                          \
+        double y;                                                                             \
+        PYAD_COMPUTE(NAME, VALUE, PRE, POST);                                                 \
+        return record(t, PYAD_OP_##NAME, sa, sb, y, (DA), (DB));                              \
+    }                                                                                         \
+    int64_t pyad_##name##_vc(int64_t ha, double b)                                            \
+    {                                                                                         \
+        pyad_tape *t = NULL;                                                                  \
+        uint32_t sa = 0;                                                                      \
+        int st = pyad__operand(ha, &t, &sa);                                                  \
+        if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \
+            return -st;                                                                       \
+        const double a = t->val[sa];                                                          \
+        double y;                                                                             \
+        PYAD_COMPUTE(NAME, VALUE, PRE, POST);                                                 \
+        return record(t, PYAD_OP_##NAME | PYAD_FORM_VC << PYAD_OP_BITS, sa, SELF, y, (DA),   \
+                      b);                                                                     \
+    }                                                                                         \
+    int64_t pyad_##name##_cv(double a, int64_t hb)                                            \
+    {                                                                                         \
+        pyad_tape *t = NULL;                                                                  \
+        uint32_t sb = 0;                                                                      \
+        int st = pyad__operand(hb, &t, &sb);                                                  \
+        if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \
+            return -st;                                                                       \
+        const double b = t->val[sb];                                                          \
+        double y;                                                                             \
+        PYAD_COMPUTE(NAME, VALUE, PRE, POST);                                                 \
+        return record(t, PYAD_OP_##NAME | PYAD_FORM_CV << PYAD_OP_BITS, sb, SELF, y, (DB),   \
+                      a);                                                                     \
+    }
+
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST)                                  \
+    PYAD_DEFINE_##ARITY(NAME, name, VALUE, DA, DB, PRE, POST)
+#include "ops.def"
+#undef PYAD_OP
+
+/* ---- the same, chosen by op code ----------------------------------------------------- */
+
+/* The tape-taking entry points also insist that the operands are the given tape's. */
+static int64_t check_tape(pyad_tape *t, int64_t h, int op, int arity)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return -st;
+    if ((unsigned)op >= PYAD_OP_COUNT || pyad__arity[op] != arity)
+        return -pyad__fail(t, PYAD_MISUSE, "op %d is not an op of arity %d", op, arity);
+    uint32_t s;
+    return -pyad__resolve(t, h, &s);
+}
+
+int64_t pyad_push_v(pyad_tape *t, int op, int64_t ha)
+{
+    const int64_t st = check_tape(t, ha, op, 1);
+    if (st != 0)
+        return st;
+    switch (op) {
+#define PYAD_UNARY_CASE_1(NAME, name) case PYAD_OP_##NAME: return pyad_##name(ha);
+#define PYAD_UNARY_CASE_2(NAME, name)
+#define PYAD_UNARY_CASE_0(NAME, name)
+#define PYAD_UNARY_CASE_PYAD_NARY(NAME, name)
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST) PYAD_UNARY_CASE_##ARITY(NAME, name)
+#include "ops.def"
+#undef PYAD_OP
+    default:
+        return -PYAD_MISUSE;
+    }
+}
+
+#define PYAD_BINARY_CASE_2(NAME, name, suffix, ...)                                           \
+    case PYAD_OP_##NAME:                                                                      \
+        return pyad_##name##suffix(__VA_ARGS__);
+#define PYAD_BINARY_CASE_1(NAME, name, suffix, ...)
+#define PYAD_BINARY_CASE_0(NAME, name, suffix, ...)
+#define PYAD_BINARY_CASE_PYAD_NARY(NAME, name, suffix, ...)
+
+int64_t pyad_push_vv(pyad_tape *t, int op, int64_t ha, int64_t hb)
+{
+    int64_t st = check_tape(t, ha, op, 2);
+    if (st == 0)
+        st = check_tape(t, hb, op, 2);
+    if (st != 0)
+        return st;
+    switch (op) {
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST)                                  \
+    PYAD_BINARY_CASE_##ARITY(NAME, name, , ha, hb)
+#include "ops.def"
+#undef PYAD_OP
+    default:
+        return -PYAD_MISUSE;
+    }
+}
+
+int64_t pyad_push_vc(pyad_tape *t, int op, int64_t ha, double b)
+{
+    const int64_t st = check_tape(t, ha, op, 2);
+    if (st != 0)
+        return st;
+    switch (op) {
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST)                                  \
+    PYAD_BINARY_CASE_##ARITY(NAME, name, _vc, ha, b)
+#include "ops.def"
+#undef PYAD_OP
+    default:
+        return -PYAD_MISUSE;
+    }
+}
+
+int64_t pyad_push_cv(pyad_tape *t, int op, double a, int64_t hb)
+{
+    const int64_t st = check_tape(t, hb, op, 2);
+    if (st != 0)
+        return st;
+    switch (op) {
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST)                                  \
+    PYAD_BINARY_CASE_##ARITY(NAME, name, _cv, a, hb)
+#include "ops.def"
+#undef PYAD_OP
+    default:
+        return -PYAD_MISUSE;
+    }
+}

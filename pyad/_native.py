@@ -1,0 +1,98 @@
+"""The only module that touches the compiled library: loads it, checks it is the one this
+package was built with, reads its op and status tables, and turns status codes into
+exceptions. Everything else calls through the names defined here."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from pyad import errors
+from pyad._version import __version__
+
+try:
+    from pyad._pyad_cffi import ffi, lib
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        "pyad's native module is missing: install the package (pip install -e .) so that "
+        "setuptools compiles csrc/ through cffi"
+    ) from exc
+
+_built = ffi.string(lib.pyad_build_version()).decode()
+if _built != __version__:  # pragma: no cover - stale in-place build
+    raise ImportError(
+        f"pyad's native module was built for version {_built}, but the package is "
+        f"{__version__}: rebuild it (pip install -e .)"
+    )
+
+
+def _name(raw: Any) -> str:
+    return str(ffi.string(raw).decode())
+
+
+STATUS: dict[str, int] = {
+    _name(lib.pyad_status_name(code)): code for code in range(lib.pyad_status_count())
+}
+OK = STATUS["OK"]
+SEGMENT = STATUS["SEGMENT"]
+CHUNK_RECORDS: int = lib.pyad_chunk_records()
+
+#: op name (lower case, as in ops.def) -> (op code, arity; -1 for n-ary)
+OPS: dict[str, tuple[int, int]] = {
+    _name(lib.pyad_op_name(code)).lower(): (code, lib.pyad_op_arity(code))
+    for code in range(lib.pyad_op_count())
+}
+OP_NAMES: list[str] = list(OPS)
+
+#: each failure status -> the exception it raises (OK and SEGMENT are not failures)
+EXCEPTIONS: dict[str, type[errors.PyadError]] = {
+    "NOMEM": errors.TapeMemoryError,
+    "DOMAIN": errors.DomainError,
+    "OVERFLOW": errors.RangeError,
+    "ZERODIV": errors.ZeroDivision,
+    "STALE": errors.StaleVarError,
+    "THREAD": errors.ThreadError,
+    "NOTLEAF": errors.NotLeafError,
+    "MISUSE": errors.InternalError,
+    "FULL": errors.TapeMemoryError,
+}
+_BY_CODE = {STATUS[name]: exc for name, exc in EXCEPTIONS.items()}
+
+
+def error(status: int, tape: Any = None) -> errors.PyadError:
+    """The exception for a failed call, with the tape's message when it has one."""
+    exc = _BY_CODE.get(status, errors.InternalError)
+    message = ""
+    if tape is not None and status != STATUS["THREAD"]:
+        message = _name(lib.pyad_tape_errmsg(tape))
+    return exc(message or _name(lib.pyad_strstatus(status)))
+
+
+def check(status: int, tape: Any = None) -> None:
+    """Raise the matching exception unless ``status`` is OK."""
+    if status != OK:
+        raise error(status, tape)
+
+
+def fail(status: int, tape: Any = None) -> NoReturn:
+    raise error(status, tape)
+
+
+def new_tape() -> Any:
+    """A new C tape, freed when the returned pointer object is collected."""
+    out = ffi.new("pyad_tape **")
+    check(lib.pyad_tape_new(out))
+    return ffi.gc(out[0], lib.pyad_tape_free)
+
+
+def eval_op(op: int, a: float, b: float = 0.0) -> float:
+    """Value of a unary or binary op on plain numbers, with the tape's checks."""
+    out = ffi.new("double[3]")
+    check(lib.pyad_eval(op, a, b, out, out + 1, out + 2))
+    return float(out[0])
+
+
+def eval_nary(op: int, values: list[float], nout: int) -> list[float]:
+    """Value(s) of an n-ary op on plain numbers."""
+    out = ffi.new("double[]", max(nout, 1))
+    check(lib.pyad_eval_nary(op, len(values), values, out))
+    return [float(out[i]) for i in range(nout)]

@@ -1,0 +1,44 @@
+"""pyad's exceptions. Each also derives from the builtin that Python's math module raises in
+the same situation, so ``except ValueError`` keeps working for code written for floats."""
+
+from __future__ import annotations
+
+
+class PyadError(Exception):
+    """Base class of every error pyad raises."""
+
+
+class DomainError(PyadError, ValueError):
+    """An argument outside the function's domain: log(-1), sqrt(-1), asin(2), ..."""
+
+
+class RangeError(PyadError, OverflowError):
+    """A finite argument whose result overflows: exp(1000), cosh(1000), 10.0 ** 400."""
+
+
+class ZeroDivision(PyadError, ZeroDivisionError):
+    """Division by zero, or zero to a negative power."""
+
+
+class StaleVarError(PyadError, RuntimeError):
+    """A Var used after its tape was reset."""
+
+
+class ForeignVarError(PyadError, ValueError):
+    """Vars of two different tapes used in one operation."""
+
+
+class ThreadError(PyadError, RuntimeError):
+    """A tape used from a thread other than the one that created it."""
+
+
+class NotLeafError(PyadError, AttributeError):
+    """Assigning .v of a computed node; only inputs (leaves) can be assigned."""
+
+
+class TapeMemoryError(PyadError, MemoryError):
+    """The tape could not grow."""
+
+
+class InternalError(PyadError, SystemError):
+    """pyad called its C library wrongly: a bug in pyad, please report it."""

@@ -1,0 +1,177 @@
+"""The math-like functions of pyad. Each takes Vars or plain numbers: with a Var among its
+arguments it records on that Var's tape and returns a Var; with numbers only it returns a
+float (softmax: a list). Values, partials and errors come from the C op table, so a number
+gets exactly the result a Var would.
+
+Conventions where the derivative does not exist: relu'(0) = 0, abs'(0) = 0; atan2 and hypot
+have partials (0, 0) at the origin; sqrt'(0), asin'(+-1) and acos'(+-1) are infinite; the
+partial of a ** b with respect to b is 0 at a == 0 and NaN for a < 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable, Union
+
+from pyad._native import OPS, SEGMENT, eval_nary, eval_op, ffi, lib
+from pyad.var import (
+    Number,
+    Operand,
+    Var,
+    _adopt,
+    _binary,
+    _checked_float,
+    _failed,
+    _reflected,
+    _unary,
+)
+
+UnaryFunction = Callable[[Operand], Union[Var, float]]
+BinaryFunction = Callable[[Operand, Operand], Union[Var, float]]
+
+
+def _binary_function(name: str) -> BinaryFunction:
+    op = OPS[name][0]
+    forward, reflected = _binary(name), _reflected(name)
+
+    def function(a: Operand, b: Operand) -> Union[Var, float]:
+        if isinstance(a, Var):
+            result = forward(a, b)
+        elif isinstance(b, Var):
+            result = reflected(b, a)
+        else:
+            return eval_op(op, _checked_float(a), _checked_float(b))
+        if result is NotImplemented:
+            raise TypeError(f"{name}() takes Vars or real numbers, got {type(b).__name__}")
+        return result  # type: ignore[no-any-return]
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = (
+        f"{name}(a, b): of Vars (either or both), a new Var recorded on their tape; of "
+        "numbers, a float. Raises what Python's math module raises outside the domain."
+    )
+    return function
+
+
+exp: UnaryFunction = _unary("exp")
+log: UnaryFunction = _unary("log")
+log1p: UnaryFunction = _unary("log1p")
+expm1: UnaryFunction = _unary("expm1")
+sqrt: UnaryFunction = _unary("sqrt")
+sin: UnaryFunction = _unary("sin")
+cos: UnaryFunction = _unary("cos")
+tan: UnaryFunction = _unary("tan")
+asin: UnaryFunction = _unary("asin")
+acos: UnaryFunction = _unary("acos")
+atan: UnaryFunction = _unary("atan")
+sinh: UnaryFunction = _unary("sinh")
+cosh: UnaryFunction = _unary("cosh")
+tanh: UnaryFunction = _unary("tanh")
+sigmoid: UnaryFunction = _unary("sigmoid")
+relu: UnaryFunction = _unary("relu")
+softplus: UnaryFunction = _unary("softplus")
+atan2: BinaryFunction = _binary_function("atan2")
+hypot: BinaryFunction = _binary_function("hypot")
+pow: BinaryFunction = _binary_function("pow")
+
+
+def _gather(items: Iterable[Any]) -> tuple[Any, list[int], list[float], list[Any]]:
+    """The tape, operand handles (0 for a constant) and constants of an n-ary op."""
+    tape = None
+    handles: list[int] = []
+    consts: list[float] = []
+    operands = list(items)
+    for x in operands:
+        if x.__class__ is Var or isinstance(x, Var):
+            if tape is None:
+                tape = x._t
+            handles.append(x._h)
+            consts.append(0.0)
+        else:
+            handles.append(0)
+            consts.append(_checked_float(x))
+    return tape, handles, consts, operands
+
+
+def _nary(name: str, items: list[Any]) -> Union[Var, float]:
+    op = OPS[name][0]
+    t, handles, consts, operands = _gather(items)
+    if t is None:
+        return eval_nary(op, consts, 1)[0]
+    h = lib.pyad_push_nary(t._p, op, len(handles), handles, consts)
+    return _failed(t, h, *operands) if h < 0 else _adopt(t, h)
+
+
+def sum(xs: Iterable[Operand], start: Operand = 0.0) -> Union[Var, float]:
+    """``start + x0 + x1 + ...`` as one record (n partials) instead of n additions."""
+    items = list(xs)
+    if isinstance(start, Var) or start != 0:
+        items.insert(0, start)
+    return _nary("sum", items)
+
+
+def dot(ws: Sequence[Operand], xs: Sequence[Operand]) -> Union[Var, float]:
+    """``w0*x0 + w1*x1 + ...`` as one record: a neuron's weighted sum in one call."""
+    if len(ws) != len(xs):
+        raise ValueError(f"dot() operands have different lengths ({len(ws)} and {len(xs)})")
+    items: list[Any] = []
+    for w, x in zip(ws, xs):
+        items.append(w)
+        items.append(x)
+    return _nary("dot", items)
+
+
+def logsumexp(xs: Iterable[Operand]) -> Union[Var, float]:
+    """``log(sum(exp(x)))`` computed without overflow; ValueError for no values."""
+    items = list(xs)
+    if not items:
+        raise ValueError("logsumexp() of an empty sequence")
+    return _nary("logsumexp", items)
+
+
+def softmax(xs: Iterable[Operand]) -> Union[list[Var], list[float]]:
+    """``exp(x_i) / sum(exp(x))`` for each i, computed without overflow: one record per
+    output (at most 1024 values). ValueError for no values or a non-finite maximum."""
+    op = OPS["softmax"][0]
+    t, handles, consts, operands = _gather(xs)
+    n = len(handles)
+    if n == 0:
+        raise ValueError("softmax() of an empty sequence")
+    if t is None:
+        return eval_nary(op, consts, n)
+    out = ffi.new("int64_t[]", n)
+    status = lib.pyad_push_softmax(t._p, n, handles, consts, out)
+    if status == SEGMENT:
+        t._new_segment()
+    elif status:
+        _failed(t, -status, *operands)
+    return [_adopt(t, int(out[i])) for i in range(n)]
+
+
+__all__ = [
+    "acos",
+    "asin",
+    "atan",
+    "atan2",
+    "cos",
+    "cosh",
+    "dot",
+    "exp",
+    "expm1",
+    "hypot",
+    "log",
+    "log1p",
+    "logsumexp",
+    "pow",
+    "relu",
+    "sigmoid",
+    "sin",
+    "sinh",
+    "softmax",
+    "softplus",
+    "sqrt",
+    "sum",
+    "tan",
+    "tanh",
+]
+_ = Number

@@ -1,0 +1,146 @@
+"""Tapes: the Python handle of a C tape, the active tape of each thread, and the segment pins
+that keep a tape's memory bounded without any call from the user.
+
+Every Var holds a reference to the segment object of the records around it. When the last
+Var of a segment is gone, the segment object's ``__del__`` queues its pin for release, and the
+tape releases queued pins at its next segment change (or reset, len, nbytes): the C tape then
+reuses segments that no pinned or needed record refers to. One ``__del__`` per segment of 1024
+records, none per Var. ``__del__`` never calls C itself: it may run in another thread, or at
+interpreter exit after the C tape is gone.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+from pyad import errors
+from pyad._native import check, ffi, lib, new_tape
+
+_get_ident = threading.get_ident
+
+
+class _Segment:
+    """One pin on one segment of a tape, shared by the Vars recorded in that segment."""
+
+    __slots__ = ("_h", "_pending")
+
+    def __init__(self, h: int, pending: list[int]) -> None:
+        self._h = h
+        self._pending = pending
+
+    def __del__(self) -> None:
+        self._pending.append(self._h)
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.default: Tape | None = None
+        self.stack: list[Tape] = []
+
+
+_state = _ThreadState()
+
+
+class Tape:
+    """A Wengert list in C: every operation on Vars appends one record to the active tape.
+
+    Each thread has a default tape; ``with pyad.Tape() as t:`` records inside ``t`` instead.
+    A tape belongs to the thread that created it: using it from another thread raises
+    :class:`pyad.errors.ThreadError`. Memory is reclaimed as Vars die, so a training loop
+    needs no tape calls; ``reset()`` drops every record at once (Vars recorded before it raise
+    :class:`pyad.errors.StaleVarError` when used).
+    """
+
+    __slots__ = ("__weakref__", "_dout", "_out", "_owner", "_p", "_pending", "_s")
+
+    def __init__(self) -> None:
+        self._p = new_tape()
+        self._owner = _get_ident()
+        self._pending: list[int] = []
+        self._out = ffi.new("int64_t[1]")
+        self._dout = ffi.new("double[1]")
+        self._s = self._current_segment()
+
+    # -- the active tape ---------------------------------------------------------------
+    @staticmethod
+    def current() -> Tape:
+        """The tape new leaves are recorded on in this thread."""
+        stack = _state.stack
+        if stack:
+            return stack[-1]
+        tape = _state.default
+        if tape is None:
+            tape = _state.default = Tape()
+        return tape
+
+    def __enter__(self) -> Tape:
+        self._check_thread()
+        _state.stack.append(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack = _state.stack
+        if stack and stack[-1] is self:
+            stack.pop()
+
+    # -- whole-tape operations -------------------------------------------------------------
+    def reset(self) -> None:
+        """Drop every record. Vars recorded before raise StaleVarError when used again."""
+        check(lib.pyad_tape_reset(self._p), self._p)
+        self._pending.clear()  # pins of the old generation died with it
+        self._s = self._current_segment()
+
+    def __len__(self) -> int:
+        self._release_pins()
+        check(lib.pyad_tape_len(self._p, self._out), self._p)
+        return int(self._out[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of memory the C tape holds: record buffers, operand lists and scratch."""
+        self._release_pins()
+        check(lib.pyad_tape_nbytes(self._p, self._out), self._p)
+        return int(self._out[0])
+
+    def __repr__(self) -> str:
+        try:
+            return f"<pyad.Tape: {len(self)} records, {self.nbytes} bytes>"
+        except errors.PyadError:
+            return "<pyad.Tape of another thread>"
+
+    # -- for the frontend ------------------------------------------------------------------
+    def _check_thread(self) -> None:
+        if _get_ident() != self._owner:
+            raise errors.ThreadError(
+                "this tape belongs to another thread: each thread records on its own tape"
+            )
+
+    def _current_segment(self) -> _Segment:
+        check(lib.pyad_tape_segment(self._p, self._out), self._p)
+        return _Segment(int(self._out[0]), self._pending)
+
+    def _pin(self, h: int) -> _Segment:
+        """A new pin on the segment of record ``h`` (for Vars made from handles)."""
+        check(lib.pyad_tape_pin(self._p, h), self._p)
+        return _Segment(h, self._pending)
+
+    def _new_segment(self) -> int:
+        """After a push returned PYAD_SEGMENT: adopt the new segment, return the record."""
+        check(lib.pyad_tape_last(self._p, self._out), self._p)
+        h = int(self._out[0])
+        self._s = _Segment(h, self._pending)
+        self._release_pins()
+        return h
+
+    def _release_pins(self) -> None:
+        if _get_ident() != self._owner:
+            return
+        pending, unpin, p = self._pending, lib.pyad_tape_unpin, self._p
+        while pending:
+            unpin(p, pending.pop())

@@ -1,0 +1,353 @@
+"""Var: the drop-in replacement for the pure-Python engine's Var, recording on a C tape.
+
+A Var is three references: its tape, its record's handle and its segment pin. Each operation
+is one method call, one cffi call and one new object; the methods are made from the C op
+table by the factories below, so no op is written out here. Records with one constant operand
+(``x * 3.0``, ``1 - x``) store the constant in the record instead of making a leaf for it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import TYPE_CHECKING, Any, Callable, Union
+
+from pyad import errors
+from pyad._native import CHUNK_RECORDS, OPS, SEGMENT, STATUS, error, eval_op, lib
+from pyad.tape import Tape
+
+if TYPE_CHECKING:
+    from pyad.tape import _Segment
+
+Number = Union[int, float]
+Operand = Union["Var", int, float]
+
+_push_leaf = lib.pyad_push_leaf
+_new = object.__new__
+
+
+def _is_number(x: object) -> bool:
+    # numbers.Real covers int, float, bool, Fraction and numpy's registered scalar types.
+    return isinstance(x, numbers.Real) and not isinstance(x, Var)
+
+
+def _adopt(t: Tape, h: int) -> Var:
+    r = _new(Var)
+    r._t = t
+    r._h = h
+    r._s = t._s
+    return r
+
+
+def _failed(t: Tape, h: int, *operands: object) -> Var:
+    """The slow path of every push: a new segment (not an error) or an exception."""
+    status = -h
+    if status == SEGMENT:
+        return _adopt(t, t._new_segment())
+    if status == STALE:
+        for x in operands:
+            if isinstance(x, Var) and x._t is not t:
+                raise errors.ForeignVarError(
+                    "an operation mixes Vars of two different tapes; record a computation "
+                    "on one tape"
+                )
+        raise errors.StaleVarError(
+            "this Var was recorded before its tape was reset, so its record is gone"
+        )
+    if status == THREAD:
+        raise errors.ThreadError(
+            "this Var's tape belongs to another thread: each thread records on its own tape"
+        )
+    raise error(status, t._p)
+
+
+def _binary(name: str) -> Callable[[Var, object], Any]:
+    """``self <op> other`` for a binary op of the table."""
+    push_vv = getattr(lib, f"pyad_{name}")
+    push_vc = getattr(lib, f"pyad_{name}_vc")
+
+    def method(self: Var, other: object) -> Any:
+        cls = other.__class__
+        if cls is Var:
+            h = push_vv(self._h, other._h)  # type: ignore[attr-defined]
+        elif cls is float or cls is int:
+            h = push_vc(self._h, other)
+        else:
+            return _binary_other(self, other, name, False)
+        t = self._t
+        if h < 0:
+            return _failed(t, h, self, other)
+        r = _new(Var)
+        r._t = t
+        r._h = h
+        r._s = t._s
+        return r
+
+    return method
+
+
+def _reflected(name: str) -> Callable[[Var, object], Any]:
+    """``other <op> self`` where other is not a Var (Python tried other's method first)."""
+    push_cv = getattr(lib, f"pyad_{name}_cv")
+
+    def method(self: Var, other: object) -> Any:
+        cls = other.__class__
+        if cls is float or cls is int:
+            h = push_cv(other, self._h)
+        else:
+            return _binary_other(self, other, name, True)
+        t = self._t
+        if h < 0:
+            return _failed(t, h, self, other)
+        r = _new(Var)
+        r._t = t
+        r._h = h
+        r._s = t._s
+        return r
+
+    return method
+
+
+def _binary_other(self: Var, other: object, name: str, reflected: bool) -> Any:
+    """Operands that are not exactly Var, float or int: Var subclasses and other numbers."""
+    t = self._t
+    if isinstance(other, Var):
+        a, b = (other, self) if reflected else (self, other)
+        h = getattr(lib, f"pyad_{name}")(a._h, b._h)
+    elif _is_number(other):
+        c = float(other)  # type: ignore[arg-type]
+        if reflected:
+            h = getattr(lib, f"pyad_{name}_cv")(c, self._h)
+        else:
+            h = getattr(lib, f"pyad_{name}_vc")(self._h, c)
+    else:
+        return NotImplemented
+    return _failed(t, h, self, other) if h < 0 else _adopt(t, h)
+
+
+def _unary(name: str) -> Callable[[Any], Any]:
+    """The function ``name(x)`` of a unary op of the table: a Var in records one record and
+    gives a Var, a number in gives a float. Also serves as the method (``__neg__``, ...)."""
+    op = OPS[name][0]
+    push = getattr(lib, f"pyad_{name}")
+
+    def function(x: Any) -> Any:
+        if x.__class__ is Var:
+            h = push(x._h)
+            t = x._t
+            if h < 0:
+                return _failed(t, h, x)
+            r = _new(Var)
+            r._t = t
+            r._h = h
+            r._s = t._s
+            return r
+        if isinstance(x, Var):
+            h = push(x._h)
+            return _failed(x._t, h, x) if h < 0 else _adopt(x._t, h)
+        return eval_op(op, _checked_float(x))
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = (
+        f"{name}(x): of a Var, a new Var recorded on its tape; of a number, a float.\n\n"
+        "Raises what Python's math module raises for arguments outside the domain "
+        "(ValueError, OverflowError)."
+    )
+    return function
+
+
+def _value_of(x: object) -> float:
+    if isinstance(x, Var):
+        return x.v
+    if _is_number(x):
+        return float(x)  # type: ignore[arg-type]
+    raise TypeError(f"expected a Var or a real number, got {type(x).__name__}")
+
+
+class Var:
+    """A scalar recorded on a tape: an input when made with ``Var(v)``, or the result of an
+    operation on Vars.
+
+    ``.v`` is the value (assignable on inputs only), ``.grad`` the accumulated adjoint
+    (assignable, e.g. ``x.grad = 0.0``); ``backward()`` sweeps the tape once in C.
+    ``==`` and ``hash`` are identity-based, so Vars work as dict keys and set members;
+    ``< <= > >=`` compare values.
+    """
+
+    __slots__ = ("_h", "_s", "_t")
+
+    if TYPE_CHECKING:
+        _t: Tape
+        _h: int
+        _s: _Segment
+
+    def __init__(self, v: Number) -> None:
+        if isinstance(v, Var):
+            raise TypeError("Var(v) takes a number; a Var is already a node of the tape")
+        if not _is_number(v):
+            raise TypeError(f"Var(v) takes a real number, got {type(v).__name__}")
+        t = Tape.current()
+        h = _push_leaf(t._p, float(v))
+        if h < 0:
+            h = _failed(t, h)._h
+        self._t = t
+        self._h = h
+        self._s = t._s
+
+    # -- value and adjoint ---------------------------------------------------------------
+    @property
+    def v(self) -> float:
+        """The value (a float). Assignable on inputs: ``p.v -= lr * p.grad``."""
+        t = self._t
+        out = t._dout
+        status = lib.pyad_get_value(t._p, self._h, out)
+        if status:
+            _failed(t, -status, self)
+        return float(out[0])
+
+    @v.setter
+    def v(self, value: Number) -> None:
+        t = self._t
+        status = lib.pyad_set_value(t._p, self._h, _checked_float(value))
+        if status:
+            _failed(t, -status, self)
+
+    @property
+    def grad(self) -> float:
+        """The accumulated adjoint d(output)/d(self) over all backward() calls so far."""
+        t = self._t
+        out = t._dout
+        status = lib.pyad_get_grad(t._p, self._h, out)
+        if status:
+            _failed(t, -status, self)
+        return float(out[0])
+
+    @grad.setter
+    def grad(self, value: Number) -> None:
+        t = self._t
+        status = lib.pyad_set_grad(t._p, self._h, _checked_float(value))
+        if status:
+            _failed(t, -status, self)
+
+    def backward(self, upstream_grad: Number = 1.0) -> None:
+        """Add ``upstream_grad * d(self)/d(node)`` to ``.grad`` of every node self depends
+        on, itself included. One sweep over the tape in C; calling it again accumulates
+        again."""
+        t = self._t
+        status = lib.pyad_backward(t._p, self._h, _checked_float(upstream_grad))
+        if status:
+            _failed(t, -status, self)
+
+    @property
+    def predecessors(self) -> list[tuple[float, Var]]:
+        """``[(multiplier, Var), ...]``: this node's Var operands and the partial
+        derivatives recorded for them (constant operands are not nodes)."""
+        t = self._t
+        from pyad._native import ffi
+
+        count = ffi.new("int64_t *")
+        status = lib.pyad_get_operands(t._p, self._h, 0, ffi.NULL, ffi.NULL, count)
+        if status:
+            _failed(t, -status, self)
+        n = int(count[0])
+        handles = ffi.new("int64_t[]", max(n, 1))
+        partials = ffi.new("double[]", max(n, 1))
+        status = lib.pyad_get_operands(t._p, self._h, n, handles, partials, count)
+        if status:
+            _failed(t, -status, self)
+        pins: dict[int, _Segment] = {}
+        result = []
+        for i in range(n):
+            h = int(handles[i])
+            seg = pins.get(h >> _CHUNK_SHIFT)
+            if seg is None:
+                seg = pins[h >> _CHUNK_SHIFT] = t._pin(h)
+            node = _new(Var)
+            node._t = t
+            node._h = h
+            node._s = seg
+            result.append((float(partials[i]), node))
+        return result
+
+    @property
+    def op(self) -> str:
+        """The name of the op that made this node ("leaf" for inputs)."""
+        from pyad._native import OP_NAMES, ffi
+
+        t = self._t
+        out = ffi.new("int *")
+        status = lib.pyad_get_op(t._p, self._h, out)
+        if status:
+            _failed(t, -status, self)
+        return OP_NAMES[out[0]]
+
+    @property
+    def tape(self) -> Tape:
+        """The tape this Var is recorded on."""
+        return self._t
+
+    def __float__(self) -> float:
+        return self.v
+
+    def __repr__(self) -> str:
+        try:
+            return f"Var(v={self.v!r}, grad={self.grad!r})"
+        except errors.PyadError as exc:
+            return f"<Var: {type(exc).__name__}>"
+
+    # -- comparisons compare values ------------------------------------------------------
+    def __lt__(self, other: Operand) -> bool:
+        return self.v < _value_of(other)
+
+    def __le__(self, other: Operand) -> bool:
+        return self.v <= _value_of(other)
+
+    def __gt__(self, other: Operand) -> bool:
+        return self.v > _value_of(other)
+
+    def __ge__(self, other: Operand) -> bool:
+        return self.v >= _value_of(other)
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __pos__(self) -> Var:
+        return self
+
+    # Operators, made from the op table (see _install_operators).
+    if TYPE_CHECKING:
+
+        def __add__(self, other: Operand) -> Var: ...
+        def __radd__(self, other: Number) -> Var: ...
+        def __sub__(self, other: Operand) -> Var: ...
+        def __rsub__(self, other: Number) -> Var: ...
+        def __mul__(self, other: Operand) -> Var: ...
+        def __rmul__(self, other: Number) -> Var: ...
+        def __truediv__(self, other: Operand) -> Var: ...
+        def __rtruediv__(self, other: Number) -> Var: ...
+        def __pow__(self, other: Operand, modulo: None = None) -> Var: ...
+        def __rpow__(self, other: Number) -> Var: ...
+        def __neg__(self) -> Var: ...
+        def __abs__(self) -> Var: ...
+
+
+STALE = STATUS["STALE"]
+THREAD = STATUS["THREAD"]
+_CHUNK_SHIFT = (CHUNK_RECORDS - 1).bit_length()
+
+
+def _checked_float(x: object) -> float:
+    if isinstance(x, Var) or not _is_number(x):
+        raise TypeError(f"expected a real number, got {type(x).__name__}")
+    return float(x)  # type: ignore[arg-type]
+
+
+def _install_operators() -> None:
+    binary = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "div", "pow": "pow"}
+    for dunder, name in binary.items():
+        setattr(Var, f"__{dunder}__", _binary(name))
+        setattr(Var, f"__r{dunder}__", _reflected(name))
+    setattr(Var, "__neg__", _unary("neg"))  # noqa: B010
+    setattr(Var, "__abs__", _unary("abs"))  # noqa: B010
+
+
+_install_operators()
