@@ -1,0 +1,167 @@
+"""``python -m bench``: pyad against pyad.reference and the float floor on the workloads of
+/work/shared/workloads/README.md; a text table per workload on stdout, progress on stderr,
+every figure in a JSON file.
+
+    python -m bench                      # full sizes, 7 repeats (< 5 min)
+    python -m bench --quick              # small sizes, 3 repeats (< 1 min)
+    python -m bench --workloads W1,W4 --repeats 5 --json /tmp/b.json
+    python -m bench --micro              # also the cost of the pieces of one operation
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import harness
+from bench.workloads import WORKLOADS
+
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
+#: seconds of timed repeats allowed per (workload, engine): keeps the full run under 5 minutes
+BUDGET = 20.0
+QUICK_BUDGET = 2.0
+
+
+def _progress(text: str) -> None:
+    print(text, end="", file=sys.stderr, flush=True)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown cpu"
+
+
+def machine() -> dict[str, Any]:
+    """Where and when the figures were measured."""
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of python, numpy, cffi and pyad."""
+    import pyad
+
+    out: dict[str, str | None] = {"python": sys.version.split()[0], "pyad": pyad.__version__}
+    for name in ("numpy", "cffi"):
+        try:
+            out[name] = __import__(name).__version__
+        except ImportError:
+            out[name] = None
+    return out
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, 3 repeats (< 1 min)")
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated subset of {','.join(WORKLOADS)} (default: all)",
+    )
+    parser.add_argument("--repeats", type=int, help="timed repeats per engine (default 7, 3 quick)")
+    parser.add_argument(
+        "--json", type=Path, default=DEFAULT_JSON, help=f"JSON output (default {DEFAULT_JSON})"
+    )
+    parser.add_argument("--micro", action="store_true", help="also run bench/micro.py's report")
+    args = parser.parse_args(argv)
+    keys = [k.strip() for k in args.workloads.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
+    args.workloads = keys
+    if args.repeats is None:
+        args.repeats = 3 if args.quick else 7
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return args
+
+
+def _clean(x: Any) -> Any:
+    """JSON has no inf/nan: write them as strings."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return repr(x)
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks, print the tables, write the JSON file."""
+    args = _parse(argv)
+    start = time.perf_counter()
+    info = machine()
+    budget = QUICK_BUDGET if args.quick else BUDGET
+    print(
+        f"pyad bench{' --quick' if args.quick else ''}  {info['date']}  {info['platform']}  "
+        f"{info['cpu']} x{info['cpu_count']}  Python {info['python']}"
+    )
+    print(harness.LEGEND)
+    report: dict[str, Any] = {
+        "command": [sys.executable, "-m", "bench", *(sys.argv[1:] if argv is None else argv)],
+        "machine": info,
+        "versions": versions(),
+        "settings": {
+            "quick": args.quick,
+            "repeats": args.repeats,
+            "budget_seconds_per_engine": budget,
+            "gc": "collected before each repeat, enabled while timing",
+            "timer": "time.perf_counter",
+        },
+        "workloads": {},
+    }
+    for key in args.workloads:
+        w = WORKLOADS[key]
+        size = w.quick_size if args.quick else w.size
+        wr = harness.run_workload(w, size, args.repeats, budget, _progress)
+        print()
+        print(harness.format_table(wr), flush=True)
+        report["workloads"][key] = {
+            "title": w.title,
+            w.size_name: size,
+            "leaves": wr.leaves,
+            "ops": wr.ops,
+            "records": wr.records,
+            "notes": wr.notes,
+            "engines": wr.figures,
+        }
+    if args.micro:
+        from bench import micro
+
+        result = micro.run(args.quick, _progress)
+        print()
+        print(micro.format_report(result))
+        report["micro"] = result
+    report["elapsed_seconds"] = time.perf_counter() - start
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(_clean(report), indent=2) + "\n")
+    _progress(f"wrote {args.json} ({report['elapsed_seconds']:.1f} s)\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,398 @@
+"""Measurement of one-shot record + backward per (workload, engine), and the derived figures.
+
+One repeat: ``gc.collect()``; for pyad a fresh ``with pyad.Tape():``; build the leaves (not
+timed); time recording the loss; time ``loss.backward()``; then, untimed, read the tape's size
+and the gradients. One-shot = record + backward. Figures are medians over the repeats of one
+process; an untimed warm-up run of each engine comes first and also sizes its repeats to the
+engine's time budget; the timed repeats then go round-robin over the engines. The float floor
+runs the same workload code on plain floats (record = the whole computation, no backward).
+
+Op counts come from pyad: ``len(tape)`` after recording minus the leaves. That one count is the
+denominator of every engine's ns/op for the workload, so the figures are comparable.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from bench.workloads import FLOATS, Engine, Workload, w4_log10_true_gradient
+
+TINY = sys.float_info.min
+NS = 1e9
+MS = 1e3
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """An engine to benchmark: ``kind`` is "pyad" (has tapes), "reference" or "float"."""
+
+    name: str
+    kind: str
+    module: Engine
+
+
+def engines() -> list[EngineSpec]:
+    """pyad, pyad.reference and the float floor, in the order they are run."""
+    import pyad
+    import pyad.reference
+
+    return [
+        EngineSpec("pyad", "pyad", pyad),
+        EngineSpec("reference", "reference", pyad.reference),
+        EngineSpec("float", "float", FLOATS),
+    ]
+
+
+@dataclass
+class Run:
+    """One repeat of one engine on one workload (times in seconds)."""
+
+    record: float
+    backward: float | None
+    value: float
+    grads: list[float] | None
+    leaves: int
+    records: int | None = None  # pyad: len(tape) after recording
+    nbytes: int | None = None  # pyad: tape.nbytes right after backward
+    records_after: int | None = None  # pyad: len(tape) right after backward
+
+
+@dataclass
+class EngineResult:
+    """All repeats of one engine on one workload, and what they summarise to."""
+
+    engine: str
+    repeats_asked: int
+    runs: list[Run] = field(default_factory=list)
+    warmup: Run | None = None
+    error: str | None = None
+
+    @property
+    def repeats(self) -> int:
+        return len(self.runs)
+
+    def median(self, what: Callable[[Run], float | None]) -> float | None:
+        values = [what(r) for r in self.runs]
+        if not values or any(v is None for v in values):
+            return None
+        return float(statistics.median(v for v in values if v is not None))
+
+    def minimum(self, what: Callable[[Run], float | None]) -> float | None:
+        values = [what(r) for r in self.runs]
+        if not values or any(v is None for v in values):
+            return None
+        return float(min(v for v in values if v is not None))
+
+
+def _one_shot(r: Run) -> float:
+    return r.record + (r.backward or 0.0)
+
+
+def _pyad_run(module: Engine, w: Workload, size: int) -> Run:
+    """One pyad repeat on a fresh tape."""
+    gc.collect()
+    with module.Tape() as tape:
+        leaves = w.inputs(module, size)
+        nleaves = len(tape)
+        t0 = time.perf_counter()
+        loss = w.loss(module, leaves, size)
+        t1 = time.perf_counter()
+        records = len(tape)
+        t2 = time.perf_counter()
+        loss.backward()
+        t3 = time.perf_counter()
+        nbytes = tape.nbytes
+        records_after = len(tape)
+        value = loss.v
+        grads = [x.grad for x in leaves]
+    del loss, leaves, tape
+    return Run(
+        record=t1 - t0,
+        backward=t3 - t2,
+        value=value,
+        grads=grads,
+        leaves=nleaves,
+        records=records,
+        nbytes=nbytes,
+        records_after=records_after,
+    )
+
+
+def _reference_run(module: Engine, w: Workload, size: int) -> Run:
+    """One pyad.reference repeat."""
+    gc.collect()
+    leaves = w.inputs(module, size)
+    t0 = time.perf_counter()
+    loss = w.loss(module, leaves, size)
+    t1 = time.perf_counter()
+    loss.backward()
+    t2 = time.perf_counter()
+    run = Run(
+        record=t1 - t0,
+        backward=t2 - t1,
+        value=loss.v,
+        grads=[x.grad for x in leaves],
+        leaves=len(leaves),
+    )
+    del loss, leaves
+    gc.collect()  # a deep graph is freed here, not inside the next repeat
+    return run
+
+
+def _float_run(module: Engine, w: Workload, size: int) -> Run:
+    """One float-floor repeat: the whole computation is the "record" part."""
+    gc.collect()
+    leaves = w.inputs(module, size)
+    t0 = time.perf_counter()
+    loss = w.loss(module, leaves, size)
+    t1 = time.perf_counter()
+    return Run(record=t1 - t0, backward=None, value=float(loss), grads=None, leaves=len(leaves))
+
+
+_RUNNERS: dict[str, Callable[[Engine, Workload, int], Run]] = {
+    "pyad": _pyad_run,
+    "reference": _reference_run,
+    "float": _float_run,
+}
+
+
+def _fail(result: EngineResult, exc: Exception) -> None:
+    result.error = f"fails: {type(exc).__name__}: {exc}"[:200]
+
+
+def measure(
+    specs: list[EngineSpec],
+    w: Workload,
+    size: int,
+    repeats: int,
+    budget: float,
+    progress: Callable[[str], None],
+) -> dict[str, EngineResult]:
+    """Warm each engine up once (untimed, also sizing its repeats to ``budget`` seconds; at
+    least one repeat always runs), then run the timed repeats interleaved, round-robin over
+    the engines, so that the ratios of one run see the same machine conditions."""
+    results = {s.name: EngineResult(s.name, repeats) for s in specs}
+    counts: dict[str, int] = {}
+    for spec in specs:
+        result = results[spec.name]
+        try:
+            start = time.perf_counter()
+            result.warmup = _RUNNERS[spec.kind](spec.module, w, size)
+            per_repeat = time.perf_counter() - start
+        except Exception as exc:  # an engine failing is a result (README: W4)
+            _fail(result, exc)
+            progress(f"{w.key} {spec.name} ... {result.error}\n")
+            continue
+        counts[spec.name] = max(1, min(repeats, int(budget // max(per_repeat, 1e-9))))
+    for i in range(max(counts.values(), default=0)):
+        for spec in specs:
+            result = results[spec.name]
+            if result.error or i >= counts[spec.name]:
+                continue
+            try:
+                result.runs.append(_RUNNERS[spec.kind](spec.module, w, size))
+            except Exception as exc:  # a failure after the warm-up: report it too
+                _fail(result, exc)
+                progress(f"{w.key} {spec.name} ... {result.error}\n")
+                continue
+            if i + 1 == counts[spec.name]:
+                ms = result.median(_one_shot) or 0.0
+                note = "" if i + 1 == repeats else f" ({i + 1} of {repeats} repeats: time budget)"
+                progress(f"{w.key} {spec.name} ... done {ms * MS:.1f} ms{note}\n")
+    return results
+
+
+def max_rel_diff(grads: list[float], ref: list[float]) -> tuple[float, int]:
+    """max over inputs of |g - g_ref| / max(|g_ref|, tiny), and how many differ bitwise."""
+    worst = 0.0
+    differ = 0
+    for g, r in zip(grads, ref):
+        if g == r or (math.isnan(g) and math.isnan(r)):
+            continue
+        differ += 1
+        if math.isnan(g) or math.isnan(r):
+            worst = math.inf
+            continue
+        worst = max(worst, abs(g - r) / max(abs(r), TINY))
+    if len(grads) != len(ref):
+        worst, differ = math.inf, max(len(grads), len(ref))
+    return worst, differ
+
+
+@dataclass
+class WorkloadResult:
+    """Every engine's result on one workload and the figures derived from them."""
+
+    workload: Workload
+    size: int
+    results: dict[str, EngineResult]
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ops: int | None = None
+    leaves: int | None = None
+    records: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _rel(a: float, b: float) -> float:
+    if a == b:
+        return 0.0
+    return abs(a - b) / max(abs(b), TINY)
+
+
+def summarise(wr: WorkloadResult) -> None:
+    """Fill ``wr.figures`` (per engine) and ``wr.ops``: medians, ratios and correctness."""
+    res = wr.results
+    pyad_r, ref_r = res.get("pyad"), res.get("reference")
+    if pyad_r and pyad_r.runs:
+        first = pyad_r.runs[0]
+        wr.leaves = first.leaves
+        wr.records = first.records
+        wr.ops = (first.records or 0) - first.leaves
+        counts = {(r.records, r.leaves) for r in pyad_r.runs}
+        if len(counts) != 1:
+            wr.notes.append(f"pyad's record count changed between repeats: {sorted(counts)}")
+    ref_run = ref_r.warmup if ref_r and not ref_r.error else None
+    one = {name: r.median(_one_shot) for name, r in res.items() if not r.error}
+    for name, r in res.items():
+        fig: dict[str, Any] = {"repeats": r.repeats, "repeats_asked": r.repeats_asked}
+        wr.figures[name] = fig
+        if r.error:
+            fig["error"] = r.error
+            continue
+        one_shot = one[name]
+        fig["one_shot_ms"] = one_shot * MS if one_shot is not None else None
+        fig["one_shot_min_ms"] = (r.minimum(_one_shot) or 0.0) * MS
+        fig["record_ms"] = (r.median(lambda x: x.record) or 0.0) * MS
+        bwd = r.median(lambda x: x.backward)
+        fig["backward_ms"] = bwd * MS if bwd is not None else None
+        if wr.ops and one_shot is not None:
+            fig["ns_per_op"] = one_shot * NS / wr.ops
+        if bwd is not None and wr.records:
+            fig["sweep_ns_per_record"] = bwd * NS / wr.records
+        if name != "reference" and one.get("reference") and one_shot:
+            fig["speedup_over_reference"] = one["reference"] / one_shot  # type: ignore[operator]
+        if name != "float" and one.get("float") and one_shot:
+            fig["cost_over_float"] = one_shot / one["float"]  # type: ignore[operator]
+        if r.runs and r.runs[-1].nbytes is not None:
+            last = r.runs[-1]
+            fig["nbytes"] = last.nbytes
+            fig["bytes_per_record"] = last.nbytes / max(last.records_after or 1, 1)
+        values = [x.value for x in ([r.warmup] if r.warmup else []) + r.runs]
+        fig["value"] = values[-1]
+        if ref_run is not None:
+            fig["value_rel_diff"] = max(_rel(v, ref_run.value) for v in values)
+            if r.runs[-1].grads is not None and ref_run.grads is not None:
+                worst, differ = 0.0, 0
+                for run in ([r.warmup] if r.warmup else []) + r.runs:
+                    wd, nd = max_rel_diff(run.grads or [], ref_run.grads)
+                    worst, differ = max(worst, wd), max(differ, nd)
+                fig["grad_max_rel_diff"] = worst
+                fig["grads_bitwise_different"] = differ
+        if r.runs[-1].grads is not None and len(r.runs[-1].grads) <= 4:
+            fig["grads"] = r.runs[-1].grads
+
+
+def run_workload(
+    w: Workload,
+    size: int,
+    repeats: int,
+    budget: float,
+    progress: Callable[[str], None],
+    specs: list[EngineSpec] | None = None,
+) -> WorkloadResult:
+    """Measure every engine on ``w`` and summarise."""
+    specs = specs if specs is not None else engines()
+    results = measure(specs, w, size, repeats, budget, progress)
+    wr = WorkloadResult(w, size, results)
+    summarise(wr)
+    if w.key == "W4":
+        _w4_notes(wr)
+    return wr
+
+
+def _w4_notes(wr: WorkloadResult) -> None:
+    """W4's gradient dv/dx0 as each engine gives it, next to the exact one (which underflows)."""
+    exact = w4_log10_true_gradient(wr.size)
+    got = ", ".join(
+        f"{name} {fig['grads'][0]!r}" for name, fig in wr.figures.items() if fig.get("grads")
+    )
+    wr.notes.append(
+        f"dv/dx0: {got}; exact value 10^{exact:.1f}, which underflows to 0.0 in float64"
+    )
+    for fig in wr.figures.values():
+        if fig.get("grads"):
+            fig["exact_log10_gradient"] = exact
+
+
+# -- the text table -----------------------------------------------------------------------------
+COLUMNS: list[tuple[str, str, str]] = [
+    # (header, figure key, format)
+    ("one-shot ms", "one_shot_ms", "{:.2f}"),
+    ("(min)", "one_shot_min_ms", "{:.2f}"),
+    ("record ms", "record_ms", "{:.2f}"),
+    ("backward ms", "backward_ms", "{:.2f}"),
+    ("ns/op", "ns_per_op", "{:.0f}"),
+    ("sweep ns/rec", "sweep_ns_per_record", "{:.1f}"),
+    ("x vs ref", "speedup_over_reference", "{:.2f}"),
+    ("x float", "cost_over_float", "{:.2f}"),
+    ("B/rec", "bytes_per_record", "{:.1f}"),
+    ("grad max rel diff", "grad_max_rel_diff", "{:.1e}"),
+    ("f rel diff", "value_rel_diff", "{:.1e}"),
+]
+
+
+def _cell(fig: dict[str, Any], key: str, fmt: str) -> str:
+    value = fig.get(key)
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value == 0.0 and "diff" in key:
+        return "0"
+    return fmt.format(value)
+
+
+def format_table(wr: WorkloadResult) -> str:
+    """A plain-text, aligned table of one workload's figures."""
+    w = wr.workload
+    head = f"{w.key} {w.title}  {w.size_name}={wr.size}"
+    if wr.ops is not None:
+        head += f"  leaves={wr.leaves}  ops={wr.ops} (pyad records after the leaves)"
+    header = ["engine", "reps", *(c[0] for c in COLUMNS)]
+    rows = [header]
+    errors = []
+    for name, fig in wr.figures.items():
+        if "error" in fig:
+            errors.append(f"  {name}: {fig['error']}")
+            rows.append([name, "-", *("-" for _ in COLUMNS)])
+            continue
+        reps = str(fig["repeats"])
+        if fig["repeats"] != fig["repeats_asked"]:
+            reps = f"{fig['repeats']}/{fig['repeats_asked']}*"
+        rows.append([name, reps, *(_cell(fig, key, fmt) for _, key, fmt in COLUMNS)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [head]
+    for i, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [c.rjust(widths[j + 1]) for j, c in enumerate(row[1:])]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * wd for wd in widths))
+    if any(fig.get("repeats") != fig.get("repeats_asked") for fig in wr.figures.values()):
+        lines.append("  * fewer repeats than asked: the engine's time budget ran out")
+    lines.extend(errors)
+    lines.extend(f"  note: {n}" for n in wr.notes)
+    return "\n".join(lines)
+
+
+LEGEND = """\
+columns: one-shot = record + backward (median of repeats, same process; the float floor has no
+backward), (min) its fastest repeat; ns/op = one-shot / pyad's op count (the same denominator
+for every engine); sweep ns/rec = backward alone / pyad's len(tape); x vs ref = pyad.reference
+one-shot / this engine's; x float = this engine's one-shot / the float floor's; B/rec =
+tape.nbytes / len(tape) after backward; grad max rel diff = max over inputs
+|g - g_ref| / max(|g_ref|, tiny) against pyad.reference, over every repeat (the reference row:
+its repeats against its warm-up); f rel diff = the same for the loss value."""
