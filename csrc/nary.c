@@ -1,92 +1,117 @@
 /*
- * nary.c - ops over a list of operands: sum, dot, logsumexp (one record each) and softmax
+ * nary.c - ops over lists of operands: sum, dot, logsumexp (one record each) and softmax
  * (one record per output). Each record keeps its operands in its chunk's side arrays: the
  * operand's slot and partial, or, for a constant operand, the record's own slot and the
  * constant (so a replay can recompute it; the sweep's write to the own slot is overwritten).
+ *
+ * An operand list is a pair of arrays: handles h and constants c. Operand j is the record
+ * h[j] when h is given and h[j] != 0, else the constant c[j]; either array may be NULL when
+ * every operand is of the other kind, which spares the caller from building it.
  */
 #include <math.h>
 
 #include "internal.h"
 
-/* Value of operand j (a record's value or the constant); handles must have been checked.
-   With h == NULL every operand is a constant (pyad_eval_nary). */
-static double operand(const pyad_tape *t, const int64_t *h, const double *c, int64_t j)
+typedef struct operand_list {
+    const int64_t *h;
+    const double *c;
+    int64_t stride; /* 2 for the interleaved values of pyad_eval_nary's dot */
+} operand_list;
+
+static int64_t handle_at(operand_list l, int64_t j)
 {
-    return h != NULL && h[j] != 0 ? t->val[(uint32_t)h[j] & PYAD_SLOT_MASK] : c[j];
+    return l.h != NULL ? l.h[j * l.stride] : 0;
+}
+
+/* Value of operand j; the list must have passed check_list. */
+static double value_at(const pyad_tape *t, operand_list l, int64_t j)
+{
+    const int64_t h = handle_at(l, j);
+    return h != 0 ? t->val[(uint32_t)h & PYAD_SLOT_MASK] : l.c[j * l.stride];
+}
+
+static int check_list(pyad_tape *t, int64_t n, operand_list l)
+{
+    uint32_t s;
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t h = handle_at(l, j);
+        if (h != 0) {
+            if (pyad__resolve(t, h, &s) != PYAD_OK)
+                return PYAD_STALE;
+        } else if (l.c == NULL) {
+            return pyad__fail(t, PYAD_MISUSE, "operand %lld is neither a record nor a constant",
+                              (long long)j);
+        }
+    }
+    return PYAD_OK;
+}
+
+static int check_count(pyad_tape *t, int64_t n, int nonempty, const char *what)
+{
+    if (n < 0 || n > (int64_t)(UINT32_MAX / 4))
+        return pyad__fail(t, PYAD_MISUSE, "bad operand count %lld", (long long)n);
+    if (nonempty && n == 0)
+        return pyad__fail(t, PYAD_DOMAIN, "math domain error: %s of no values", what);
+    return PYAD_OK;
 }
 
 /* Largest value, with Python's max() semantics (NaN only wins in first place). */
-static double max_operand(const pyad_tape *t, int64_t n, const int64_t *h, const double *c)
+static double max_value(const pyad_tape *t, int64_t n, operand_list l)
 {
-    double m = operand(t, h, c, 0);
+    double m = value_at(t, l, 0);
     for (int64_t j = 1; j < n; j++) {
-        const double v = operand(t, h, c, j);
+        const double v = value_at(t, l, j);
         if (v > m)
             m = v;
     }
     return m;
 }
 
-/* The value of sum, dot or logsumexp, and for logsumexp the max m and sum s it used. */
-static double nary_value(const pyad_tape *t, int op, int64_t n, const int64_t *h,
-                         const double *c, double *m, double *s)
+static double sum_value(const pyad_tape *t, int64_t n, operand_list l)
 {
     double y = 0.0;
-    *m = 0.0;
-    *s = 0.0;
-    if (op == PYAD_OP_SUM) {
-        for (int64_t j = 0; j < n; j++)
-            y += operand(t, h, c, j);
-    } else if (op == PYAD_OP_DOT) {
-        for (int64_t j = 0; j < n; j += 2)
-            y += operand(t, h, c, j) * operand(t, h, c, j + 1);
-    } else {
-        *m = max_operand(t, n, h, c);
-        if (isinf(*m))
-            return *m; /* all -inf gives -inf, any +inf gives +inf */
-        for (int64_t j = 0; j < n; j++)
-            *s += exp(operand(t, h, c, j) - *m);
-        y = *m + log(*s);
-    }
+    for (int64_t j = 0; j < n; j++)
+        y += value_at(t, l, j);
     return y;
 }
 
+static double dot_value(const pyad_tape *t, int64_t n, operand_list w, operand_list x)
+{
+    double y = 0.0;
+    for (int64_t j = 0; j < n; j++)
+        y += value_at(t, w, j) * value_at(t, x, j);
+    return y;
+}
+
+/* logsumexp, and the max m and sum s its partials need. */
+static double lse_value(const pyad_tape *t, int64_t n, operand_list l, double *m, double *s)
+{
+    *m = max_value(t, n, l);
+    *s = 0.0;
+    if (isinf(*m))
+        return *m; /* all -inf gives -inf, any +inf gives +inf; partials in lse_partial */
+    for (int64_t j = 0; j < n; j++)
+        *s += exp(value_at(t, l, j) - *m);
+    return *m + log(*s);
+}
+
+static double lse_partial(double v, double m, double s)
+{
+    if (isinf(m))
+        return (m > 0.0 && v == m) ? 1.0 : 0.0;
+    return exp(v - m) / s;
+}
+
 /* softmax into y[0..n): exp(x_j - m) / sum. */
-static void softmax_values(const pyad_tape *t, int64_t n, const int64_t *h, const double *c,
-                           double m, double *y)
+static void softmax_values(const pyad_tape *t, int64_t n, operand_list l, double m, double *y)
 {
     double s = 0.0;
     for (int64_t j = 0; j < n; j++) {
-        y[j] = exp(operand(t, h, c, j) - m);
+        y[j] = exp(value_at(t, l, j) - m);
         s += y[j];
     }
     for (int64_t j = 0; j < n; j++)
         y[j] /= s;
-}
-
-static int check_shape(pyad_tape *t, int op, int64_t n)
-{
-    if (op != PYAD_OP_SUM && op != PYAD_OP_DOT && op != PYAD_OP_LOGSUMEXP &&
-        op != PYAD_OP_SOFTMAX)
-        return pyad__fail(t, PYAD_MISUSE, "op %d is not an n-ary op", op);
-    if (op == PYAD_OP_DOT && n % 2 != 0)
-        return pyad__fail(t, PYAD_MISUSE, "dot needs an even operand count, got %lld",
-                          (long long)n);
-    if ((op == PYAD_OP_LOGSUMEXP || op == PYAD_OP_SOFTMAX) && n == 0)
-        return pyad__fail(t, PYAD_DOMAIN, "math domain error: %s of no values",
-                          pyad_op_name(op));
-    return PYAD_OK;
-}
-
-static int check_operands(pyad_tape *t, int64_t n, const int64_t *h, const double *c)
-{
-    if (n < 0 || n > (int64_t)UINT32_MAX / 2 || (n > 0 && (h == NULL || c == NULL)))
-        return pyad__fail(t, PYAD_MISUSE, "bad operand arrays (n = %lld)", (long long)n);
-    uint32_t s = 0;
-    for (int64_t j = 0; j < n; j++)
-        if (h[j] != 0 && pyad__resolve(t, h[j], &s) != PYAD_OK)
-            return PYAD_STALE;
-    return PYAD_OK;
 }
 
 static void put_side(pyad_chunk *ch, uint32_t e, uint32_t self, int64_t h, double partial,
@@ -108,18 +133,28 @@ static void put_record(pyad_tape *t, uint32_t s, int op, uint32_t first, uint32_
     t->grad[s] = 0.0;
 }
 
-int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *h, const double *c)
+static int64_t finish(pyad_tape *t, uint32_t slot, uint32_t nside, int opened)
+{
+    pyad__commit(t, 1, nside);
+    return opened ? -(int64_t)PYAD_SEGMENT : pyad__handle(t, slot);
+}
+
+int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *handles,
+                       const double *consts)
 {
     int st = pyad__enter(t);
     if (st != PYAD_OK)
         return -st;
-    if (op == PYAD_OP_SOFTMAX)
-        return -pyad__fail(t, PYAD_MISUSE, "softmax has several outputs: pyad_push_softmax");
-    if ((st = check_shape(t, op, n)) != PYAD_OK || (st = check_operands(t, n, h, c)) != PYAD_OK)
+    if (op != PYAD_OP_SUM && op != PYAD_OP_LOGSUMEXP)
+        return -pyad__fail(t, PYAD_MISUSE, "pyad_push_nary records sum and logsumexp, not op %d",
+                           op);
+    const operand_list l = {handles, consts, 1};
+    if ((st = check_count(t, n, op == PYAD_OP_LOGSUMEXP, "logsumexp")) != PYAD_OK ||
+        (st = check_list(t, n, l)) != PYAD_OK)
         return -st;
     /* Value first: nothing is reserved until the record is sure to be written. */
-    double m, s;
-    const double y = nary_value(t, op, n, h, c, &m, &s);
+    double m = 0.0, s = 0.0;
+    const double y = op == PYAD_OP_SUM ? sum_value(t, n, l) : lse_value(t, n, l, &m, &s);
     uint32_t slot;
     int opened;
     if ((st = pyad__reserve(t, 1, (uint32_t)n, &slot, &opened)) != PYAD_OK)
@@ -127,34 +162,54 @@ int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *h, const 
     pyad_chunk *ch = &t->chunks[t->cur];
     const uint32_t first = ch->side_len;
     for (int64_t j = 0; j < n; j++) {
-        double p;
-        if (op == PYAD_OP_SUM)
-            p = 1.0;
-        else if (op == PYAD_OP_DOT)
-            p = operand(t, h, c, j ^ 1);
-        else if (isinf(m))
-            p = (m > 0.0 && operand(t, h, c, j) == m) ? 1.0 : 0.0;
-        else
-            p = exp(operand(t, h, c, j) - m) / s;
-        put_side(ch, first + (uint32_t)j, slot, h[j], p, c[j]);
+        const double v = value_at(t, l, j);
+        const double p = op == PYAD_OP_SUM ? 1.0 : lse_partial(v, m, s);
+        put_side(ch, first + (uint32_t)j, slot, handle_at(l, j), p, v);
     }
     put_record(t, slot, op, first, (uint32_t)n, y, 0.0);
-    pyad__commit(t, 1, (uint32_t)n);
-    return opened ? -(int64_t)PYAD_SEGMENT : pyad__handle(t, slot);
+    return finish(t, slot, (uint32_t)n, opened);
 }
 
-int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *h, const double *c, int64_t *out)
+int64_t pyad_push_dot(pyad_tape *t, int64_t n, const int64_t *hw, const double *cw,
+                      const int64_t *hx, const double *cx)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return -st;
+    const operand_list w = {hw, cw, 1}, x = {hx, cx, 1};
+    if ((st = check_count(t, n, 0, "dot")) != PYAD_OK || (st = check_list(t, n, w)) != PYAD_OK ||
+        (st = check_list(t, n, x)) != PYAD_OK)
+        return -st;
+    const double y = dot_value(t, n, w, x);
+    uint32_t slot;
+    int opened;
+    if ((st = pyad__reserve(t, 1, 2 * (uint32_t)n, &slot, &opened)) != PYAD_OK)
+        return -st;
+    pyad_chunk *ch = &t->chunks[t->cur];
+    const uint32_t first = ch->side_len;
+    for (int64_t j = 0; j < n; j++) {
+        const double vw = value_at(t, w, j), vx = value_at(t, x, j);
+        const uint32_t e = first + 2 * (uint32_t)j;
+        put_side(ch, e, slot, handle_at(w, j), vx, vw);
+        put_side(ch, e + 1, slot, handle_at(x, j), vw, vx);
+    }
+    put_record(t, slot, PYAD_OP_DOT, first, 2 * (uint32_t)n, y, 0.0);
+    return finish(t, slot, 2 * (uint32_t)n, opened);
+}
+
+int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,
+                      int64_t *out)
 {
     int st = pyad__enter(t);
     if (st != PYAD_OK)
         return st;
-    if ((st = check_shape(t, PYAD_OP_SOFTMAX, n)) != PYAD_OK ||
-        (st = check_operands(t, n, h, c)) != PYAD_OK)
+    const operand_list l = {handles, consts, 1};
+    if ((st = check_count(t, n, 1, "softmax")) != PYAD_OK || (st = check_list(t, n, l)) != PYAD_OK)
         return st;
     if (n > (int64_t)PYAD_CHUNK || out == NULL)
         return pyad__fail(t, PYAD_MISUSE, "softmax takes 1 to %u values, got %lld", PYAD_CHUNK,
                           (long long)n);
-    const double m = max_operand(t, n, h, c);
+    const double m = max_value(t, n, l);
     if (!isfinite(m))
         return pyad__fail(t, PYAD_DOMAIN, "math domain error: softmax of a non-finite maximum");
     const uint32_t count = (uint32_t)n;
@@ -163,14 +218,14 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *h, const double *c
     if ((st = pyad__reserve(t, count, count * count, &slot, &opened)) != PYAD_OK)
         return st;
     double *y = &t->val[slot];
-    softmax_values(t, n, h, c, m, y);
+    softmax_values(t, n, l, m, y);
     pyad_chunk *ch = &t->chunks[t->cur];
     const uint32_t side0 = ch->side_len;
     for (uint32_t i = 0; i < count; i++) {
         const uint32_t first = side0 + i * count;
         for (uint32_t j = 0; j < count; j++) {
             const double p = y[i] * ((i == j ? 1.0 : 0.0) - y[j]);
-            put_side(ch, first + j, slot + i, h[j], p, c[j]);
+            put_side(ch, first + j, slot + i, handle_at(l, j), p, value_at(t, l, j));
         }
         put_record(t, slot + i, PYAD_OP_SOFTMAX, first, count, y[i], (double)i);
         out[i] = pyad__handle(t, slot + i);
@@ -183,17 +238,33 @@ int pyad_eval_nary(int op, int64_t n, const double *x, double *out)
 {
     if (n < 0 || (n > 0 && x == NULL) || out == NULL)
         return PYAD_MISUSE;
-    int st = check_shape(NULL, op, n);
-    if (st != PYAD_OK)
-        return st;
+    const operand_list l = {NULL, x, 1};
     double m, s;
-    if (op != PYAD_OP_SOFTMAX) {
-        out[0] = nary_value(NULL, op, n, NULL, x, &m, &s);
+    switch (op) {
+    case PYAD_OP_SUM:
+        out[0] = sum_value(NULL, n, l);
+        return PYAD_OK;
+    case PYAD_OP_DOT: {
+        if (n % 2 != 0)
+            return PYAD_MISUSE;
+        const operand_list w = {NULL, x, 2}, v = {NULL, x + 1, 2};
+        out[0] = dot_value(NULL, n / 2, w, v);
         return PYAD_OK;
     }
-    m = max_operand(NULL, n, NULL, x);
-    if (!isfinite(m))
-        return PYAD_DOMAIN;
-    softmax_values(NULL, n, NULL, x, m, out);
-    return PYAD_OK;
+    case PYAD_OP_LOGSUMEXP:
+        if (n == 0)
+            return PYAD_DOMAIN;
+        out[0] = lse_value(NULL, n, l, &m, &s);
+        return PYAD_OK;
+    case PYAD_OP_SOFTMAX:
+        if (n == 0)
+            return PYAD_DOMAIN;
+        m = max_value(NULL, n, l);
+        if (!isfinite(m))
+            return PYAD_DOMAIN;
+        softmax_values(NULL, n, l, m, out);
+        return PYAD_OK;
+    default:
+        return PYAD_MISUSE;
+    }
 }

@@ -68,7 +68,8 @@ int pyad_chunk_records(void);                 /* records per segment */
 /* Value (and partials) of one op on plain numbers, no tape; b is ignored by unary ops. */
 int pyad_eval(int op, double a, double b, double *y, double *da, double *db);
 
-/* Value of an n-ary op on plain numbers: one output, or n for softmax. */
+/* Value of an n-ary op on plain numbers: one output, or n for softmax; dot takes its n/2
+   pairs interleaved (w_0, x_0, w_1, x_1, ...). */
 int pyad_eval_nary(int op, int64_t n, const double *x, double *out);
 
 /* Tape lifetime. */
@@ -97,10 +98,14 @@ int64_t pyad_push_v(pyad_tape *t, int op, int64_t a);
 int64_t pyad_push_vv(pyad_tape *t, int op, int64_t a, int64_t b);
 int64_t pyad_push_vc(pyad_tape *t, int op, int64_t a, double b);
 int64_t pyad_push_cv(pyad_tape *t, int op, double a, int64_t b);
-/* n-ary ops: operand j is handles[j], or the constant consts[j] where handles[j] == 0.
-   sum: x_0..x_{n-1}; dot: w_0, x_0, w_1, x_1, ... (n even); logsumexp: n >= 1. */
+/* n-ary ops. An operand list is handles plus constants: operand j is the record handles[j]
+   when handles is not NULL and handles[j] != 0, else the constant consts[j]; either array may
+   be NULL when no operand is of its kind. pyad_push_nary records sum (of n >= 0 operands) or
+   logsumexp (n >= 1); pyad_push_dot records w_0*x_0 + ... + w_{n-1}*x_{n-1}. */
 int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *handles,
                        const double *consts);
+int64_t pyad_push_dot(pyad_tape *t, int64_t n, const int64_t *hw, const double *cw,
+                      const int64_t *hx, const double *cx);
 /* softmax pushes n records (n <= pyad_chunk_records()) and writes their handles to out. */
 int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,
                       int64_t *out);

@@ -156,7 +156,9 @@ int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, i
         if (t->cap_chunks == PYAD_MAX_CHUNKS)
             return pyad__fail(t, PYAD_FULL, "tape is full (%u records)",
                               PYAD_MAX_CHUNKS * PYAD_CHUNK);
-        uint64_t want = (uint64_t)t->cap_chunks + t->cap_chunks / 2 + 1;
+        /* Small steps keep the unused tail under 1/8 of the tape; realloc moves large blocks
+           by remapping pages, so frequent growth copies nothing. */
+        uint64_t want = (uint64_t)t->cap_chunks + t->cap_chunks / 8 + 1;
         if (want > PYAD_MAX_CHUNKS)
             want = PYAD_MAX_CHUNKS;
         const uint32_t old_cap = t->cap_chunks;

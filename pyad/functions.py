@@ -75,14 +75,30 @@ hypot: BinaryFunction = _binary_function("hypot")
 pow: BinaryFunction = _binary_function("pow")
 
 
-def _gather(items: Iterable[Any]) -> tuple[Any, list[int], list[float], list[Any]]:
-    """The tape, operand handles (0 for a constant) and constants of an n-ary op."""
+_NUMBER_TYPES = frozenset({float, int})
+
+
+def _operands(items: list[Any]) -> tuple[Any, Any, Any]:
+    """An operand list for the C n-ary entry points: (tape or None, handles, constants).
+
+    A list of only Vars passes handles and no constants, a list of only floats and ints
+    passes itself as the constants; only a mixed list pays for building both.
+    """
+    if not items:
+        return None, ffi.NULL, items
+    first = items[0]
+    if first.__class__ is Var:
+        try:
+            return first._t, [x._h for x in items], ffi.NULL
+        except AttributeError:  # a number among the Vars
+            pass
+    elif set(map(type, items)) <= _NUMBER_TYPES:
+        return None, ffi.NULL, items
     tape = None
     handles: list[int] = []
     consts: list[float] = []
-    operands = list(items)
-    for x in operands:
-        if x.__class__ is Var or isinstance(x, Var):
+    for x in items:
+        if isinstance(x, Var):
             if tape is None:
                 tape = x._t
             handles.append(x._h)
@@ -90,16 +106,20 @@ def _gather(items: Iterable[Any]) -> tuple[Any, list[int], list[float], list[Any
         else:
             handles.append(0)
             consts.append(_checked_float(x))
-    return tape, handles, consts, operands
+    return tape, handles, consts
+
+
+def _numbers(items: list[Any]) -> list[float]:
+    return [_checked_float(x) for x in items]
 
 
 def _nary(name: str, items: list[Any]) -> Union[Var, float]:
     op = OPS[name][0]
-    t, handles, consts, operands = _gather(items)
+    t, handles, consts = _operands(items)
     if t is None:
-        return eval_nary(op, consts, 1)[0]
-    h = lib.pyad_push_nary(t._p, op, len(handles), handles, consts)
-    return _failed(t, h, *operands) if h < 0 else _adopt(t, h)
+        return eval_nary(op, _numbers(items), 1)[0]
+    h = lib.pyad_push_nary(t._p, op, len(items), handles, consts)
+    return _failed(t, h, *items) if h < 0 else _adopt(t, h)
 
 
 def sum(xs: Iterable[Operand], start: Operand = 0.0) -> Union[Var, float]:
@@ -110,15 +130,24 @@ def sum(xs: Iterable[Operand], start: Operand = 0.0) -> Union[Var, float]:
     return _nary("sum", items)
 
 
+_DOT = OPS["dot"][0]
+_push_dot = lib.pyad_push_dot
+
+
 def dot(ws: Sequence[Operand], xs: Sequence[Operand]) -> Union[Var, float]:
     """``w0*x0 + w1*x1 + ...`` as one record: a neuron's weighted sum in one call."""
-    if len(ws) != len(xs):
-        raise ValueError(f"dot() operands have different lengths ({len(ws)} and {len(xs)})")
-    items: list[Any] = []
-    for w, x in zip(ws, xs):
-        items.append(w)
-        items.append(x)
-    return _nary("dot", items)
+    ws, xs = list(ws), list(xs)
+    n = len(ws)
+    if n != len(xs):
+        raise ValueError(f"dot() operands have different lengths ({n} and {len(xs)})")
+    tw, hw, cw = _operands(ws)
+    tx, hx, cx = _operands(xs)
+    t = tw if tw is not None else tx
+    if t is None:
+        pairs = [v for pair in zip(ws, xs) for v in pair]
+        return eval_nary(_DOT, _numbers(pairs), 1)[0]
+    h = _push_dot(t._p, n, hw, cw, hx, cx)
+    return _failed(t, h, *ws, *xs) if h < 0 else _adopt(t, h)
 
 
 def logsumexp(xs: Iterable[Operand]) -> Union[Var, float]:
@@ -132,19 +161,19 @@ def logsumexp(xs: Iterable[Operand]) -> Union[Var, float]:
 def softmax(xs: Iterable[Operand]) -> Union[list[Var], list[float]]:
     """``exp(x_i) / sum(exp(x))`` for each i, computed without overflow: one record per
     output (at most 1024 values). ValueError for no values or a non-finite maximum."""
-    op = OPS["softmax"][0]
-    t, handles, consts, operands = _gather(xs)
-    n = len(handles)
+    items = list(xs)
+    n = len(items)
     if n == 0:
         raise ValueError("softmax() of an empty sequence")
+    t, handles, consts = _operands(items)
     if t is None:
-        return eval_nary(op, consts, n)
+        return eval_nary(OPS["softmax"][0], _numbers(items), n)
     out = ffi.new("int64_t[]", n)
     status = lib.pyad_push_softmax(t._p, n, handles, consts, out)
     if status == SEGMENT:
         t._new_segment()
     elif status:
-        _failed(t, -status, *operands)
+        _failed(t, -status, *items)
     return [_adopt(t, int(out[i])) for i in range(n)]
 
 

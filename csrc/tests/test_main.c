@@ -167,6 +167,8 @@ static void test_errors_leave_tape_unchanged(void)
     int64_t hs[2] = {x, 0};
     double cs[2] = {0.0, 1.0};
     CHECK(pyad_push_nary(t, PYAD_OP_DOT, 1, hs, cs) == -PYAD_MISUSE);
+    CHECK(pyad_push_nary(t, PYAD_OP_SUM, 2, hs, NULL) == -PYAD_MISUSE); /* 0 but no consts */
+    CHECK(pyad_push_dot(t, 1, hs, NULL, NULL, NULL) == -PYAD_MISUSE);
     CHECK(pyad_push_nary(t, PYAD_OP_LOGSUMEXP, 0, hs, cs) == -PYAD_DOMAIN);
     CHECK(pyad_push_nary(t, PYAD_OP_SOFTMAX, 2, hs, cs) == -PYAD_MISUSE);
     CHECK(pyad_set_value(t, x, 2.0) == PYAD_OK && value(t, x) == 2.0);
@@ -208,7 +210,9 @@ static void test_nary(void)
     double cs[4] = {0.0, 0.0, 3.0, 0.0};
     int64_t s = got(t, pyad_push_nary(t, PYAD_OP_SUM, 4, hs, cs));
     CHECK(value(t, s) == 7.0);
-    int64_t d = got(t, pyad_push_nary(t, PYAD_OP_DOT, 4, hs, cs)); /* x*y + 3*x */
+    int64_t hw[2] = {x, 0}, hx[2] = {y, x};
+    double cw[2] = {0.0, 3.0};
+    int64_t d = got(t, pyad_push_dot(t, 2, hw, cw, hx, NULL)); /* x*y + 3*x */
     CHECK(value(t, d) == 5.0);
     CHECK(pyad_backward(t, d, 1.0) == PYAD_OK);
     CHECK(grad(t, x) == 5.0 && grad(t, y) == 1.0);
