@@ -104,6 +104,11 @@ PYAD_INTERNAL int pyad__stale(pyad_tape *t, int64_t h);
 PYAD_INTERNAL pyad_tape *pyad__registry_get(uint32_t index);
 PYAD_INTERNAL int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot,
                                 int *opened);
+/* Records pushed one at a time that must not fail half-way: pyad__prepare makes room for
+   nrec records with `per` side entries each (the only step that can fail), then each
+   pyad__next_slot gives the next slot, opening prepared chunks as needed. */
+PYAD_INTERNAL int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per);
+PYAD_INTERNAL uint32_t pyad__next_slot(pyad_tape *t, int *opened);
 PYAD_INTERNAL int pyad__math_error(pyad_tape *t, int status, int op, double a, double b);
 
 /* Is the calling thread the tape's owner? Every entry point but pyad_tape_free asks. */

@@ -9,6 +9,7 @@
  * every operand is of the other kind, which spares the caller from building it.
  */
 #include <math.h>
+#include <stdlib.h>
 
 #include "internal.h"
 
@@ -206,31 +207,35 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const dou
     const operand_list l = {handles, consts, 1};
     if ((st = check_count(t, n, 1, "softmax")) != PYAD_OK || (st = check_list(t, n, l)) != PYAD_OK)
         return st;
-    if (n > (int64_t)PYAD_CHUNK || out == NULL)
-        return pyad__fail(t, PYAD_MISUSE, "softmax takes 1 to %u values, got %lld", PYAD_CHUNK,
-                          (long long)n);
+    if (out == NULL)
+        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
     const double m = max_value(t, n, l);
     if (!isfinite(m))
         return pyad__fail(t, PYAD_DOMAIN, "math domain error: softmax of a non-finite maximum");
     const uint32_t count = (uint32_t)n;
-    uint32_t slot;
-    int opened;
-    if ((st = pyad__reserve(t, count, count * count, &slot, &opened)) != PYAD_OK)
+    double *y = malloc((size_t)count * sizeof *y);
+    if (y == NULL)
+        return pyad__fail(t, PYAD_NOMEM, "out of memory for softmax");
+    if ((st = pyad__prepare(t, count, count)) != PYAD_OK) {
+        free(y);
         return st;
-    double *y = &t->val[slot];
-    softmax_values(t, n, l, m, y);
-    pyad_chunk *ch = &t->chunks[t->cur];
-    const uint32_t side0 = ch->side_len;
-    for (uint32_t i = 0; i < count; i++) {
-        const uint32_t first = side0 + i * count;
-        for (uint32_t j = 0; j < count; j++) {
-            const double p = y[i] * ((i == j ? 1.0 : 0.0) - y[j]);
-            put_side(ch, first + j, slot + i, handle_at(l, j), p, value_at(t, l, j));
-        }
-        put_record(t, slot + i, PYAD_OP_SOFTMAX, first, count, y[i], (double)i);
-        out[i] = pyad__handle(t, slot + i);
     }
-    pyad__commit(t, count, count * count);
+    softmax_values(t, n, l, m, y);
+    int opened = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        const double yi = y[i];
+        const uint32_t slot = pyad__next_slot(t, &opened);
+        pyad_chunk *ch = &t->chunks[t->cur];
+        const uint32_t first = ch->side_len;
+        for (uint32_t j = 0; j < count; j++) {
+            const double p = yi * ((i == j ? 1.0 : 0.0) - y[j]);
+            put_side(ch, first + j, slot, handle_at(l, j), p, value_at(t, l, j));
+        }
+        put_record(t, slot, PYAD_OP_SOFTMAX, first, count, yi, (double)i);
+        pyad__commit(t, 1, count);
+        out[i] = pyad__handle(t, slot);
+    }
+    free(y);
     return opened ? PYAD_SEGMENT : PYAD_OK;
 }
 

@@ -137,6 +137,34 @@ static void open_chunk(pyad_tape *t, uint32_t c)
     t->cur = c;
 }
 
+/* At least `need` chunks on the free list (growing the buffers if it must). */
+static int ensure_free(pyad_tape *t, uint32_t need)
+{
+    while (t->nfree < need) {
+        if (t->cap_chunks == PYAD_MAX_CHUNKS)
+            return pyad__fail(t, PYAD_FULL, "tape is full (%u records)",
+                              PYAD_MAX_CHUNKS * PYAD_CHUNK);
+        /* Small steps keep the unused tail under 1/8 of the tape; realloc moves large blocks
+           by remapping pages, so frequent growth copies nothing. */
+        uint64_t want = (uint64_t)t->cap_chunks + t->cap_chunks / 8 + 1;
+        if (want < (uint64_t)t->cap_chunks + need - t->nfree)
+            want = (uint64_t)t->cap_chunks + need - t->nfree;
+        if (want > PYAD_MAX_CHUNKS)
+            want = PYAD_MAX_CHUNKS;
+        const uint32_t old_cap = t->cap_chunks;
+        if (grow(t, (uint32_t)want) != PYAD_OK)
+            return PYAD_NOMEM;
+        /* New chunks go under the chunks already free, lowest last: the lowest is used
+           first, and chunks prepared by pyad__prepare stay on top. */
+        const uint32_t added = t->cap_chunks - old_cap;
+        memmove(t->free_ids + added, t->free_ids, (size_t)t->nfree * sizeof *t->free_ids);
+        for (uint32_t k = 0; k < added; k++)
+            t->free_ids[k] = t->cap_chunks - 1 - k;
+        t->nfree += added;
+    }
+    return PYAD_OK;
+}
+
 int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, int *opened)
 {
     pyad_chunk *cur = &t->chunks[t->cur];
@@ -149,26 +177,9 @@ int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, i
     }
     if (nrec > PYAD_CHUNK)
         return pyad__fail(t, PYAD_MISUSE, "%u records do not fit in one segment", nrec);
-    uint32_t c;
-    if (t->nfree > 0) {
-        c = t->free_ids[t->nfree - 1];
-    } else {
-        if (t->cap_chunks == PYAD_MAX_CHUNKS)
-            return pyad__fail(t, PYAD_FULL, "tape is full (%u records)",
-                              PYAD_MAX_CHUNKS * PYAD_CHUNK);
-        /* Small steps keep the unused tail under 1/8 of the tape; realloc moves large blocks
-           by remapping pages, so frequent growth copies nothing. */
-        uint64_t want = (uint64_t)t->cap_chunks + t->cap_chunks / 8 + 1;
-        if (want > PYAD_MAX_CHUNKS)
-            want = PYAD_MAX_CHUNKS;
-        const uint32_t old_cap = t->cap_chunks;
-        if (grow(t, (uint32_t)want) != PYAD_OK)
-            return PYAD_NOMEM;
-        /* New chunks go on the free list lowest last, so the lowest is used first. */
-        for (uint32_t k = t->cap_chunks; k-- > old_cap;)
-            t->free_ids[t->nfree++] = k;
-        c = t->free_ids[t->nfree - 1];
-    }
+    if (ensure_free(t, 1) != PYAD_OK)
+        return PYAD_NOMEM;
+    const uint32_t c = t->free_ids[t->nfree - 1];
     if (nside > 0 && ensure_side(t, &t->chunks[c], nside) != PYAD_OK)
         return PYAD_NOMEM;
     t->nfree--;
@@ -176,6 +187,36 @@ int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, i
     *slot = c << PYAD_CHUNK_BITS;
     *opened = 1;
     return PYAD_OK;
+}
+
+int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per)
+{
+    pyad_chunk *cur = &t->chunks[t->cur];
+    uint32_t room = PYAD_CHUNK - cur->fill;
+    if (room > nrec)
+        room = nrec;
+    if ((uint64_t)room * per > UINT32_MAX || ensure_side(t, cur, room * per) != PYAD_OK)
+        return PYAD_NOMEM;
+    const uint32_t rest = nrec - room, need = (rest + PYAD_CHUNK - 1) / PYAD_CHUNK;
+    if (ensure_free(t, need) != PYAD_OK)
+        return PYAD_NOMEM;
+    for (uint32_t k = 0; k < need; k++) {
+        const uint32_t recs = k + 1 < need ? PYAD_CHUNK : rest - k * PYAD_CHUNK;
+        pyad_chunk *ch = &t->chunks[t->free_ids[t->nfree - 1 - k]];
+        ch->side_len = 0;
+        if ((uint64_t)recs * per > UINT32_MAX || ensure_side(t, ch, recs * per) != PYAD_OK)
+            return PYAD_NOMEM;
+    }
+    return PYAD_OK;
+}
+
+uint32_t pyad__next_slot(pyad_tape *t, int *opened)
+{
+    if (t->chunks[t->cur].fill == PYAD_CHUNK) {
+        open_chunk(t, t->free_ids[--t->nfree]);
+        *opened = 1;
+    }
+    return (t->cur << PYAD_CHUNK_BITS) | t->chunks[t->cur].fill;
 }
 
 int pyad_tape_new(pyad_tape **out)

@@ -19,6 +19,7 @@ from pyad.var import (
     Operand,
     Var,
     _adopt,
+    _adopt_in,
     _binary,
     _checked_float,
     _failed,
@@ -160,7 +161,7 @@ def logsumexp(xs: Iterable[Operand]) -> Union[Var, float]:
 
 def softmax(xs: Iterable[Operand]) -> Union[list[Var], list[float]]:
     """``exp(x_i) / sum(exp(x))`` for each i, computed without overflow: one record per
-    output (at most 1024 values). ValueError for no values or a non-finite maximum."""
+    output. ValueError for no values or a non-finite maximum."""
     items = list(xs)
     n = len(items)
     if n == 0:
@@ -170,11 +171,12 @@ def softmax(xs: Iterable[Operand]) -> Union[list[Var], list[float]]:
         return eval_nary(OPS["softmax"][0], _numbers(items), n)
     out = ffi.new("int64_t[]", n)
     status = lib.pyad_push_softmax(t._p, n, handles, consts, out)
-    if status == SEGMENT:
-        t._new_segment()
-    elif status:
+    if status and status != SEGMENT:
         _failed(t, -status, *items)
-    return [_adopt(t, int(out[i])) for i in range(n)]
+    results = [int(h) for h in out]
+    if status != SEGMENT:
+        return [_adopt(t, h) for h in results]
+    return [_adopt_in(t, h, seg) for h, seg in zip(results, t._new_segments(results))]
 
 
 __all__ = [

@@ -15,7 +15,7 @@ import threading
 from types import TracebackType
 
 from pyad import errors
-from pyad._native import check, ffi, lib, new_tape
+from pyad._native import CHUNK_RECORDS, check, ffi, lib, new_tape
 
 _get_ident = threading.get_ident
 
@@ -137,6 +137,23 @@ class Tape:
         self._s = _Segment(h, self._pending)
         self._release_pins()
         return h
+
+    def _new_segments(self, handles: list[int]) -> list[_Segment]:
+        """After a multi-record push returned PYAD_SEGMENT: the segment of each record, with
+        one new pin per segment the push opened (every segment but the one current before)."""
+        # Handles share their high bits (the tape's tag) and differ in the slot below it, so
+        # h >> shift names the segment.
+        shift = (CHUNK_RECORDS - 1).bit_length()
+        current_chunk = self._s._h >> shift
+        segments = []
+        for h in handles:
+            chunk = h >> shift
+            if chunk != current_chunk:
+                current_chunk = chunk
+                self._s = _Segment(h, self._pending)
+            segments.append(self._s)
+        self._release_pins()
+        return segments
 
     def _release_pins(self) -> None:
         if _get_ident() != self._owner:

@@ -38,6 +38,14 @@ def _adopt(t: Tape, h: int) -> Var:
     return r
 
 
+def _adopt_in(t: Tape, h: int, segment: _Segment) -> Var:
+    r = _new(Var)
+    r._t = t
+    r._h = h
+    r._s = segment
+    return r
+
+
 def _failed(t: Tape, h: int, *operands: object) -> Var:
     """The slow path of every push: a new segment (not an error) or an exception."""
     status = -h

@@ -238,6 +238,27 @@ static void test_nary(void)
     pyad_tape_free(t);
 }
 
+/* softmax over more values than a segment holds: outputs span several segments. */
+static void test_softmax_spans_segments(void)
+{
+    pyad_tape *t = new_tape();
+    enum { N = 2500 };
+    static int64_t h[N], out[N];
+    for (int i = 0; i < N; i++)
+        h[i] = got(t, pyad_push_leaf(t, sin((double)i)));
+    CHECK(pyad_push_softmax(t, N, h, NULL, out) == PYAD_SEGMENT);
+    double total = 0.0;
+    for (int i = 0; i < N; i++)
+        total += value(t, out[i]);
+    CHECK_CLOSE(total, 1.0, 1e-12);
+    CHECK(pyad_backward(t, out[N - 1], 1.0) == PYAD_OK);
+    const double y = value(t, out[N - 1]);
+    CHECK_CLOSE(grad(t, h[N - 1]), y * (1.0 - y), 1e-12);
+    CHECK_CLOSE(grad(t, h[0]), -y * value(t, out[0]), 1e-12);
+    CHECK(tape_len(t) == 2 * N);
+    pyad_tape_free(t);
+}
+
 static void test_deep_chain(void)
 {
     /* A million records deep: v = v * 0.999999 + 1e-9; dv/dx0 = 0.999999^n. */
@@ -379,6 +400,7 @@ int main(void)
     test_errors_leave_tape_unchanged();
     test_stale_and_foreign();
     test_nary();
+    test_softmax_spans_segments();
     test_deep_chain();
     test_fanout();
     test_segments_are_reused();
