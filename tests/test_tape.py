@@ -50,8 +50,14 @@ def test_len_reset_and_stale_vars() -> None:
         assert len(t) == 3
         t.reset()
         assert len(t) == 0
-        for use in (lambda: y.v, lambda: y.grad, lambda: x * 2.0, lambda: pyad.exp(x),
-                    lambda: y.backward(), lambda: pyad.sum([x, 1.0])):
+        for use in (
+            lambda: y.v,
+            lambda: y.grad,
+            lambda: x * 2.0,
+            lambda: pyad.exp(x),
+            lambda: y.backward(),
+            lambda: pyad.sum([x, 1.0]),
+        ):
             with pytest.raises(errors.StaleVarError, match="reset"):
                 use()
         z = Var(5.0)
@@ -64,8 +70,13 @@ def test_vars_of_two_tapes_do_not_mix() -> None:
         x = Var(1.0)
     with Tape():
         y = Var(2.0)
-    for mix in (lambda: x + y, lambda: y * x, lambda: pyad.atan2(x, y),
-                lambda: pyad.dot([x, y], [1.0, 2.0]), lambda: pyad.softmax([x, y])):
+    for mix in (
+        lambda: x + y,
+        lambda: y * x,
+        lambda: pyad.atan2(x, y),
+        lambda: pyad.dot([x, y], [1.0, 2.0]),
+        lambda: pyad.softmax([x, y]),
+    ):
         with pytest.raises(errors.ForeignVarError, match="two different tapes"):
             mix()
 
@@ -100,7 +111,7 @@ def test_training_loop_runs_in_flat_memory_without_tape_calls() -> None:
         params = [Var(0.5 * math.sin(k + 1)) for k in range(33)]
         sizes: list[tuple[int, int]] = []
         losses = []
-        for step in range(500):
+        for _step in range(500):
             loss = _mlp_loss(params, data)  # the previous graph is still alive here
             for p in params:
                 p.grad = 0.0
@@ -146,8 +157,12 @@ def test_a_tape_belongs_to_its_thread() -> None:
         failures: list[BaseException] = []
 
         def use() -> None:
-            for attempt in (lambda: x * 2.0, lambda: x.v, lambda: x.backward(),
-                            lambda: pyad.exp(x)):
+            for attempt in (
+                lambda: x * 2.0,
+                lambda: x.v,
+                lambda: x.backward(),
+                lambda: pyad.exp(x),
+            ):
                 try:
                     attempt()
                 except errors.ThreadError as exc:
