@@ -6,8 +6,8 @@
  * numbers say nothing about age: `order` lists the chunks in use oldest first, and a record's
  * operands are always in its own chunk (earlier) or in an older one. 
  *
- * Per record (41 bytes): kind (op | form << 6), a, b (operand slots), val, da, db (partials),
- * grad. Forms: unary records and constant-operand records set b to their own slot and keep
+ * Per record (41 bytes): kind (op | form << 6), the 24-byte pyad_rec {a, b (operand slots),
+ * da, db (partials)}, val and grad. Forms: unary records and constant-operand records set b to their own slot and keep
  * the constant in db, and leaves point at themselves with zero partials (the sweep's write to
  * grad[self] is overwritten at once), so the reverse sweep
  * is the same two multiply-adds for every record but the n-ary ones. n-ary records keep their
@@ -53,6 +53,14 @@ enum pyad_form { PYAD_FORM_PLAIN = 0, PYAD_FORM_VC = 1, PYAD_FORM_CV = 2 };
 
 enum pyad_chunk_state { PYAD_CHUNK_FREE = 0, PYAD_CHUNK_USED = 1 };
 
+/* A record's operands and partials. n-ary records: a = first side entry, b = entry count
+   with PYAD_NARY_BIT set, da = output index (softmax). */
+typedef struct pyad_rec {
+    uint32_t a, b;
+    double da, db;
+} pyad_rec;
+#define PYAD_NARY_BIT 0x80000000u
+
 typedef struct pyad_chunk {
     uint32_t fill;       /* records in use */
     uint32_t pins;       /* pins the frontend holds (one per segment object) */
@@ -68,8 +76,8 @@ typedef struct pyad_chunk {
 struct pyad_tape {
     /* records (struct of arrays, cap_chunks * PYAD_CHUNK slots) */
     uint8_t *kind;
-    uint32_t *a, *b;
-    double *val, *da, *db, *grad;
+    pyad_rec *rec;       /* what the reverse sweep reads, in one stream */
+    double *val, *grad;
     uint32_t cap_chunks;
     pyad_chunk *chunks;  /* cap_chunks entries */
 
@@ -84,9 +92,9 @@ struct pyad_tape {
     uint64_t nrecords;
     uint32_t unpins_since_collect, live_after_collect;
 
-    /* sweep scratch: grads set aside before a sweep */
-    uint32_t *save_slot;
-    double *save_val;
+    /* sweep scratch: the grads of dirty chunks, set aside before a sweep */
+    uint32_t *save_slot; /* order positions of the chunks set aside */
+    double *save_val;    /* save_cap chunks of grads */
     size_t save_cap;
 
     pthread_t owner;
@@ -166,9 +174,5 @@ static inline void pyad__commit(pyad_tape *t, uint32_t nrec, uint32_t nside)
 }
 
 
-static inline int pyad__is_nary(uint8_t kind)
-{
-    return (kind & PYAD_OP_MASK) >= PYAD_OP_SUM;
-}
 
 #endif /* PYAD_INTERNAL_H */

@@ -126,11 +126,8 @@ static void put_record(pyad_tape *t, uint32_t s, int op, uint32_t first, uint32_
                        double y, double aux)
 {
     t->kind[s] = (uint8_t)op;
-    t->a[s] = first;
-    t->b[s] = count;
+    t->rec[s] = (pyad_rec){first, count | PYAD_NARY_BIT, aux, 0.0};
     t->val[s] = y;
-    t->da[s] = aux;
-    t->db[s] = 0.0;
     t->grad[s] = 0.0;
 }
 

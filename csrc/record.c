@@ -25,11 +25,8 @@ static inline int64_t record(pyad_tape *t, unsigned kind, uint32_t a, uint32_t b
     if (PYAD_UNLIKELY(st != PYAD_OK))
         return -st;
     t->kind[s] = (uint8_t)kind;
-    t->a[s] = a == SELF ? s : a;
-    t->b[s] = b == SELF ? s : b;
+    t->rec[s] = (pyad_rec){a == SELF ? s : a, b == SELF ? s : b, da, db};
     t->val[s] = y;
-    t->da[s] = da;
-    t->db[s] = db;
     t->grad[s] = 0.0;
     pyad__commit(t, 1, 0);
     return PYAD_UNLIKELY(opened) ? -(int64_t)PYAD_SEGMENT : pyad__handle(t, s);

@@ -1,9 +1,9 @@
 /*
  * sweep.c - the reverse sweep.
  *
- * The sweep accumulates straight into grad: grads already nonzero in the swept range are set
- * aside first and added back at the end (old + new, the order the pure-Python engine uses),
- * so no separate adjoint array is needed. Records are visited newest to oldest, which is a
+ * The sweep accumulates straight into grad: the grads of chunks that may hold nonzero grads
+ * (dirty ones) are set aside first and added back at the end (old + new, the order the
+ * pure-Python engine uses), so no adjoint array is kept beside grad. Records are visited newest to oldest, which is a
  * reverse topological order; each does grad[a] += da*g, grad[b] += db*g and rewrites its own
  * grad (undoing the self-write of leaves, unary and constant-operand records). No recursion,
  * no op dispatch except for n-ary records.
@@ -12,23 +12,23 @@
 
 #include "internal.h"
 
-/* Free the set-aside buffers after a sweep that needed more than this many. */
-#define PYAD_SAVE_KEEP 4096u
+/* Free the set-aside buffer after a sweep that needed more than this many chunks. */
+#define PYAD_SAVE_KEEP 64u
 
-static int save_grow(pyad_tape *t, size_t need)
+/* Room to set aside `nchunks` chunks of grads (tape->save_val) and their ids. */
+static int save_reserve(pyad_tape *t, size_t nchunks)
 {
-    size_t want = t->save_cap + t->save_cap / 2 + 64;
-    if (want < need)
-        want = need;
-    uint32_t *slots = realloc(t->save_slot, want * sizeof *slots);
-    if (slots == NULL)
+    if (nchunks <= t->save_cap)
+        return PYAD_OK;
+    uint32_t *ids = realloc(t->save_slot, nchunks * sizeof *ids);
+    if (ids == NULL)
         return PYAD_NOMEM;
-    t->save_slot = slots;
-    double *vals = realloc(t->save_val, want * sizeof *vals);
+    t->save_slot = ids;
+    double *vals = realloc(t->save_val, nchunks * PYAD_CHUNK * sizeof *vals);
     if (vals == NULL)
         return PYAD_NOMEM;
     t->save_val = vals;
-    t->save_cap = want;
+    t->save_cap = nchunks;
     return PYAD_OK;
 }
 
@@ -52,27 +52,27 @@ static uint32_t span(const pyad_tape *t, uint32_t k, uint32_t top_pos, uint32_t 
 static void sweep_nary(pyad_tape *t, uint32_t s, double g)
 {
     const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
-    double *restrict grad = t->grad;
-    for (uint32_t e = t->a[s], end = t->a[s] + t->b[s]; e < end; e++)
+    double *grad = t->grad;
+    const pyad_rec r = t->rec[s];
+    for (uint32_t e = r.a, end = r.a + (r.b & ~PYAD_NARY_BIT); e < end; e++)
         grad[ch->side_slot[e]] += ch->side_val[e] * g;
 }
 
 static void sweep_chunk(pyad_tape *t, uint32_t c, uint32_t n)
 {
     const uint32_t base = c << PYAD_CHUNK_BITS;
-    const uint8_t *kind = t->kind + base;
-    const uint32_t *ra = t->a + base, *rb = t->b + base;
-    const double *da = t->da + base, *db = t->db + base;
+    const pyad_rec *restrict rec = t->rec + base;
     double *grad = t->grad;
     for (uint32_t j = n; j-- > 0;) {
         const double g = grad[base + j];
         if (g == 0.0)
             continue;
-        if (PYAD_UNLIKELY(pyad__is_nary(kind[j])))
+        const pyad_rec r = rec[j];
+        if (PYAD_UNLIKELY(r.b & PYAD_NARY_BIT))
             sweep_nary(t, base + j, g);
         else {
-            grad[ra[j]] += da[j] * g;
-            grad[rb[j]] += db[j] * g;
+            grad[r.a] += r.da * g;
+            grad[r.b] += r.db * g;
         }
         grad[base + j] = g;
     }
@@ -88,26 +88,23 @@ int pyad_backward(pyad_tape *t, int64_t h, double upstream)
         return st;
     const uint32_t top = t->chunks[r >> PYAD_CHUNK_BITS].pos;
 
-    /* Set aside every nonzero grad in range, so the sweep sees exactly this call's adjoints. */
-    size_t nsaved = 0;
+    /* Grads already nonzero in the swept range (chunks marked dirty) are set aside and zeroed,
+       so the sweep sees exactly this call's adjoints; they are added back afterwards. */
+    size_t ndirty = 0;
+    for (uint32_t k = 0; k <= top; k++)
+        ndirty += t->chunks[t->order[k]].dirty;
+    if (save_reserve(t, ndirty) != PYAD_OK)
+        return pyad__fail(t, PYAD_NOMEM, "out of memory before the reverse sweep");
+    size_t saved = 0;
     for (uint32_t k = 0; k <= top; k++) {
         const uint32_t c = t->order[k];
         if (!t->chunks[c].dirty)
             continue;
-        const uint32_t base = c << PYAD_CHUNK_BITS, n = span(t, k, top, r);
-        for (uint32_t j = 0; j < n; j++) {
-            const double g = t->grad[base + j];
-            if (g == 0.0)
-                continue;
-            if (nsaved == t->save_cap && save_grow(t, nsaved + 1) != PYAD_OK) {
-                for (size_t i = 0; i < nsaved; i++)
-                    t->grad[t->save_slot[i]] = t->save_val[i];
-                return pyad__fail(t, PYAD_NOMEM, "out of memory before the reverse sweep");
-            }
-            t->save_slot[nsaved] = base + j;
-            t->save_val[nsaved++] = g;
-            t->grad[base + j] = 0.0;
-        }
+        double *grad = t->grad + ((size_t)c << PYAD_CHUNK_BITS);
+        const uint32_t n = span(t, k, top, r);
+        memcpy(t->save_val + saved * PYAD_CHUNK, grad, n * sizeof *grad);
+        memset(grad, 0, n * sizeof *grad);
+        t->save_slot[saved++] = k;
     }
 
     t->grad[r] = upstream;
@@ -117,8 +114,13 @@ int pyad_backward(pyad_tape *t, int64_t h, double upstream)
         t->chunks[c].dirty = 1;
     }
 
-    for (size_t i = 0; i < nsaved; i++)
-        t->grad[t->save_slot[i]] = t->save_val[i] + t->grad[t->save_slot[i]];
+    for (size_t i = 0; i < saved; i++) {
+        const uint32_t k = t->save_slot[i];
+        double *grad = t->grad + ((size_t)t->order[k] << PYAD_CHUNK_BITS);
+        const double *old = t->save_val + i * PYAD_CHUNK;
+        for (uint32_t j = 0, n = span(t, k, top, r); j < n; j++)
+            grad[j] = old[j] + grad[j];
+    }
     save_release(t);
     return PYAD_OK;
 }

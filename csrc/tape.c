@@ -86,11 +86,8 @@ static int grow(pyad_tape *t, uint32_t want)
         t->field = p_;                                                                        \
     } while (0)
     GROW(kind, n);
-    GROW(a, n);
-    GROW(b, n);
+    GROW(rec, n);
     GROW(val, n);
-    GROW(da, n);
-    GROW(db, n);
     GROW(grad, n);
     GROW(order, (size_t)want);
     GROW(free_ids, (size_t)want);
@@ -252,11 +249,8 @@ void pyad_tape_free(pyad_tape *t)
         free(t->chunks[c].side_val);
     }
     free(t->kind);
-    free(t->a);
-    free(t->b);
+    free(t->rec);
     free(t->val);
-    free(t->da);
-    free(t->db);
     free(t->grad);
     free(t->order);
     free(t->free_ids);
@@ -310,13 +304,12 @@ int pyad_tape_nbytes(pyad_tape *t, int64_t *out)
         return st;
     if (out == NULL)
         return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
-    const size_t per_slot = sizeof *t->kind + sizeof *t->a + sizeof *t->b + sizeof *t->val +
-                            sizeof *t->da + sizeof *t->db + sizeof *t->grad;
+    const size_t per_slot = sizeof *t->kind + sizeof *t->rec + sizeof *t->val + sizeof *t->grad;
     const size_t per_chunk = sizeof *t->chunks + sizeof *t->order + sizeof *t->free_ids;
     size_t n = sizeof *t + (size_t)t->cap_chunks * (PYAD_CHUNK * per_slot + per_chunk);
     for (uint32_t c = 0; c < t->cap_chunks; c++)
         n += (size_t)t->chunks[c].side_cap * (sizeof(uint32_t) + sizeof(double));
-    n += t->save_cap * (sizeof *t->save_slot + sizeof *t->save_val);
+    n += t->save_cap * (sizeof *t->save_slot + PYAD_CHUNK * sizeof *t->save_val);
     *out = (int64_t)n;
     return PYAD_OK;
 }
@@ -362,12 +355,13 @@ static void collect(pyad_tape *t)
             const uint32_t s = base + j;
             if (!(root || mark[s]))
                 continue;
-            if (pyad__is_nary(t->kind[s])) {
-                for (uint32_t e = t->a[s], end = t->a[s] + t->b[s]; e < end; e++)
+            const pyad_rec r = t->rec[s];
+            if (r.b & PYAD_NARY_BIT) {
+                for (uint32_t e = r.a, end = r.a + (r.b & ~PYAD_NARY_BIT); e < end; e++)
                     mark_slot(t, mark, ch->side_slot[e]);
             } else {
-                mark_slot(t, mark, t->a[s]);
-                mark_slot(t, mark, t->b[s]);
+                mark_slot(t, mark, r.a);
+                mark_slot(t, mark, r.b);
             }
         }
     }
@@ -519,15 +513,16 @@ int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles,
         }                                                                                     \
         k++;                                                                                  \
     } while (0)
-    if (pyad__is_nary(t->kind[s])) {
+    const pyad_rec r = t->rec[s];
+    if (r.b & PYAD_NARY_BIT) {
         const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
-        for (uint32_t e = t->a[s], end = t->a[s] + t->b[s]; e < end; e++)
+        for (uint32_t e = r.a, end = r.a + (r.b & ~PYAD_NARY_BIT); e < end; e++)
             if (ch->side_slot[e] != s)
                 EMIT(ch->side_slot[e], ch->side_val[e]);
     } else if (op != PYAD_OP_LEAF) {
-        EMIT(t->a[s], t->da[s]);
-        if (t->b[s] != s)
-            EMIT(t->b[s], t->db[s]);
+        EMIT(r.a, r.da);
+        if (r.b != s)
+            EMIT(r.b, r.db);
     }
 #undef EMIT
     *n = k;
