@@ -10,6 +10,7 @@ partial of a ** b with respect to b is 0 at a == 0 and NaN for a < 0.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable, Union
 
@@ -77,6 +78,7 @@ pow: BinaryFunction = _binary_function("pow")
 
 
 _NUMBER_TYPES = frozenset({float, int})
+_handle_of = operator.attrgetter("_h")
 
 
 def _operands(items: list[Any]) -> tuple[Any, Any, Any]:
@@ -90,7 +92,7 @@ def _operands(items: list[Any]) -> tuple[Any, Any, Any]:
     first = items[0]
     if first.__class__ is Var:
         try:
-            return first._t, [x._h for x in items], ffi.NULL
+            return first._t, list(map(_handle_of, items)), ffi.NULL
         except AttributeError:  # a number among the Vars
             pass
     elif set(map(type, items)) <= _NUMBER_TYPES:
@@ -137,7 +139,10 @@ _push_dot = lib.pyad_push_dot
 
 def dot(ws: Sequence[Operand], xs: Sequence[Operand]) -> Union[Var, float]:
     """``w0*x0 + w1*x1 + ...`` as one record: a neuron's weighted sum in one call."""
-    ws, xs = list(ws), list(xs)
+    if type(ws) is not list:
+        ws = list(ws)
+    if type(xs) is not list:
+        xs = list(xs)
     n = len(ws)
     if n != len(xs):
         raise ValueError(f"dot() operands have different lengths ({n} and {len(xs)})")
