@@ -11,6 +11,8 @@
  * A push validates, computes, reserves (the only step that can run out of memory), then
  * writes and commits: a push that fails has changed nothing.
  */
+#include <stddef.h>
+
 #include "internal.h"
 #include "opfuncs.h"
 
@@ -128,74 +130,68 @@ static int64_t check_tape(pyad_tape *t, int64_t h, int op, int arity)
     return -pyad__resolve(t, h, &s);
 }
 
+/* Entry points by op code: tables expanded from ops.def (NULL for ops of another arity). */
+#define PYAD_UNARY_ENTRY_0(name, suffix) NULL
+#define PYAD_UNARY_ENTRY_2(name, suffix) NULL
+#define PYAD_UNARY_ENTRY_PYAD_NARY(name, suffix) NULL
+#define PYAD_UNARY_ENTRY_1(name, suffix) pyad_##name##suffix
+#define PYAD_BINARY_ENTRY_0(name, suffix) NULL
+#define PYAD_BINARY_ENTRY_1(name, suffix) NULL
+#define PYAD_BINARY_ENTRY_PYAD_NARY(name, suffix) NULL
+#define PYAD_BINARY_ENTRY_2(name, suffix) pyad_##name##suffix
+
+typedef int64_t (*unary_fn)(int64_t);
+typedef int64_t (*vv_fn)(int64_t, int64_t);
+typedef int64_t (*vc_fn)(int64_t, double);
+typedef int64_t (*cv_fn)(double, int64_t);
+
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST)                                  \
+    [PYAD_OP_##NAME] = PYAD_UNARY_ENTRY_##ARITY(name, ),
+static const unary_fn unary_table[PYAD_OP_COUNT] = {
+#include "ops.def"
+};
+#undef PYAD_OP
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST)                                  \
+    [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, ),
+static const vv_fn vv_table[PYAD_OP_COUNT] = {
+#include "ops.def"
+};
+#undef PYAD_OP
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST)                                  \
+    [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, _vc),
+static const vc_fn vc_table[PYAD_OP_COUNT] = {
+#include "ops.def"
+};
+#undef PYAD_OP
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST)                                  \
+    [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, _cv),
+static const cv_fn cv_table[PYAD_OP_COUNT] = {
+#include "ops.def"
+};
+#undef PYAD_OP
+
 int64_t pyad_push_v(pyad_tape *t, int op, int64_t ha)
 {
     const int64_t st = check_tape(t, ha, op, 1);
-    if (st != 0)
-        return st;
-    switch (op) {
-#define PYAD_UNARY_CASE_1(NAME, name) case PYAD_OP_##NAME: return pyad_##name(ha);
-#define PYAD_UNARY_CASE_2(NAME, name)
-#define PYAD_UNARY_CASE_0(NAME, name)
-#define PYAD_UNARY_CASE_PYAD_NARY(NAME, name)
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST) PYAD_UNARY_CASE_##ARITY(NAME, name)
-#include "ops.def"
-#undef PYAD_OP
-    default:
-        return -PYAD_MISUSE;
-    }
+    return st != 0 ? st : unary_table[op](ha);
 }
-
-#define PYAD_BINARY_CASE_2(NAME, name, suffix, ...)                                           \
-    case PYAD_OP_##NAME:                                                                      \
-        return pyad_##name##suffix(__VA_ARGS__);
-#define PYAD_BINARY_CASE_1(NAME, name, suffix, ...)
-#define PYAD_BINARY_CASE_0(NAME, name, suffix, ...)
-#define PYAD_BINARY_CASE_PYAD_NARY(NAME, name, suffix, ...)
 
 int64_t pyad_push_vv(pyad_tape *t, int op, int64_t ha, int64_t hb)
 {
     int64_t st = check_tape(t, ha, op, 2);
     if (st == 0)
         st = check_tape(t, hb, op, 2);
-    if (st != 0)
-        return st;
-    switch (op) {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST)                                  \
-    PYAD_BINARY_CASE_##ARITY(NAME, name, , ha, hb)
-#include "ops.def"
-#undef PYAD_OP
-    default:
-        return -PYAD_MISUSE;
-    }
+    return st != 0 ? st : vv_table[op](ha, hb);
 }
 
 int64_t pyad_push_vc(pyad_tape *t, int op, int64_t ha, double b)
 {
     const int64_t st = check_tape(t, ha, op, 2);
-    if (st != 0)
-        return st;
-    switch (op) {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST)                                  \
-    PYAD_BINARY_CASE_##ARITY(NAME, name, _vc, ha, b)
-#include "ops.def"
-#undef PYAD_OP
-    default:
-        return -PYAD_MISUSE;
-    }
+    return st != 0 ? st : vc_table[op](ha, b);
 }
 
 int64_t pyad_push_cv(pyad_tape *t, int op, double a, int64_t hb)
 {
     const int64_t st = check_tape(t, hb, op, 2);
-    if (st != 0)
-        return st;
-    switch (op) {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST)                                  \
-    PYAD_BINARY_CASE_##ARITY(NAME, name, _cv, a, hb)
-#include "ops.def"
-#undef PYAD_OP
-    default:
-        return -PYAD_MISUSE;
-    }
+    return st != 0 ? st : cv_table[op](a, hb);
 }

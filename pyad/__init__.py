@@ -10,67 +10,12 @@
 ``pyad.reference`` is the pure-Python engine with the same API (the oracle and baseline).
 """
 
-from pyad import errors, reference
+from pyad import errors, functions, reference
 from pyad._version import __version__
 from pyad.errors import PyadError
-from pyad.functions import (
-    acos,
-    asin,
-    atan,
-    atan2,
-    cos,
-    cosh,
-    dot,
-    exp,
-    expm1,
-    hypot,
-    log,
-    log1p,
-    logsumexp,
-    pow,
-    relu,
-    sigmoid,
-    sin,
-    sinh,
-    softmax,
-    softplus,
-    sqrt,
-    sum,
-    tan,
-    tanh,
-)
+from pyad.functions import *  # noqa: F403 - the math-like functions, listed in functions.__all__
 from pyad.tape import Tape
 from pyad.var import Var
 
-__all__ = [
-    "PyadError",
-    "Tape",
-    "Var",
-    "__version__",
-    "acos",
-    "asin",
-    "atan",
-    "atan2",
-    "cos",
-    "cosh",
-    "dot",
-    "errors",
-    "exp",
-    "expm1",
-    "hypot",
-    "log",
-    "log1p",
-    "logsumexp",
-    "pow",
-    "reference",
-    "relu",
-    "sigmoid",
-    "sin",
-    "sinh",
-    "softmax",
-    "softplus",
-    "sqrt",
-    "sum",
-    "tan",
-    "tanh",
-]
+__all__ = ["PyadError", "Tape", "Var", "__version__", "errors", "reference"]
+__all__ += functions.__all__

@@ -119,6 +119,30 @@ static void test_per_op_entry_points(void)
     CHECK(pyad_exp(x) == -PYAD_STALE); /* the tape is gone */
 }
 
+/* Every unary and binary op through the op-code entry points agrees with pyad_eval. */
+static void test_every_op_by_code(void)
+{
+    pyad_tape *t = new_tape();
+    int64_t x = got(t, pyad_push_leaf(t, 0.5)), y = got(t, pyad_push_leaf(t, 0.25));
+    for (int op = 0; op < pyad_op_count(); op++) {
+        double v, da, db;
+        const int arity = pyad_op_arity(op);
+        if (arity == 1) {
+            CHECK(pyad_eval(op, 0.5, 0.0, &v, &da, &db) == PYAD_OK);
+            CHECK(value(t, got(t, pyad_push_v(t, op, x))) == v);
+        } else if (arity == 2) {
+            CHECK(pyad_eval(op, 0.5, 0.25, &v, &da, &db) == PYAD_OK);
+            CHECK(value(t, got(t, pyad_push_vv(t, op, x, y))) == v);
+            CHECK(value(t, got(t, pyad_push_vc(t, op, x, 0.25))) == v);
+            CHECK(value(t, got(t, pyad_push_cv(t, op, 0.5, y))) == v);
+        } else {
+            CHECK(pyad_push_v(t, op, x) == -PYAD_MISUSE);
+            CHECK(pyad_push_vv(t, op, x, y) == -PYAD_MISUSE);
+        }
+    }
+    pyad_tape_free(t);
+}
+
 static void test_constants_and_operands(void)
 {
     pyad_tape *t = new_tape();
@@ -396,6 +420,7 @@ int main(void)
     test_tables();
     test_seed_example();
     test_per_op_entry_points();
+    test_every_op_by_code();
     test_constants_and_operands();
     test_errors_leave_tape_unchanged();
     test_stale_and_foreign();
