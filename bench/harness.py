@@ -30,23 +30,34 @@ MS = 1e3
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """An engine to benchmark: ``kind`` is "pyad" (has tapes), "reference" or "float"."""
+    """An engine to benchmark: ``kind`` is "pyad" (has tapes), "reference" or "float";
+    ``loss``, when given, replaces the workload's loss (same leaves, another formulation)."""
 
     name: str
     kind: str
     module: Engine
+    loss: Callable[[Engine, list[Any], int], Any] | None = None
 
 
-def engines() -> list[EngineSpec]:
-    """pyad, pyad.reference and the float floor, in the order they are run."""
+def engines(w: Workload | None = None) -> list[EngineSpec]:
+    """pyad, pyad.reference and the float floor, in the order they are run; for a workload
+    with a ``baseline`` formulation (W3-dot), also pyad running that formulation, interleaved
+    with the others so that the two formulations are compared under the same conditions."""
     import pyad
     import pyad.reference
 
-    return [
+    specs = [
         EngineSpec("pyad", "pyad", pyad),
         EngineSpec("reference", "reference", pyad.reference),
         EngineSpec("float", "float", FLOATS),
     ]
+    if w is not None and w.baseline is not None:
+        specs.insert(1, EngineSpec(BASELINE, "pyad", pyad, w.baseline))
+    return specs
+
+
+#: the engine name of pyad running a workload's baseline formulation
+BASELINE = "pyad (operators)"
 
 
 @dataclass
@@ -94,14 +105,15 @@ def _one_shot(r: Run) -> float:
     return r.record + (r.backward or 0.0)
 
 
-def _pyad_run(module: Engine, w: Workload, size: int) -> Run:
+def _pyad_run(spec: EngineSpec, w: Workload, size: int) -> Run:
     """One pyad repeat on a fresh tape."""
+    module = spec.module
     gc.collect()
     with module.Tape() as tape:
         leaves = w.inputs(module, size)
         nleaves = len(tape)
         t0 = time.perf_counter()
-        loss = w.loss(module, leaves, size)
+        loss = (spec.loss or w.loss)(module, leaves, size)
         t1 = time.perf_counter()
         records = len(tape)
         t2 = time.perf_counter()
@@ -124,8 +136,9 @@ def _pyad_run(module: Engine, w: Workload, size: int) -> Run:
     )
 
 
-def _reference_run(module: Engine, w: Workload, size: int) -> Run:
+def _reference_run(spec: EngineSpec, w: Workload, size: int) -> Run:
     """One pyad.reference repeat."""
+    module = spec.module
     gc.collect()
     leaves = w.inputs(module, size)
     t0 = time.perf_counter()
@@ -145,8 +158,9 @@ def _reference_run(module: Engine, w: Workload, size: int) -> Run:
     return run
 
 
-def _float_run(module: Engine, w: Workload, size: int) -> Run:
+def _float_run(spec: EngineSpec, w: Workload, size: int) -> Run:
     """One float-floor repeat: the whole computation is the "record" part."""
+    module = spec.module
     gc.collect()
     leaves = w.inputs(module, size)
     t0 = time.perf_counter()
@@ -155,7 +169,7 @@ def _float_run(module: Engine, w: Workload, size: int) -> Run:
     return Run(record=t1 - t0, backward=None, value=float(loss), grads=None, leaves=len(leaves))
 
 
-_RUNNERS: dict[str, Callable[[Engine, Workload, int], Run]] = {
+_RUNNERS: dict[str, Callable[[EngineSpec, Workload, int], Run]] = {
     "pyad": _pyad_run,
     "reference": _reference_run,
     "float": _float_run,
@@ -183,7 +197,7 @@ def measure(
         result = results[spec.name]
         try:
             start = time.perf_counter()
-            result.warmup = _RUNNERS[spec.kind](spec.module, w, size)
+            result.warmup = _RUNNERS[spec.kind](spec, w, size)
             per_repeat = time.perf_counter() - start
         except Exception as exc:  # an engine failing is a result (README: W4)
             _fail(result, exc)
@@ -196,7 +210,7 @@ def measure(
             if result.error or i >= counts[spec.name]:
                 continue
             try:
-                result.runs.append(_RUNNERS[spec.kind](spec.module, w, size))
+                result.runs.append(_RUNNERS[spec.kind](spec, w, size))
             except Exception as exc:  # a failure after the warm-up: report it too
                 _fail(result, exc)
                 progress(f"{w.key} {spec.name} ... {result.error}\n")
@@ -249,6 +263,7 @@ def summarise(wr: WorkloadResult) -> None:
     """Fill ``wr.figures`` (per engine) and ``wr.ops``: medians, ratios and correctness."""
     res = wr.results
     pyad_r, ref_r = res.get("pyad"), res.get("reference")
+    base_r = res.get(BASELINE)
     if pyad_r and pyad_r.runs:
         first = pyad_r.runs[0]
         wr.leaves = first.leaves
@@ -296,6 +311,16 @@ def summarise(wr: WorkloadResult) -> None:
                 fig["grads_bitwise_different"] = differ
         if r.runs[-1].grads is not None and len(r.runs[-1].grads) <= 4:
             fig["grads"] = r.runs[-1].grads
+    if pyad_r and base_r and pyad_r.runs and base_r.runs and not base_r.error:
+        med = (base_r.median(_one_shot) or 0.0) / (pyad_r.median(_one_shot) or 1.0)
+        low = (base_r.minimum(_one_shot) or 0.0) / (pyad_r.minimum(_one_shot) or 1.0)
+        wr.figures["pyad"]["speedup_over_baseline"] = med
+        wr.figures["pyad"]["speedup_over_baseline_min"] = low
+        wr.notes.append(
+            f"pyad with this formulation is {med:.2f}x faster than {BASELINE} one-shot "
+            f"(medians; {low:.2f}x on the fastest repeats), measured interleaved; "
+            f"{BASELINE}'s ns/op divides by this workload's op count"
+        )
 
 
 def run_workload(
@@ -307,7 +332,7 @@ def run_workload(
     specs: list[EngineSpec] | None = None,
 ) -> WorkloadResult:
     """Measure every engine on ``w`` and summarise."""
-    specs = specs if specs is not None else engines()
+    specs = specs if specs is not None else engines(w)
     results = measure(specs, w, size, repeats, budget, progress)
     wr = WorkloadResult(w, size, results)
     summarise(wr)

@@ -188,6 +188,8 @@ class Workload:
     inputs: Callable[[Engine, int], list[Any]]
     loss: Callable[[Engine, list[Any], int], Any]
     note: str = ""
+    #: another formulation of the same loss that pyad also runs, to compare the two
+    baseline: Callable[[Engine, list[Any], int], Any] | None = None
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -212,6 +214,7 @@ WORKLOADS: dict[str, Workload] = {
             20,
             mlp_inputs,
             w3dot_loss,
+            baseline=w3_loss,
         ),
         Workload(
             "W4", "chain (sigmoid with operators)", "depth", 100_000, 10_000, w4_inputs, w4_loss
