@@ -10,7 +10,8 @@ from pyad import errors
 from pyad._version import __version__
 
 try:
-    from pyad._pyad_cffi import ffi, lib
+    from pyad._pyad_cffi import ffi as ffi
+    from pyad._pyad_cffi import lib as lib
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError(
         "pyad's native module is missing: install the package (pip install -e .) so that "

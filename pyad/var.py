@@ -286,7 +286,7 @@ class Var:
         status = lib.pyad_get_op(t._p, self._h, out)
         if status:
             _failed(t, -status, self)
-        return OP_NAMES[out[0]]
+        return OP_NAMES[int(out[0])]
 
     @property
     def tape(self) -> Tape:
