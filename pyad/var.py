@@ -12,7 +12,7 @@ import numbers
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from pyad import errors
-from pyad._native import CHUNK_RECORDS, OPS, SEGMENT, STATUS, error, eval_op, lib
+from pyad._native import CHUNK_RECORDS, OP_NAMES, OPS, SEGMENT, STATUS, error, eval_op, ffi, lib
 from pyad.tape import Tape
 
 if TYPE_CHECKING:
@@ -22,6 +22,11 @@ Number = Union[int, float]
 Operand = Union["Var", int, float]
 
 _push_leaf = lib.pyad_push_leaf
+_get_value = lib.pyad_get_value
+_set_value = lib.pyad_set_value
+_get_grad = lib.pyad_get_grad
+_set_grad = lib.pyad_set_grad
+_backward = lib.pyad_backward
 _new = object.__new__
 
 
@@ -30,20 +35,18 @@ def _is_number(x: object) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, Var)
 
 
-def _adopt(t: Tape, h: int) -> Var:
-    r = _new(Var)
-    r._t = t
-    r._h = h
-    r._s = t._s
-    return r
-
-
 def _adopt_in(t: Tape, h: int, segment: _Segment) -> Var:
+    """A Var for record ``h`` of ``t``, holding ``segment``'s pin."""
     r = _new(Var)
     r._t = t
     r._h = h
     r._s = segment
     return r
+
+
+def _adopt(t: Tape, h: int) -> Var:
+    """A Var for record ``h``, just pushed in the current segment (off the hot path)."""
+    return _adopt_in(t, h, t._s)
 
 
 def _failed(t: Tape, h: int, *operands: object) -> Var:
@@ -66,6 +69,10 @@ def _failed(t: Tape, h: int, *operands: object) -> Var:
             "this Var's tape belongs to another thread: each thread records on its own tape"
         )
     raise error(status, t._p)
+
+
+# The three factories below repeat the same few lines that make the result Var instead of
+# calling _adopt: on the hot path that call would cost a fifth of the whole operation.
 
 
 def _binary(name: str) -> Callable[[Var, object], Any]:
@@ -163,12 +170,13 @@ def _unary(name: str) -> Callable[[Any], Any]:
     return function
 
 
-def _value_of(x: object) -> float:
+def _value_of(x: object) -> float | None:
+    """The value a comparison uses, or None for what cannot be compared with a Var."""
     if isinstance(x, Var):
         return x.v
     if _is_number(x):
         return float(x)  # type: ignore[arg-type]
-    raise TypeError(f"expected a Var or a real number, got {type(x).__name__}")
+    return None
 
 
 class Var:
@@ -207,7 +215,7 @@ class Var:
         """The value (a float). Assignable on inputs: ``p.v -= lr * p.grad``."""
         t = self._t
         out = t._dout
-        status = lib.pyad_get_value(t._p, self._h, out)
+        status = _get_value(t._p, self._h, out)
         if status:
             _failed(t, -status, self)
         return float(out[0])
@@ -215,7 +223,7 @@ class Var:
     @v.setter
     def v(self, value: Number) -> None:
         t = self._t
-        status = lib.pyad_set_value(t._p, self._h, _checked_float(value))
+        status = _set_value(t._p, self._h, _checked_float(value))
         if status:
             _failed(t, -status, self)
 
@@ -224,7 +232,7 @@ class Var:
         """The accumulated adjoint d(output)/d(self) over all backward() calls so far."""
         t = self._t
         out = t._dout
-        status = lib.pyad_get_grad(t._p, self._h, out)
+        status = _get_grad(t._p, self._h, out)
         if status:
             _failed(t, -status, self)
         return float(out[0])
@@ -232,7 +240,7 @@ class Var:
     @grad.setter
     def grad(self, value: Number) -> None:
         t = self._t
-        status = lib.pyad_set_grad(t._p, self._h, _checked_float(value))
+        status = _set_grad(t._p, self._h, _checked_float(value))
         if status:
             _failed(t, -status, self)
 
@@ -241,7 +249,7 @@ class Var:
         on, itself included. One sweep over the tape in C; calling it again accumulates
         again."""
         t = self._t
-        status = lib.pyad_backward(t._p, self._h, _checked_float(upstream_grad))
+        status = _backward(t._p, self._h, _checked_float(upstream_grad))
         if status:
             _failed(t, -status, self)
 
@@ -250,8 +258,6 @@ class Var:
         """``[(multiplier, Var), ...]``: this node's Var operands and the partial
         derivatives recorded for them (constant operands are not nodes)."""
         t = self._t
-        from pyad._native import ffi
-
         count = ffi.new("int64_t *")
         status = lib.pyad_get_operands(t._p, self._h, 0, ffi.NULL, ffi.NULL, count)
         if status:
@@ -279,8 +285,6 @@ class Var:
     @property
     def op(self) -> str:
         """The name of the op that made this node ("leaf" for inputs)."""
-        from pyad._native import OP_NAMES, ffi
-
         t = self._t
         out = ffi.new("int *")
         status = lib.pyad_get_op(t._p, self._h, out)
@@ -304,16 +308,20 @@ class Var:
 
     # -- comparisons compare values ------------------------------------------------------
     def __lt__(self, other: Operand) -> bool:
-        return self.v < _value_of(other)
+        b = _value_of(other)
+        return NotImplemented if b is None else self.v < b
 
     def __le__(self, other: Operand) -> bool:
-        return self.v <= _value_of(other)
+        b = _value_of(other)
+        return NotImplemented if b is None else self.v <= b
 
     def __gt__(self, other: Operand) -> bool:
-        return self.v > _value_of(other)
+        b = _value_of(other)
+        return NotImplemented if b is None else self.v > b
 
     def __ge__(self, other: Operand) -> bool:
-        return self.v >= _value_of(other)
+        b = _value_of(other)
+        return NotImplemented if b is None else self.v >= b
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
