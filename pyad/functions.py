@@ -134,6 +134,7 @@ def sum(xs: Iterable[Operand], start: Operand = 0.0) -> Union[Var, float]:
 
 
 _DOT = OPS["dot"][0]
+_NULL = ffi.NULL
 _push_dot = lib.pyad_push_dot
 
 
@@ -146,6 +147,22 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand]) -> Union[Var, float]:
     n = len(ws)
     if n != len(xs):
         raise ValueError(f"dot() operands have different lengths ({n} and {len(xs)})")
+    # A neuron's case, inline: Var weights and inputs that are all Vars or all numbers.
+    if n and ws[0].__class__ is Var:
+        try:
+            hw = list(map(_handle_of, ws))
+            if xs[0].__class__ is Var:
+                hx, cx = list(map(_handle_of, xs)), _NULL
+            elif set(map(type, xs)) <= _NUMBER_TYPES:
+                hx, cx = _NULL, xs
+            else:
+                hx = None
+        except AttributeError:  # a number among the weights
+            hx = None
+        if hx is not None:
+            t = ws[0]._t
+            h = _push_dot(t._p, n, hw, _NULL, hx, cx)
+            return _failed(t, h, *ws, *xs) if h < 0 else _adopt(t, h)
     tw, hw, cw = _operands(ws)
     tx, hx, cx = _operands(xs)
     t = tw if tw is not None else tx
