@@ -210,39 +210,38 @@ class Var:
         self._s = t._s
 
     # -- value and adjoint ---------------------------------------------------------------
+    def _read(self, getter: Any) -> float:
+        t = self._t
+        out = t._dout
+        status = getter(t._p, self._h, out)
+        if status:
+            _failed(t, -status, self)
+        return float(out[0])
+
+    def _write(self, setter: Any, value: Number) -> None:
+        t = self._t
+        status = setter(t._p, self._h, _checked_float(value))
+        if status:
+            _failed(t, -status, self)
+
     @property
     def v(self) -> float:
         """The value (a float). Assignable on inputs: ``p.v -= lr * p.grad``."""
-        t = self._t
-        out = t._dout
-        status = _get_value(t._p, self._h, out)
-        if status:
-            _failed(t, -status, self)
-        return float(out[0])
+        return self._read(_get_value)
 
     @v.setter
     def v(self, value: Number) -> None:
-        t = self._t
-        status = _set_value(t._p, self._h, _checked_float(value))
-        if status:
-            _failed(t, -status, self)
+        self._write(_set_value, value)
 
     @property
     def grad(self) -> float:
-        """The accumulated adjoint d(output)/d(self) over all backward() calls so far."""
-        t = self._t
-        out = t._dout
-        status = _get_grad(t._p, self._h, out)
-        if status:
-            _failed(t, -status, self)
-        return float(out[0])
+        """The accumulated adjoint d(output)/d(self) over all backward() calls so far
+        (assignable: ``x.grad = 0.0``)."""
+        return self._read(_get_grad)
 
     @grad.setter
     def grad(self, value: Number) -> None:
-        t = self._t
-        status = _set_grad(t._p, self._h, _checked_float(value))
-        if status:
-            _failed(t, -status, self)
+        self._write(_set_grad, value)
 
     def backward(self, upstream_grad: Number = 1.0) -> None:
         """Add ``upstream_grad * d(self)/d(node)`` to ``.grad`` of every node self depends
