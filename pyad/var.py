@@ -35,25 +35,27 @@ def _is_number(x: object) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, Var)
 
 
-def _adopt_in(t: Tape, h: int, segment: _Segment) -> Var:
-    """A Var for record ``h`` of ``t``, holding ``segment``'s pin."""
-    r = _new(Var)
+def _adopt_in(t: Tape, h: int, segment: _Segment, node: type[Var] | None = None) -> Var:
+    """A Var (or ``node``, a Var subclass) for record ``h`` of ``t``, holding ``segment``'s
+    pin."""
+    r = _new(node or Var)
     r._t = t
     r._h = h
     r._s = segment
     return r
 
 
-def _adopt(t: Tape, h: int) -> Var:
+def _adopt(t: Tape, h: int, node: type[Var] | None = None) -> Var:
     """A Var for record ``h``, just pushed in the current segment (off the hot path)."""
-    return _adopt_in(t, h, t._s)
+    return _adopt_in(t, h, t._s, node)
 
 
-def _failed(t: Tape, h: int, *operands: object) -> Var:
-    """The slow path of every push: a new segment (not an error) or an exception."""
+def _failed(t: Tape, h: int, *operands: object, node: type[Var] | None = None) -> Var:
+    """The slow path of every push: a new segment (not an error: the result, a ``node``) or
+    an exception."""
     status = -h
     if status == SEGMENT:
-        return _adopt(t, t._new_segment())
+        return _adopt(t, t._new_segment(), node)
     if status == STALE:
         for x in operands:
             if isinstance(x, Var) and x._t is not t:
@@ -75,14 +77,16 @@ def _failed(t: Tape, h: int, *operands: object) -> Var:
 # calling _adopt: on the hot path that call would cost a fifth of the whole operation.
 
 
-def _binary(name: str) -> Callable[[Var, object], Any]:
-    """``self <op> other`` for a binary op of the table."""
+def _binary(name: str, node: type[Var] | None = None) -> Callable[[Var, object], Any]:
+    """``self <op> other`` for a binary op of the table, made for class ``node`` (Var or a
+    subclass: its results are ``node`` instances)."""
     push_vv = getattr(lib, f"pyad_{name}")
     push_vc = getattr(lib, f"pyad_{name}_vc")
+    node = node or Var
 
     def method(self: Var, other: object) -> Any:
         cls = other.__class__
-        if cls is Var:
+        if cls is node:
             h = push_vv(self._h, other._h)  # type: ignore[attr-defined]
         elif cls is float or cls is int:
             h = push_vc(self._h, other)
@@ -90,8 +94,8 @@ def _binary(name: str) -> Callable[[Var, object], Any]:
             return _binary_other(self, other, name, False)
         t = self._t
         if h < 0:
-            return _failed(t, h, self, other)
-        r = _new(Var)
+            return _failed(t, h, self, other, node=node)
+        r = _new(node)
         r._t = t
         r._h = h
         r._s = t._s
@@ -100,9 +104,10 @@ def _binary(name: str) -> Callable[[Var, object], Any]:
     return method
 
 
-def _reflected(name: str) -> Callable[[Var, object], Any]:
+def _reflected(name: str, node: type[Var] | None = None) -> Callable[[Var, object], Any]:
     """``other <op> self`` where other is not a Var (Python tried other's method first)."""
     push_cv = getattr(lib, f"pyad_{name}_cv")
+    node = node or Var
 
     def method(self: Var, other: object) -> Any:
         cls = other.__class__
@@ -112,8 +117,8 @@ def _reflected(name: str) -> Callable[[Var, object], Any]:
             return _binary_other(self, other, name, True)
         t = self._t
         if h < 0:
-            return _failed(t, h, self, other)
-        r = _new(Var)
+            return _failed(t, h, self, other, node=node)
+        r = _new(node)
         r._t = t
         r._h = h
         r._s = t._s
@@ -123,8 +128,10 @@ def _reflected(name: str) -> Callable[[Var, object], Any]:
 
 
 def _binary_other(self: Var, other: object, name: str, reflected: bool) -> Any:
-    """Operands that are not exactly Var, float or int: Var subclasses and other numbers."""
+    """Operands that are not exactly Var, float or int: Vars of other classes and other
+    numbers. The result has self's class."""
     t = self._t
+    node = self.__class__
     if isinstance(other, Var):
         a, b = (other, self) if reflected else (self, other)
         h = getattr(lib, f"pyad_{name}")(a._h, b._h)
@@ -136,29 +143,31 @@ def _binary_other(self: Var, other: object, name: str, reflected: bool) -> Any:
             h = getattr(lib, f"pyad_{name}_vc")(self._h, c)
     else:
         return NotImplemented
-    return _failed(t, h, self, other) if h < 0 else _adopt(t, h)
+    return _failed(t, h, self, other, node=node) if h < 0 else _adopt(t, h, node)
 
 
-def _unary(name: str) -> Callable[[Any], Any]:
+def _unary(name: str, node: type[Var] | None = None) -> Callable[[Any], Any]:
     """The function ``name(x)`` of a unary op of the table: a Var in records one record and
-    gives a Var, a number in gives a float. Also serves as the method (``__neg__``, ...)."""
+    gives a Var (a ``node``), a number in gives a float. Also serves as the method
+    (``__neg__``, ...)."""
     op = OPS[name][0]
     push = getattr(lib, f"pyad_{name}")
+    node = node or Var
 
     def function(x: Any) -> Any:
-        if x.__class__ is Var:
+        if x.__class__ is node:
             h = push(x._h)
             t = x._t
             if h < 0:
-                return _failed(t, h, x)
-            r = _new(Var)
+                return _failed(t, h, x, node=node)
+            r = _new(node)
             r._t = t
             r._h = h
             r._s = t._s
             return r
         if isinstance(x, Var):
             h = push(x._h)
-            return _failed(x._t, h, x) if h < 0 else _adopt(x._t, h)
+            return _failed(x._t, h, x, node=node) if h < 0 else _adopt(x._t, h, node)
         return eval_op(op, _checked_float(x))
 
     function.__name__ = function.__qualname__ = name
@@ -356,13 +365,22 @@ def _checked_float(x: object) -> float:
     return float(x)  # type: ignore[arg-type]
 
 
-def _install_operators() -> None:
+def install_operators(cls: type[Var]) -> None:
+    """Give ``cls`` (Var, or a subclass such as a compatibility class) the operators of the
+    op table, with results of class ``cls``: ``+ - * / **``, their reflections, ``-x`` and
+    ``abs(x)``."""
     binary = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "div", "pow": "pow"}
     for dunder, name in binary.items():
-        setattr(Var, f"__{dunder}__", _binary(name))
-        setattr(Var, f"__r{dunder}__", _reflected(name))
-    setattr(Var, "__neg__", _unary("neg"))  # noqa: B010
-    setattr(Var, "__abs__", _unary("abs"))  # noqa: B010
+        setattr(cls, f"__{dunder}__", _binary(name, cls))
+        setattr(cls, f"__r{dunder}__", _reflected(name, cls))
+    setattr(cls, "__neg__", _unary("neg", cls))  # noqa: B010
+    setattr(cls, "__abs__", _unary("abs", cls))  # noqa: B010
 
 
-_install_operators()
+def unary_method(name: str, cls: type[Var]) -> Callable[[Var], Var]:
+    """The unary op ``name`` of the table as a method whose results are of class ``cls``
+    (``Value.relu``, ...)."""
+    return _unary(name, cls)
+
+
+install_operators(Var)
