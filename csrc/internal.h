@@ -16,6 +16,7 @@
 #ifndef PYAD_INTERNAL_H
 #define PYAD_INTERNAL_H
 
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -50,6 +51,7 @@
 #define PYAD_OP_BITS 6u
 #define PYAD_OP_MASK ((1u << PYAD_OP_BITS) - 1u)
 enum pyad_form { PYAD_FORM_PLAIN = 0, PYAD_FORM_VC = 1, PYAD_FORM_CV = 2 };
+_Static_assert(PYAD_OP_COUNT <= (1 << PYAD_OP_BITS), "op codes must fit in PYAD_OP_BITS");
 
 enum pyad_chunk_state { PYAD_CHUNK_FREE = 0, PYAD_CHUNK_USED = 1 };
 
@@ -97,6 +99,7 @@ struct pyad_tape {
     double *save_val;    /* save_cap chunks of grads */
     size_t save_cap;
 
+    int debug;           /* refuse records with a non-finite value or partial */
     pthread_t owner;
     char errmsg[200];
 };
@@ -118,6 +121,13 @@ PYAD_INTERNAL int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uin
 PYAD_INTERNAL int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per);
 PYAD_INTERNAL uint32_t pyad__next_slot(pyad_tape *t, int *opened);
 PYAD_INTERNAL int pyad__math_error(pyad_tape *t, int status, int op, double a, double b);
+PYAD_INTERNAL int pyad__nonfinite(pyad_tape *t, int op, double y, double da, double db);
+
+/* Debug mode's check of a record about to be written (one predictable branch when off). */
+static inline int pyad__finite(const pyad_tape *t, double y, double da, double db)
+{
+    return !t->debug || (isfinite(y) && isfinite(da) && isfinite(db));
+}
 
 /* Is the calling thread the tape's owner? Every entry point but pyad_tape_free asks. */
 static inline int pyad__enter(pyad_tape *t)

@@ -153,6 +153,15 @@ int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *handles,
     /* Value first: nothing is reserved until the record is sure to be written. */
     double m = 0.0, s = 0.0;
     const double y = op == PYAD_OP_SUM ? sum_value(t, n, l) : lse_value(t, n, l, &m, &s);
+    if (PYAD_UNLIKELY(t->debug)) {
+        for (int64_t j = 0; j < n; j++) {
+            const double p = op == PYAD_OP_SUM ? 1.0 : lse_partial(value_at(t, l, j), m, s);
+            if (!pyad__finite(t, y, p, 0.0))
+                return -pyad__nonfinite(t, op, y, p, 0.0);
+        }
+        if (!pyad__finite(t, y, 0.0, 0.0))
+            return -pyad__nonfinite(t, op, y, 0.0, 0.0);
+    }
     uint32_t slot;
     int opened;
     if ((st = pyad__reserve(t, 1, (uint32_t)n, &slot, &opened)) != PYAD_OK)
@@ -179,6 +188,13 @@ int64_t pyad_push_dot(pyad_tape *t, int64_t n, const int64_t *hw, const double *
         (st = check_list(t, n, x)) != PYAD_OK)
         return -st;
     const double y = dot_value(t, n, w, x);
+    if (PYAD_UNLIKELY(t->debug)) {
+        for (int64_t j = 0; j < n; j++)
+            if (!pyad__finite(t, y, value_at(t, w, j), value_at(t, x, j)))
+                return -pyad__nonfinite(t, PYAD_OP_DOT, y, value_at(t, x, j), value_at(t, w, j));
+        if (!pyad__finite(t, y, 0.0, 0.0))
+            return -pyad__nonfinite(t, PYAD_OP_DOT, y, 0.0, 0.0);
+    }
     uint32_t slot;
     int opened;
     if ((st = pyad__reserve(t, 1, 2 * (uint32_t)n, &slot, &opened)) != PYAD_OK)
@@ -218,6 +234,12 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const dou
         return st;
     }
     softmax_values(t, n, l, m, y);
+    for (uint32_t i = 0; PYAD_UNLIKELY(t->debug) && i < count; i++)
+        if (!pyad__finite(t, y[i], 0.0, 0.0)) {
+            const double yi = y[i];
+            free(y);
+            return pyad__nonfinite(t, PYAD_OP_SOFTMAX, yi, 0.0, 0.0);
+        }
     int opened = 0;
     for (uint32_t i = 0; i < count; i++) {
         const double yi = y[i];
@@ -234,6 +256,39 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const dou
     }
     free(y);
     return opened ? PYAD_SEGMENT : PYAD_OK;
+}
+
+int64_t pyad_push_primitive(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,
+                         double value, const double *partials)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return -st;
+    const operand_list l = {handles, consts, 1};
+    if ((st = check_count(t, n, 0, "primitive")) != PYAD_OK || (st = check_list(t, n, l)) != PYAD_OK)
+        return -st;
+    if (n > 0 && partials == NULL)
+        return -pyad__fail(t, PYAD_MISUSE, "NULL partials");
+    if (PYAD_UNLIKELY(t->debug)) {
+        for (int64_t j = 0; j < n; j++)
+            if (handle_at(l, j) != 0 && !pyad__finite(t, value, partials[j], 0.0))
+                return -pyad__nonfinite(t, PYAD_OP_PRIMITIVE, value, partials[j], 0.0);
+        if (!pyad__finite(t, value, 0.0, 0.0))
+            return -pyad__nonfinite(t, PYAD_OP_PRIMITIVE, value, 0.0, 0.0);
+    }
+    uint32_t slot;
+    int opened;
+    if ((st = pyad__reserve(t, 1, (uint32_t)n, &slot, &opened)) != PYAD_OK)
+        return -st;
+    pyad_chunk *ch = &t->chunks[t->cur];
+    const uint32_t first = ch->side_len;
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t h = handle_at(l, j);
+        put_side(ch, first + (uint32_t)j, slot, h, h != 0 ? partials[j] : 0.0,
+                 value_at(t, l, j));
+    }
+    put_record(t, slot, PYAD_OP_PRIMITIVE, first, (uint32_t)n, value, 0.0);
+    return finish(t, slot, (uint32_t)n, opened);
 }
 
 int pyad_eval_nary(int op, int64_t n, const double *x, double *out)

@@ -121,6 +121,19 @@ int pyad_get_op(pyad_tape *t, int64_t h, int *op);
 int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles,
                       double *partials, int64_t *n);
 
+/* A caller-computed record (pyad.primitive): value and the partial with respect to each
+   operand that is a record (partials[j] is ignored for constants). */
+int64_t pyad_push_primitive(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,
+                         double value, const double *partials);
+
+/* Debug mode: while on, a push whose value or partials are NaN or infinite fails with
+   PYAD_NONFINITE (and records nothing). Off by default. */
+int pyad_tape_set_debug(pyad_tape *t, int on);
+
+/* Records per op (counts has pyad_op_count() entries) and the longest chain of records from
+   a leaf (the depth of the deepest record; leaves have depth 0). */
+int pyad_tape_stats(pyad_tape *t, int64_t *counts, int64_t *depth);
+
 /* Reverse sweep: add upstream * d(h)/d(node) to the grad of every record h depends on. */
 int pyad_backward(pyad_tape *t, int64_t h, double upstream);
 /* pyad-cdef-end */

@@ -21,6 +21,8 @@
 static inline int64_t record(pyad_tape *t, unsigned kind, uint32_t a, uint32_t b, double y,
                              double da, double db)
 {
+    if (PYAD_UNLIKELY(!pyad__finite(t, y, da, db)) && kind != PYAD_OP_LEAF)
+        return -pyad__nonfinite(t, (int)(kind & PYAD_OP_MASK), y, da, db);
     uint32_t s;
     int opened;
     const int st = pyad__reserve(t, 1, 0, &s, &opened);

@@ -64,6 +64,21 @@ int pyad__stale(pyad_tape *t, int64_t h)
                       (unsigned long long)h);
 }
 
+int pyad__nonfinite(pyad_tape *t, int op, double y, double da, double db)
+{
+    return pyad__fail(t, PYAD_NONFINITE, "%s produced value %.17g with partials %.17g, %.17g",
+                      pyad_op_name(op), y, da, db);
+}
+
+int pyad_tape_set_debug(pyad_tape *t, int on)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    t->debug = on != 0;
+    return PYAD_OK;
+}
+
 int pyad__math_error(pyad_tape *t, int status, int op, double a, double b)
 {
     const char *name = pyad_op_name(op);
@@ -429,6 +444,56 @@ int pyad_tape_unpin(pyad_tape *t, int64_t h)
        collection's cost is then paid for by the records released since the previous one. */
     if (++t->unpins_since_collect >= 4 && t->unpins_since_collect >= t->live_after_collect)
         collect(t);
+    return PYAD_OK;
+}
+
+/* ---- statistics ---------------------------------------------------------------------- */
+
+int pyad_tape_stats(pyad_tape *t, int64_t *counts, int64_t *depth)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    if (counts == NULL || depth == NULL)
+        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
+    /* depth of a record: 0 for leaves, else 1 + the deepest operand; oldest first */
+    uint32_t *d = malloc((size_t)t->cap_chunks * PYAD_CHUNK * sizeof *d);
+    if (d == NULL)
+        return pyad__fail(t, PYAD_NOMEM, "out of memory for the statistics");
+    for (int op = 0; op < PYAD_OP_COUNT; op++)
+        counts[op] = 0;
+    uint32_t deepest = 0;
+    for (uint32_t k = 0; k < t->norder; k++) {
+        const uint32_t c = t->order[k];
+        const pyad_chunk *ch = &t->chunks[c];
+        for (uint32_t j = 0; j < ch->fill; j++) {
+            const uint32_t s = (c << PYAD_CHUNK_BITS) | j;
+            const pyad_rec r = t->rec[s];
+            counts[t->kind[s] & PYAD_OP_MASK]++;
+            uint32_t below = 0;
+            int leaf = 1;
+            if (r.b & PYAD_NARY_BIT) {
+                for (uint32_t e = r.a, end = r.a + (r.b & ~PYAD_NARY_BIT); e < end; e++)
+                    if (ch->side_slot[e] != s) {
+                        leaf = 0;
+                        below = d[ch->side_slot[e]] > below ? d[ch->side_slot[e]] : below;
+                    }
+            } else {
+                if (r.a != s) {
+                    leaf = 0;
+                    below = d[r.a];
+                }
+                if (r.b != s) {
+                    leaf = 0;
+                    below = d[r.b] > below ? d[r.b] : below;
+                }
+            }
+            d[s] = leaf ? 0 : below + 1;
+            deepest = d[s] > deepest ? d[s] : deepest;
+        }
+    }
+    free(d);
+    *depth = deepest;
     return PYAD_OK;
 }
 

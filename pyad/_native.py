@@ -55,6 +55,7 @@ EXCEPTIONS: dict[str, type[errors.PyadError]] = {
     "NOTLEAF": errors.NotLeafError,
     "MISUSE": errors.InternalError,
     "FULL": errors.TapeMemoryError,
+    "NONFINITE": errors.NonFiniteError,
 }
 _BY_CODE = {STATUS[name]: exc for name, exc in EXCEPTIONS.items()}
 

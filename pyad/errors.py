@@ -36,6 +36,12 @@ class NotLeafError(PyadError, AttributeError):
     """Assigning .v of a computed node; only inputs (leaves) can be assigned."""
 
 
+class NonFiniteError(PyadError, FloatingPointError):
+    """Debug mode (``pyad.Tape(debug=True)`` or ``pyad.detect_anomaly()``): an operation
+    produced a NaN or infinite value or partial. The message names the op and the line of
+    your code that recorded it."""
+
+
 class TapeMemoryError(PyadError, MemoryError):
     """The tape could not grow."""
 

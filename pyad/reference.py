@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from numbers import Real
 from typing import Union
 
@@ -56,6 +56,7 @@ __all__ = [
     "log1p",
     "logsumexp",
     "pow",
+    "primitive",
     "relu",
     "sigmoid",
     "sin",
@@ -609,6 +610,28 @@ def pow(a: Scalar, b: Scalar) -> Var | float:
 
 
 # -- n-ary functions ------------------------------------------------------------------------------
+
+
+def primitive(
+    f: Callable[..., float], df: Callable[..., Sequence[float]]
+) -> Callable[..., Var | float]:
+    """A user-defined operation: ``f(*values)`` its value, ``df(*values)`` its partials (one
+    per argument); one node with the Var arguments as predecessors (pyad.primitive's twin)."""
+
+    def recorded(*args: Scalar) -> Var | float:
+        values = [a.v if isinstance(a, Var) else _scalar(a) for a in args]
+        value = float(f(*values))
+        if not any(isinstance(a, Var) for a in args):
+            return value
+        partials = [float(p) for p in df(*values)]
+        if len(partials) != len(args):
+            raise ValueError(
+                f"the derivative function gave {len(partials)} partials for {len(args)} arguments"
+            )
+        return _node(value, [(p, a) for p, a in zip(partials, args) if isinstance(a, Var)])
+
+    recorded.__name__ = getattr(f, "__name__", "primitive")
+    return recorded
 
 
 def sum(xs: Iterable[Scalar], start: Scalar = 0.0) -> Var | float:

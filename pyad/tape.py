@@ -11,11 +11,14 @@ interpreter exit after the C tape is gone.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from types import TracebackType
 
 from pyad import errors
-from pyad._native import CHUNK_RECORDS, check, ffi, lib, new_tape
+from pyad._native import CHUNK_RECORDS, OP_NAMES, check, ffi, lib, new_tape
 
 _get_ident = threading.get_ident
 
@@ -31,6 +34,40 @@ class _Segment:
 
     def __del__(self) -> None:
         self._pending.append(self._h)
+
+
+@dataclass(frozen=True)
+class TapeSummary:
+    """What :meth:`Tape.summary` reports."""
+
+    records_per_op: dict[str, int]
+    records: int
+    nbytes: int
+    depth: int
+
+    def __str__(self) -> str:
+        width = max((len(name) for name in self.records_per_op), default=4)
+        lines = [
+            f"{self.records:,} records, {self.nbytes:,} bytes "
+            f"({self.nbytes / max(self.records, 1):.1f} per record), depth {self.depth:,}"
+        ]
+        for name, count in sorted(self.records_per_op.items(), key=lambda kv: -kv[1]):
+            lines.append(f"  {name:<{width}}  {count:>12,}")
+        return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def detect_anomaly(tape: Tape | None = None) -> Iterator[Tape]:
+    """Debug mode on ``tape`` (the active tape by default) inside a ``with`` block: the first
+    operation producing a NaN or infinite value or partial raises NonFiniteError, naming the
+    op and the line that recorded it."""
+    tape = tape if tape is not None else Tape.current()
+    before = tape.debug
+    tape.debug = True
+    try:
+        yield tape
+    finally:
+        tape.debug = before
 
 
 class _ThreadState(threading.local):
@@ -52,15 +89,17 @@ class Tape:
     :class:`pyad.errors.StaleVarError` when used).
     """
 
-    __slots__ = ("__weakref__", "_dout", "_out", "_owner", "_p", "_pending", "_s")
+    __slots__ = ("__weakref__", "_debug", "_dout", "_out", "_owner", "_p", "_pending", "_s")
 
-    def __init__(self) -> None:
+    def __init__(self, debug: bool = False) -> None:
         self._p = new_tape()
         self._owner = _get_ident()
         self._pending: list[int] = []
         self._out = ffi.new("int64_t[1]")
         self._dout = ffi.new("double[1]")
         self._s = self._current_segment()
+        self._debug = False
+        self.debug = debug
 
     # -- the active tape ---------------------------------------------------------------
     @staticmethod
@@ -89,6 +128,18 @@ class Tape:
         if stack and stack[-1] is self:
             stack.pop()
 
+    @property
+    def debug(self) -> bool:
+        """Debug mode: when on, the first operation whose value or partial is NaN or
+        infinite raises :class:`pyad.errors.NonFiniteError` naming the op and your source
+        line, and records nothing. Off by default; when off it costs one branch in C."""
+        return self._debug
+
+    @debug.setter
+    def debug(self, on: bool) -> None:
+        check(lib.pyad_tape_set_debug(self._p, bool(on)), self._p)
+        self._debug = bool(on)
+
     # -- whole-tape operations -------------------------------------------------------------
     def reset(self) -> None:
         """Drop every record. Vars recorded before raise StaleVarError when used again."""
@@ -107,6 +158,16 @@ class Tape:
         self._release_pins()
         check(lib.pyad_tape_nbytes(self._p, self._out), self._p)
         return int(self._out[0])
+
+    def summary(self) -> TapeSummary:
+        """Records per op, memory and depth (the longest chain from an input): for a tape too
+        large to draw with ``pyad.to_dot``."""
+        self._release_pins()
+        counts = ffi.new("int64_t[]", len(OP_NAMES))
+        check(lib.pyad_tape_stats(self._p, counts, self._out), self._p)
+        depth = int(self._out[0])
+        per_op = {name: int(counts[code]) for code, name in enumerate(OP_NAMES) if counts[code]}
+        return TapeSummary(per_op, len(self), self.nbytes, depth)
 
     def __repr__(self) -> str:
         try:

@@ -8,7 +8,10 @@ table by the factories below, so no op is written out here. Records with one con
 
 from __future__ import annotations
 
+import linecache
 import numbers
+import os
+import sys
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from pyad import errors
@@ -70,7 +73,22 @@ def _failed(t: Tape, h: int, *operands: object, node: type[Var] | None = None) -
         raise errors.ThreadError(
             "this Var's tape belongs to another thread: each thread records on its own tape"
         )
-    raise error(status, t._p)
+    exc = error(status, t._p)
+    if status == NONFINITE:
+        exc = errors.NonFiniteError(f"{exc} at {_caller()}")
+    raise exc
+
+
+def _caller() -> str:
+    """``file:line: source`` of the innermost frame outside the pyad package."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return "an unknown place"
+    filename, line = frame.f_code.co_filename, frame.f_lineno
+    source = linecache.getline(filename, line).strip()
+    return f"{filename}:{line}" + (f": {source}" if source else "")
 
 
 # The three factories below repeat the same few lines that make the result Var instead of
@@ -356,6 +374,8 @@ class Var:
 
 STALE = STATUS["STALE"]
 THREAD = STATUS["THREAD"]
+NONFINITE = STATUS["NONFINITE"]
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _CHUNK_SHIFT = (CHUNK_RECORDS - 1).bit_length()
 
 

@@ -125,7 +125,21 @@ CONST_STEPS: dict[str, tuple[Callable[..., Any], Callable[[float, float], float]
     "c_pow_fn": (lambda M, g, a, c: g.add(M.pow(abs(c), g.add(M.cos(a)))), lambda p, c: 3.0),
 }
 
-NARY_STEPS = ["sum", "dot", "logsumexp", "softmax"]
+NARY_STEPS = ["sum", "dot", "logsumexp", "softmax", "primitive"]
+
+
+def _prim_f(*vs: float) -> float:
+    """The user primitive of the "primitive" step: sin(v0) + sin(v1) + ..."""
+    total = 0.0
+    for v in vs:
+        total += math.sin(v)
+    return total
+
+
+def _prim_df(*vs: float) -> list[float]:
+    return [math.cos(v) for v in vs]
+
+
 STEP_NAMES = [*UNARY_STEPS, *BINARY_STEPS, *CONST_STEPS, *NARY_STEPS]
 #: steps by kind: a program draws the kind first, so the n-ary ops are not crowded out
 STEP_KINDS = [list(UNARY_STEPS), list(BINARY_STEPS), list(CONST_STEPS), NARY_STEPS]
@@ -291,6 +305,9 @@ def build(M: ModuleType, program: Program, inputs: Sequence[float] | None = None
             elif step.name == "logsumexp":
                 outs = [g.add(M.logsumexp(vals))]
                 b = max(bs) + math.log(len(bs))
+            elif step.name == "primitive":
+                outs = [g.add(M.primitive(_prim_f, _prim_df)(*vals))]
+                b = float(len(bs))
             else:
                 outs = list(M.softmax(vals))
                 g.add(*outs)

@@ -136,7 +136,7 @@ BINARY_DOMAIN: dict[str, list[tuple[float, float]]] = {
 }
 
 #: the op of the table each n-ary test case exercises
-NARY_COVERED = {"sum", "dot", "logsumexp", "softmax"}
+NARY_COVERED = {"sum", "dot", "logsumexp", "softmax", "primitive"}
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -684,8 +684,19 @@ NARY_FUNCTIONS: list[tuple[str, Callable[..., Any]]] = [
     ("softmax", lambda M, x, y, z: M.softmax([x])[0]),
     ("softmax", lambda M, x, y, z: M.dot(M.softmax([x, y, z]), [1.0, -2.0, 3.5])),
     ("softmax", lambda M, x, y, z: M.sum(M.softmax([x, y, z]))),
+    ("primitive", lambda M, x, y, z: _PRIMITIVE(M)(x, y, z)),
+    ("primitive", lambda M, x, y, z: _PRIMITIVE(M)(x, 2.0, z) * y),
 ]
 NARY_POINTS = [(0.3, -1.2, 2.5), (1.1, 0.4, -0.7)]
+
+
+def _PRIMITIVE(M: ModuleType) -> Callable[..., Any]:
+    """a*b + sin(c) as a user-defined primitive of engine M."""
+    return M.primitive(  # type: ignore[no-any-return]
+        lambda a, b, c: a * b + math.sin(c), lambda a, b, c: [b, a, math.cos(c)]
+    )
+
+
 NARY_CASES = [(name, f, p) for name, f in NARY_FUNCTIONS for p in NARY_POINTS]
 NARY_IDS = [f"{name}-{i // len(NARY_POINTS)}-{p}" for i, (name, _, p) in enumerate(NARY_CASES)]
 

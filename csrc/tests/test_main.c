@@ -283,6 +283,50 @@ static void test_softmax_spans_segments(void)
     pyad_tape_free(t);
 }
 
+static void test_custom_debug_and_stats(void)
+{
+    pyad_tape *t = new_tape();
+    int64_t x = got(t, pyad_push_leaf(t, 2.0)), y = got(t, pyad_push_leaf(t, 3.0));
+    /* f(x, 1.5, y) = x * y + 1.5 as a custom record */
+    int64_t hs[3] = {x, 0, y};
+    double cs[3] = {0.0, 1.5, 0.0}, ps[3] = {3.0, 99.0, 2.0};
+    int64_t f = got(t, pyad_push_primitive(t, 3, hs, cs, 7.5, ps));
+    CHECK(value(t, f) == 7.5);
+    int op = -1;
+    CHECK(pyad_get_op(t, f, &op) == PYAD_OK && op == PYAD_OP_PRIMITIVE);
+    CHECK(pyad_backward(t, f, 1.0) == PYAD_OK);
+    CHECK(grad(t, x) == 3.0 && grad(t, y) == 2.0);
+    int64_t hs2[3];
+    double ps2[3];
+    int64_t n = 0;
+    CHECK(pyad_get_operands(t, f, 3, hs2, ps2, &n) == PYAD_OK && n == 2);
+    /* debug mode refuses non-finite records and leaves the tape as it was */
+    int64_t z = got(t, pyad_push_leaf(t, 0.0));
+    const int64_t len = tape_len(t);
+    CHECK(pyad_sqrt(z) >= 0); /* sqrt'(0) is inf: fine while debug is off */
+    CHECK(pyad_tape_set_debug(t, 1) == PYAD_OK);
+    CHECK(pyad_sqrt(z) == -PYAD_NONFINITE);
+    CHECK(strstr(pyad_tape_errmsg(t), "sqrt") != NULL);
+    CHECK(pyad_div_cv(1.0, x) >= 0);
+    double inf_partial[3] = {INFINITY, 0.0, 1.0};
+    CHECK(pyad_push_primitive(t, 3, hs, cs, 1.0, inf_partial) == -PYAD_NONFINITE);
+    int64_t big[2] = {z, 0};
+    double bigc[2] = {0.0, 1e308};
+    CHECK(pyad_push_dot(t, 1, big + 1, bigc + 1, big + 1, bigc + 1) == -PYAD_NONFINITE);
+    CHECK(tape_len(t) == len + 2);
+    CHECK(pyad_tape_set_debug(t, 0) == PYAD_OK);
+    /* statistics: counts per op and depth */
+    int64_t counts[PYAD_OP_COUNT], depth = -1;
+    CHECK(pyad_tape_stats(t, counts, &depth) == PYAD_OK);
+    CHECK(counts[PYAD_OP_LEAF] == 3 && counts[PYAD_OP_PRIMITIVE] == 1 && counts[PYAD_OP_SQRT] == 1);
+    CHECK(depth == 1);
+    int64_t v = x;
+    for (int i = 0; i < 3000; i++)
+        v = got(t, pyad_exp(got(t, pyad_mul_vc(v, -0.001))));
+    CHECK(pyad_tape_stats(t, counts, &depth) == PYAD_OK && depth == 6000);
+    pyad_tape_free(t);
+}
+
 static void test_deep_chain(void)
 {
     /* A million records deep: v = v * 0.999999 + 1e-9; dv/dx0 = 0.999999^n. */
@@ -426,6 +470,7 @@ int main(void)
     test_stale_and_foreign();
     test_nary();
     test_softmax_spans_segments();
+    test_custom_debug_and_stats();
     test_deep_chain();
     test_fanout();
     test_segments_are_reused();

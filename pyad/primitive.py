@@ -1,0 +1,60 @@
+"""Custom primitives: an operation whose value and partial derivatives the user computes in
+Python, recorded as one record of the tape (op "primitive").
+
+    >>> import math, pyad
+    >>> softsign = pyad.primitive(lambda x: x / (1 + abs(x)),
+    ...                           lambda x: [1 / (1 + abs(x)) ** 2])
+    >>> x = pyad.Var(1.0)
+    >>> y = softsign(x)
+    >>> y.backward()
+    >>> x.grad
+    0.25
+
+Limits: ``f`` and ``df`` run on plain floats, once per call; the record keeps the value and
+partials, not the functions, so a replay of the tape cannot recompute it (a compiled replay
+must refuse tapes that contain primitives).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Callable, Union
+
+from pyad._native import lib
+from pyad.functions import _operands
+from pyad.var import Var, _adopt, _checked_float, _failed
+
+Number = Union[int, float]
+
+
+def primitive(
+    f: Callable[..., float], df: Callable[..., Sequence[float]]
+) -> Callable[..., Union[Var, float]]:
+    """A function of scalars that records as one operation.
+
+    ``f(*values)`` gives the value and ``df(*values)`` one partial derivative per argument.
+    Called with Vars among its arguments, the result is a Var on their tape; with numbers
+    only, it is ``f``'s float.
+    """
+
+    def recorded(*args: Union[Var, Number]) -> Union[Var, float]:
+        items = list(args)
+        values = [a.v if isinstance(a, Var) else _checked_float(a) for a in items]
+        value = float(f(*values))
+        t, handles, consts = _operands(items)
+        if t is None:
+            return value
+        partials = [float(p) for p in df(*values)]
+        if len(partials) != len(items):
+            raise ValueError(
+                f"the derivative function gave {len(partials)} partials for {len(items)} arguments"
+            )
+        h = lib.pyad_push_primitive(t._p, len(items), handles, consts, value, partials)
+        return _failed(t, h, *items) if h < 0 else _adopt(t, h)
+
+    recorded.__name__ = getattr(f, "__name__", "primitive")
+    recorded.__doc__ = getattr(f, "__doc__", None)
+    return recorded
+
+
+__all__ = ["primitive"]
