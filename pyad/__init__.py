@@ -14,8 +14,19 @@ from pyad import errors, functions, reference
 from pyad._version import __version__
 from pyad.errors import PyadError
 from pyad.functions import *  # noqa: F403 - the math-like functions, listed in functions.__all__
-from pyad.tape import Tape
+from pyad.primitive import primitive
+from pyad.tape import Tape, TapeSummary, detect_anomaly
 from pyad.var import Var
 
-__all__ = ["PyadError", "Tape", "Var", "__version__", "errors", "reference"]
+__all__ = [
+    "PyadError",
+    "Tape",
+    "TapeSummary",
+    "Var",
+    "__version__",
+    "detect_anomaly",
+    "errors",
+    "primitive",
+    "reference",
+]
 __all__ += functions.__all__
