@@ -81,6 +81,7 @@ struct pyad_tape {
     pyad_rec *rec;       /* what the reverse sweep reads, in one stream */
     double *val, *grad;
     uint32_t cap_chunks;
+    size_t slot_bytes[4]; /* bytes held by kind, rec, val and grad (see tape.c resize) */
     pyad_chunk *chunks;  /* cap_chunks entries */
 
     uint32_t *order;     /* chunks in use, oldest first */

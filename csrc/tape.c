@@ -7,8 +7,15 @@
  * Every push validates, computes, reserves (the only step that can run out of memory), then
  * writes and commits: a push that fails has changed nothing.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* mremap */
+#endif
 #include <stdatomic.h>
 #include <stdlib.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include "internal.h"
 #include "opfuncs.h"
@@ -87,11 +94,72 @@ int pyad__math_error(pyad_tape *t, int status, int op, double a, double b)
     return pyad__fail(t, status, "%s: %s(%.17g, %.17g)", pyad_strstatus(status), name, a, b);
 }
 
+/* Resize a per-slot buffer from `old` to `want` bytes. Large buffers are mapped pages grown
+   with mremap, which moves page tables instead of copying: a tape grows in small steps, and
+   realloc's copies (glibc moves its mmap threshold up after large frees, so realloc may copy)
+   cost several times the pushes themselves. */
+#if defined(__linux__) && defined(MREMAP_MAYMOVE)
+#define PYAD_MAP_MIN ((size_t)1 << 20)
+
+static size_t page_round(size_t bytes)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (bytes + page - 1) / page * page;
+}
+
+static void *resize(void *p, size_t old, size_t want)
+{
+    if (want < PYAD_MAP_MIN)
+        return realloc(p, want);
+    if (old >= PYAD_MAP_MIN) {
+        void *q = mremap(p, page_round(old), page_round(want), MREMAP_MAYMOVE);
+        return q == MAP_FAILED ? NULL : q;
+    }
+    void *q = mmap(NULL, page_round(want), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (q == MAP_FAILED)
+        return NULL;
+    if (old > 0)
+        memcpy(q, p, old);
+    free(p);
+    return q;
+}
+
+static void release(void *p, size_t bytes)
+{
+    if (bytes >= PYAD_MAP_MIN)
+        munmap(p, page_round(bytes));
+    else
+        free(p);
+}
+#else
+static void *resize(void *p, size_t old, size_t want)
+{
+    (void)old;
+    return realloc(p, want);
+}
+
+static void release(void *p, size_t bytes)
+{
+    (void)bytes;
+    free(p);
+}
+#endif
+
 /* Grow every per-slot and per-chunk buffer to hold `want` chunks. On failure the buffers
    that did grow keep their new size; cap_chunks only moves once all have. */
 static int grow(pyad_tape *t, uint32_t want)
 {
     const size_t n = (size_t)want * PYAD_CHUNK;
+#define GROW_SLOTS(field, index)                                                              \
+    do {                                                                                      \
+        void *p_ = resize(t->field, t->slot_bytes[index], n * sizeof *t->field);              \
+        if (p_ == NULL)                                                                       \
+            return pyad__fail(t, PYAD_NOMEM, "out of memory growing the tape to %zu records", \
+                              n);                                                             \
+        t->field = p_;                                                                        \
+        t->slot_bytes[index] = n * sizeof *t->field;                                          \
+    } while (0)
 #define GROW(field, count)                                                                    \
     do {                                                                                      \
         void *p_ = realloc(t->field, (count) * sizeof *t->field);                             \
@@ -100,14 +168,15 @@ static int grow(pyad_tape *t, uint32_t want)
                               n);                                                             \
         t->field = p_;                                                                        \
     } while (0)
-    GROW(kind, n);
-    GROW(rec, n);
-    GROW(val, n);
-    GROW(grad, n);
+    GROW_SLOTS(kind, 0);
+    GROW_SLOTS(rec, 1);
+    GROW_SLOTS(val, 2);
+    GROW_SLOTS(grad, 3);
     GROW(order, (size_t)want);
     GROW(free_ids, (size_t)want);
     GROW(chunks, (size_t)want);
 #undef GROW
+#undef GROW_SLOTS
     memset(t->chunks + t->cap_chunks, 0, (size_t)(want - t->cap_chunks) * sizeof *t->chunks);
     t->cap_chunks = want;
     return PYAD_OK;
@@ -263,10 +332,10 @@ void pyad_tape_free(pyad_tape *t)
         free(t->chunks[c].side_slot);
         free(t->chunks[c].side_val);
     }
-    free(t->kind);
-    free(t->rec);
-    free(t->val);
-    free(t->grad);
+    release(t->kind, t->slot_bytes[0]);
+    release(t->rec, t->slot_bytes[1]);
+    release(t->val, t->slot_bytes[2]);
+    release(t->grad, t->slot_bytes[3]);
     free(t->order);
     free(t->free_ids);
     free(t->chunks);
