@@ -12,8 +12,10 @@
 
 from pyad import errors, functions, reference
 from pyad._version import __version__
+from pyad.check import GradCheck, assert_grad, check_grad
 from pyad.errors import PyadError
 from pyad.functions import *  # noqa: F403 - the math-like functions, listed in functions.__all__
+from pyad.graph import to_dot
 from pyad.primitive import primitive
 from pyad.tape import Tape, TapeSummary, detect_anomaly
 from pyad.var import Var
@@ -30,3 +32,4 @@ __all__ = [
     "reference",
 ]
 __all__ += functions.__all__
+__all__ += ["GradCheck", "assert_grad", "check_grad", "to_dot"]
