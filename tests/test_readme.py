@@ -22,3 +22,11 @@ def test_the_readme_example_runs_and_its_comments_are_true() -> None:
         assert y.grad == 2 - math.cos(5)
         assert [m for m, _ in f.predecessors] == [1.0, -1.0]
         assert p.grad == 0.0 and p.v == 0.5
+
+
+def test_every_readme_python_block_runs() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        with __import__("pyad").Tape():
+            exec(block, {})
