@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Sequence
-from typing import Any, Callable, Union
+from typing import Any, Protocol, Union, overload
 
 from pyad._native import OPS, SEGMENT, eval_nary, eval_op, ffi, lib
 from pyad.var import (
@@ -28,8 +28,25 @@ from pyad.var import (
     _unary,
 )
 
-UnaryFunction = Callable[[Operand], Union[Var, float]]
-BinaryFunction = Callable[[Operand, Operand], Union[Var, float]]
+
+class UnaryFunction(Protocol):
+    """A unary function of pyad: a Var in gives a Var, a number in gives a float."""
+
+    @overload
+    def __call__(self, x: Var, /) -> Var: ...
+    @overload
+    def __call__(self, x: Number, /) -> float: ...
+
+
+class BinaryFunction(Protocol):
+    """A binary function of pyad: a Var on either side gives a Var, numbers give a float."""
+
+    @overload
+    def __call__(self, a: Var, b: Operand, /) -> Var: ...
+    @overload
+    def __call__(self, a: Number, b: Var, /) -> Var: ...
+    @overload
+    def __call__(self, a: Number, b: Number, /) -> float: ...
 
 
 def _binary_function(name: str) -> BinaryFunction:
@@ -52,7 +69,7 @@ def _binary_function(name: str) -> BinaryFunction:
         f"{name}(a, b): of Vars (either or both), a new Var recorded on their tape; of "
         "numbers, a float. Raises what Python's math module raises outside the domain."
     )
-    return function
+    return function  # type: ignore[return-value]
 
 
 exp: UnaryFunction = _unary("exp")
