@@ -155,8 +155,10 @@ _NULL = ffi.NULL
 _push_dot = lib.pyad_push_dot
 
 
-def dot(ws: Sequence[Operand], xs: Sequence[Operand]) -> Union[Var, float]:
-    """``w0*x0 + w1*x1 + ...`` as one record: a neuron's weighted sum in one call."""
+def dot(ws: Sequence[Operand], xs: Sequence[Operand], start: Operand = 0.0) -> Union[Var, float]:
+    """``start + w0*x0 + w1*x1 + ...`` (added left to right) as one record: a neuron's
+    weighted sum and bias in one call. The result has the class of the first Var among
+    ``start`` and ``ws`` (a Var subclass stays itself)."""
     if type(ws) is not list:
         ws = list(ws)
     if type(xs) is not list:
@@ -164,30 +166,60 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand]) -> Union[Var, float]:
     n = len(ws)
     if n != len(xs):
         raise ValueError(f"dot() operands have different lengths ({n} and {len(xs)})")
-    # A neuron's case, inline: Var weights and inputs that are all Vars or all numbers.
-    if n and ws[0].__class__ is Var:
+    biased = isinstance(start, Var)
+    # A neuron's case, inline: Var weights (and bias), inputs all Vars or all numbers. The
+    # bias is one more product, start * 1.0.
+    if n and isinstance(ws[0], Var) and (biased or _is_zero_number(start)):
         try:
             hw = list(map(_handle_of, ws))
-            if xs[0].__class__ is Var:
+            x0 = xs[0]
+            if isinstance(x0, Var):
                 hx, cx = list(map(_handle_of, xs)), _NULL
+                if biased:
+                    hx.insert(0, 0)
+                    cx = _bias_constants(n + 1)
             elif set(map(type, xs)) <= _NUMBER_TYPES:
-                hx, cx = _NULL, xs
+                hx, cx = _NULL, [1.0, *xs] if biased else xs
             else:
                 hx = None
         except AttributeError:  # a number among the weights
             hx = None
         if hx is not None:
-            t = ws[0]._t
-            h = _push_dot(t._p, n, hw, _NULL, hx, cx)
-            return _failed(t, h, *ws, *xs) if h < 0 else _adopt(t, h)
+            first = start if isinstance(start, Var) else ws[0]
+            if isinstance(start, Var):
+                hw.insert(0, start._h)
+            t = first._t
+            h = _push_dot(t._p, n + biased, hw, _NULL, hx, cx)
+            node = first.__class__
+            return _failed(t, h, start, *ws, *xs, node=node) if h < 0 else _adopt(t, h, node)
+    if not _is_zero_number(start):
+        ws, xs = [start, *ws], [1.0, *xs]
     tw, hw, cw = _operands(ws)
     tx, hx, cx = _operands(xs)
     t = tw if tw is not None else tx
     if t is None:
         pairs = [v for pair in zip(ws, xs) for v in pair]
         return eval_nary(_DOT, _numbers(pairs), 1)[0]
-    h = _push_dot(t._p, n, hw, cw, hx, cx)
-    return _failed(t, h, *ws, *xs) if h < 0 else _adopt(t, h)
+    h = _push_dot(t._p, len(ws), hw, cw, hx, cx)
+    node = next(v.__class__ for v in (*ws, *xs) if isinstance(v, Var))
+    return _failed(t, h, *ws, *xs, node=node) if h < 0 else _adopt(t, h, node)
+
+
+def _is_zero_number(x: object) -> bool:
+    """Is x the number 0 (then ``dot``'s start adds no product)?"""
+    return x.__class__ in _NUMBER_TYPES and x == 0
+
+
+_bias_cache: dict[int, Any] = {}
+
+
+def _bias_constants(n: int) -> Any:
+    """Constants [1.0, 0, 0, ...] for the input side of a biased dot of n products (the
+    zeros are unused: those operands are Vars)."""
+    consts = _bias_cache.get(n)
+    if consts is None:
+        consts = _bias_cache[n] = ffi.new("double[]", [1.0] + [0.0] * (n - 1))
+    return consts
 
 
 def logsumexp(xs: Iterable[Operand]) -> Union[Var, float]:

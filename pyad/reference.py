@@ -658,16 +658,20 @@ def sum(xs: Iterable[Scalar], start: Scalar = 0.0) -> Var | float:
     return s
 
 
-def dot(ws: Iterable[Scalar], xs: Iterable[Scalar]) -> Var | float:
-    """``0.0 + w0*x0 + w1*x1 + ...`` left to right as one node; ValueError on unequal lengths.
+def dot(ws: Iterable[Scalar], xs: Iterable[Scalar], start: Scalar = 0.0) -> Var | float:
+    """``0.0 + start*1.0 + w0*x0 + w1*x1 + ...`` left to right as one node (the start term only
+    when ``start`` is a Var or a nonzero number); ValueError on unequal lengths.
 
     The partial of ``w_i`` is ``x_i`` and that of ``x_i`` is ``w_i``; predecessors are listed as
-    ``w_i`` (if a Var) then ``x_i`` (if a Var) for each ``i`` in order.
+    ``start``, then ``w_i`` (if a Var) then ``x_i`` (if a Var) for each ``i`` in order.
     """
     ws = list(ws)
     xs = list(xs)
     if len(ws) != len(xs):
         raise ValueError(f"dot() operands have different lengths ({len(ws)} and {len(xs)})")
+    if isinstance(start, Var) or _scalar(start) != 0:
+        ws.insert(0, start)
+        xs.insert(0, 1.0)
     preds: list[tuple[float, Var]] = []
     append = preds.append
     y = 0.0

@@ -684,6 +684,9 @@ NARY_FUNCTIONS: list[tuple[str, Callable[..., Any]]] = [
     ("softmax", lambda M, x, y, z: M.softmax([x])[0]),
     ("softmax", lambda M, x, y, z: M.dot(M.softmax([x, y, z]), [1.0, -2.0, 3.5])),
     ("softmax", lambda M, x, y, z: M.sum(M.softmax([x, y, z]))),
+    ("dot", lambda M, x, y, z: M.dot([x, y], [z, 2.0], start=x)),
+    ("dot", lambda M, x, y, z: M.dot([x, y], [z, y], start=1.5)),
+    ("dot", lambda M, x, y, z: M.dot([2.0, 3.0], [z, y], start=y)),
     ("primitive", lambda M, x, y, z: _PRIMITIVE(M)(x, y, z)),
     ("primitive", lambda M, x, y, z: _PRIMITIVE(M)(x, 2.0, z) * y),
 ]
