@@ -276,4 +276,3 @@ __all__ = [
     "tan",
     "tanh",
 ]
-_ = Number
