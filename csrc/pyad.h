@@ -116,6 +116,10 @@ int pyad_set_value(pyad_tape *t, int64_t h, double v);   /* leaves only */
 int pyad_get_grad(pyad_tape *t, int64_t h, double *out);
 int pyad_set_grad(pyad_tape *t, int64_t h, double g);
 int pyad_get_op(pyad_tape *t, int64_t h, int *op);
+/* The grads of n records into out[0..n), and setting n records' grads to one value (the
+   functional layer's way in and out: no call per element). All handles are checked first. */
+int pyad_get_grads(pyad_tape *t, int64_t n, const int64_t *handles, double *out);
+int pyad_set_grads(pyad_tape *t, int64_t n, const int64_t *handles, double g);
 /* Operands of a record that are records (constants are skipped): writes up to cap
    (handle, partial) pairs and the total count to *n. */
 int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles,

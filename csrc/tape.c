@@ -620,6 +620,46 @@ int pyad_set_grad(pyad_tape *t, int64_t h, double g)
     return PYAD_OK;
 }
 
+static int check_handles(pyad_tape *t, int64_t n, const int64_t *handles)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    if (n < 0 || (n > 0 && handles == NULL))
+        return pyad__fail(t, PYAD_MISUSE, "bad handle array (n = %lld)", (long long)n);
+    uint32_t s;
+    for (int64_t i = 0; i < n; i++)
+        if ((st = pyad__resolve(t, handles[i], &s)) != PYAD_OK)
+            return st;
+    return PYAD_OK;
+}
+
+int pyad_get_grads(pyad_tape *t, int64_t n, const int64_t *handles, double *out)
+{
+    int st = check_handles(t, n, handles);
+    if (st != PYAD_OK)
+        return st;
+    if (n > 0 && out == NULL)
+        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
+    for (int64_t i = 0; i < n; i++)
+        out[i] = t->grad[(uint32_t)handles[i] & PYAD_SLOT_MASK];
+    return PYAD_OK;
+}
+
+int pyad_set_grads(pyad_tape *t, int64_t n, const int64_t *handles, double g)
+{
+    int st = check_handles(t, n, handles);
+    if (st != PYAD_OK)
+        return st;
+    for (int64_t i = 0; i < n; i++) {
+        const uint32_t s = (uint32_t)handles[i] & PYAD_SLOT_MASK;
+        t->grad[s] = g;
+        if (g != 0.0)
+            t->chunks[s >> PYAD_CHUNK_BITS].dirty = 1;
+    }
+    return PYAD_OK;
+}
+
 int pyad_get_op(pyad_tape *t, int64_t h, int *op)
 {
     uint32_t s = 0;

@@ -1,7 +1,7 @@
 """Minimise a function with scipy.optimize, pyad supplying the gradient.
 
-The 20-dimensional Rosenbrock function is written once, with pyad functions and operators;
-``value_and_grad`` records it on a fresh tape, sweeps once, and returns what
+The 20-dimensional Rosenbrock function is written once, with pyad operators;
+``pyad.value_and_grad`` records it on a fresh tape, sweeps once, and returns what
 ``scipy.optimize.minimize(..., jac=True)`` wants: the value and the gradient as an array.
 
     python examples/scipy_fit.py [--n 20]
@@ -28,15 +28,6 @@ def rosenbrock(x: Sequence[Any]) -> Any:
     return total
 
 
-def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
-    """f(x) and its gradient, one recording and one reverse sweep."""
-    with pyad.Tape():
-        xs = [pyad.Var(float(v)) for v in x]
-        f = rosenbrock(xs)
-        f.backward()
-        return f.v, np.array([v.grad for v in xs])
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from scipy.optimize import minimize
 
@@ -44,7 +35,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--n", type=int, default=20, help="dimension (default 20)")
     args = parser.parse_args(argv)
     x0 = np.full(args.n, -1.2)
-    result = minimize(value_and_grad, x0, jac=True, method="L-BFGS-B", tol=1e-12)
+    result = minimize(pyad.value_and_grad(rosenbrock), x0, jac=True, method="L-BFGS-B", tol=1e-12)
     print(f"converged: {result.success} after {result.nit} iterations, {result.nfev} gradients")
     print(f"f = {result.fun:.3e}, max |x - 1| = {np.max(np.abs(result.x - 1)):.2e}")
     return {"success": bool(result.success), "fun": float(result.fun), "x": result.x}

@@ -161,6 +161,13 @@ static void test_constants_and_operands(void)
     CHECK(pyad_get_operands(t, x, 0, NULL, NULL, &n) == PYAD_OK && n == 0);
     for (int64_t h = a; h <= d; h++)
         CHECK(pyad_backward(t, h, 1.0) == PYAD_OK);
+    /* grads of several records at once */
+    int64_t many[2] = {x, a};
+    double gs[2] = {0.0, 0.0};
+    CHECK(pyad_get_grads(t, 2, many, gs) == PYAD_OK && gs[1] == 1.0);
+    int64_t bad[2] = {x, 77};
+    CHECK(pyad_get_grads(t, 2, bad, gs) == PYAD_STALE && pyad_set_grads(t, 2, bad, 5.0) == PYAD_STALE);
+    CHECK(grad(t, x) == gs[0]); /* a failed set changed nothing */
     /* 1 + (-2/3) + 6 + 6 */
     CHECK_CLOSE(grad(t, x), 1.0 - 6.0 / 9.0 + 12.0, 1e-15);
     pyad_tape_free(t);

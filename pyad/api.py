@@ -1,0 +1,153 @@
+"""The functional layer: numpy in, numpy out.
+
+``fn`` takes a list of Vars and returns a Var (for ``jacobian``, ``jvp`` and ``vjp``: a Var or
+a sequence of Vars). Each call records ``fn`` on a fresh tape and sweeps it in C; inputs are
+1-D float64 arrays (anything ``numpy.asarray`` turns into one), and results are new float64
+arrays, read from the tape in one call each.
+
+    >>> import numpy as np, pyad
+    >>> f = lambda v: pyad.log(v[0]) + v[0] * v[1] - pyad.sin(v[1])
+    >>> pyad.grad(f)(np.array([2.0, 5.0]))
+    array([5.5       , 1.71633781])
+
+``value_and_grad(fn)`` fits ``scipy.optimize.minimize(..., jac=True)`` directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Callable, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from pyad._native import check, ffi, lib
+from pyad.tape import Tape
+from pyad.var import Var
+
+FloatArray = npt.NDArray[np.float64]
+ScalarFunction = Callable[[list[Var]], Union[Var, float]]
+VectorFunction = Callable[[list[Var]], Union[Var, float, Sequence[Union[Var, float]]]]
+
+
+def _vector(x: npt.ArrayLike, name: str = "x") -> FloatArray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of numbers, got shape {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+class _Recording:
+    """``fn`` recorded at ``x`` on a fresh tape: the input Vars, their handles and outputs."""
+
+    def __init__(self, fn: Callable[[list[Var]], Any], x: FloatArray) -> None:
+        self.tape = Tape()
+        with self.tape:
+            self.inputs = [Var(v) for v in x.tolist()]
+            self.handles = np.array([v._h for v in self.inputs], dtype=np.int64)
+            self.output = fn(self.inputs)
+
+    def outputs(self) -> list[Union[Var, float]]:
+        out = self.output
+        if isinstance(out, Var) or not isinstance(out, Sequence):
+            return [_scalar_output(out)]
+        return [_scalar_output(y) for y in out]
+
+    def gradient(self, y: Union[Var, float], upstream: float = 1.0) -> FloatArray:
+        """d(y)/d(inputs) * upstream, as a new array (zeros when y is a constant)."""
+        n = len(self.inputs)
+        out = np.zeros(n)
+        if isinstance(y, Var):
+            if y.tape is not self.tape:
+                raise ValueError("fn returned a Var recorded on another tape")
+            p, h = self.tape._p, ffi.from_buffer("int64_t[]", self.handles)
+            check(lib.pyad_set_grads(p, n, h, 0.0), p)
+            y.backward(upstream)
+            check(lib.pyad_get_grads(p, n, h, ffi.from_buffer("double[]", out)), p)
+        return out
+
+
+def _scalar_output(y: object) -> Union[Var, float]:
+    if isinstance(y, Var):
+        return y
+    try:
+        return float(y)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"fn must return Vars or numbers, got {type(y).__name__}") from None
+
+
+def _value(y: Union[Var, float]) -> float:
+    return y.v if isinstance(y, Var) else float(y)
+
+
+def value_and_grad(fn: ScalarFunction) -> Callable[[npt.ArrayLike], tuple[float, FloatArray]]:
+    """``x -> (fn(x), gradient)``: one recording and one reverse sweep."""
+
+    def evaluate(x: npt.ArrayLike) -> tuple[float, FloatArray]:
+        rec = _Recording(fn, _vector(x))
+        outs = rec.outputs()
+        if len(outs) != 1:
+            raise ValueError(f"fn must return one Var, got {len(outs)} outputs (use jacobian)")
+        return _value(outs[0]), rec.gradient(outs[0])
+
+    return evaluate
+
+
+def grad(fn: ScalarFunction) -> Callable[[npt.ArrayLike], FloatArray]:
+    """``x -> gradient of fn at x`` (a 1-D float64 array)."""
+    both = value_and_grad(fn)
+
+    def gradient(x: npt.ArrayLike) -> FloatArray:
+        return both(x)[1]
+
+    return gradient
+
+
+def jacobian(fn: VectorFunction) -> Callable[[npt.ArrayLike], FloatArray]:
+    """``x -> J`` of shape (m, n): row i is the gradient of output i (one sweep per output)."""
+
+    def evaluate(x: npt.ArrayLike) -> FloatArray:
+        rec = _Recording(fn, _vector(x))
+        outs = rec.outputs()
+        jac = np.empty((len(outs), len(rec.inputs)))
+        for i, y in enumerate(outs):
+            jac[i] = rec.gradient(y)
+        return jac
+
+    return evaluate
+
+
+def vjp(fn: VectorFunction) -> Callable[[npt.ArrayLike, npt.ArrayLike], FloatArray]:
+    """``(x, v) -> v^T J``: one sweep per output, each started with its cotangent ``v[i]``."""
+
+    def evaluate(x: npt.ArrayLike, v: npt.ArrayLike) -> FloatArray:
+        rec = _Recording(fn, _vector(x))
+        outs = rec.outputs()
+        cot = _vector(v, "v")
+        if len(cot) != len(outs):
+            raise ValueError(f"v has {len(cot)} entries for {len(outs)} outputs")
+        total = np.zeros(len(rec.inputs))
+        for y, c in zip(outs, cot.tolist()):
+            total += rec.gradient(y, c)
+        return total
+
+    return evaluate
+
+
+def jvp(fn: VectorFunction) -> Callable[[npt.ArrayLike, npt.ArrayLike], FloatArray]:
+    """``(x, v) -> J v`` (shape (m,)), from the rows of the Jacobian: reverse mode pays one
+    sweep per output, so this suits functions with few outputs."""
+    jac = jacobian(fn)
+
+    def evaluate(x: npt.ArrayLike, v: npt.ArrayLike) -> FloatArray:
+        xv = _vector(x)
+        tangent = _vector(v, "v")
+        if len(tangent) != len(xv):
+            raise ValueError(f"v has {len(tangent)} entries for {len(xv)} inputs")
+        result: FloatArray = jac(xv) @ tangent
+        return result
+
+    return evaluate
+
+
+__all__ = ["grad", "jacobian", "jvp", "value_and_grad", "vjp"]
