@@ -25,19 +25,23 @@
    never used, so no handle is 0. */
 static _Atomic(pyad_tape *) registry[PYAD_REGISTRY_SIZE];
 static _Atomic uint32_t next_index = 1;
-static _Atomic uint32_t next_generation = 1;
+/* The last generation used at each registry index. Only the tape holding an index touches
+   its counter (the registry's compare-and-swap orders successive holders). */
+static uint32_t generations[PYAD_REGISTRY_SIZE];
 
 pyad_tape *pyad__registry_get(uint32_t index)
 {
     return atomic_load_explicit(&registry[index], memory_order_acquire);
 }
 
-/* A new generation: handles of the previous one no longer resolve (until the 19-bit
-   generation counter comes round again on the same registry index). */
+/* A new generation: handles of the previous one (of this tape, or of an earlier tape at the
+   same registry index) no longer resolve, until the index's 19-bit generation counter comes
+   round again: 2^19 resets later. */
 static void new_tag(pyad_tape *t)
 {
-    const uint64_t gen = atomic_fetch_add(&next_generation, 1u) & ((1u << PYAD_GENERATION_BITS) - 1u);
-    t->tag = gen << PYAD_REGISTRY_BITS | t->reg;
+    const uint32_t gen = (generations[t->reg] + 1u) & ((1u << PYAD_GENERATION_BITS) - 1u);
+    generations[t->reg] = gen;
+    t->tag = (uint64_t)gen << PYAD_REGISTRY_BITS | t->reg;
 }
 
 static int register_tape(pyad_tape *t)

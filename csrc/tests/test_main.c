@@ -227,6 +227,12 @@ static void test_stale_and_foreign(void)
     int64_t x2 = got(t, pyad_push_leaf(t, 4.0));
     CHECK(x2 != x && (x2 & 0xfffffff) == (x & 0xfffffff)); /* same slot, new generation */
     CHECK(pyad_tape_unpin(t, x) == PYAD_OK);                 /* old generation: ignored */
+    /* Generations are per registry index: many resets later the first handle is still stale,
+       and a tape reusing a freed index does not revive the old tape's handles. */
+    for (int i = 0; i < 1000; i++)
+        CHECK(pyad_tape_reset(t) == PYAD_OK);
+    x2 = got(t, pyad_push_leaf(t, 4.0));
+    CHECK(pyad_get_value(t, x, &v) == PYAD_STALE && value(t, x2) == 4.0);
     /* One record past the end of the tape is not a record. */
     CHECK(pyad_get_value(t, x2 + 1, &v) == PYAD_STALE);
     pyad_tape_free(t);
