@@ -131,6 +131,18 @@ static void put_record(pyad_tape *t, uint32_t s, int op, uint32_t first, uint32_
     t->grad[s] = 0.0;
 }
 
+/* Room for one n-ary record and its `nside` operand entries: the record's chunk, its slot and
+   its first entry; NULL (and *st) when out of memory. */
+static pyad_chunk *reserve_nary(pyad_tape *t, uint32_t nside, uint32_t *slot, uint32_t *first,
+                                int *opened, int *st)
+{
+    if ((*st = pyad__reserve(t, 1, nside, slot, opened)) != PYAD_OK)
+        return NULL;
+    pyad_chunk *ch = &t->chunks[t->cur];
+    *first = ch->side_len;
+    return ch;
+}
+
 static int64_t finish(pyad_tape *t, uint32_t slot, uint32_t nside, int opened)
 {
     pyad__commit(t, 1, nside);
@@ -162,12 +174,11 @@ int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *handles,
         if (!pyad__finite(t, y, 0.0, 0.0))
             return -pyad__nonfinite(t, op, y, 0.0, 0.0);
     }
-    uint32_t slot;
+    uint32_t slot, first;
     int opened;
-    if ((st = pyad__reserve(t, 1, (uint32_t)n, &slot, &opened)) != PYAD_OK)
+    pyad_chunk *ch = reserve_nary(t, (uint32_t)n, &slot, &first, &opened, &st);
+    if (ch == NULL)
         return -st;
-    pyad_chunk *ch = &t->chunks[t->cur];
-    const uint32_t first = ch->side_len;
     for (int64_t j = 0; j < n; j++) {
         const double v = value_at(t, l, j);
         const double p = op == PYAD_OP_SUM ? 1.0 : lse_partial(v, m, s);
@@ -195,12 +206,11 @@ int64_t pyad_push_dot(pyad_tape *t, int64_t n, const int64_t *hw, const double *
         if (!pyad__finite(t, y, 0.0, 0.0))
             return -pyad__nonfinite(t, PYAD_OP_DOT, y, 0.0, 0.0);
     }
-    uint32_t slot;
+    uint32_t slot, first;
     int opened;
-    if ((st = pyad__reserve(t, 1, 2 * (uint32_t)n, &slot, &opened)) != PYAD_OK)
+    pyad_chunk *ch = reserve_nary(t, 2 * (uint32_t)n, &slot, &first, &opened, &st);
+    if (ch == NULL)
         return -st;
-    pyad_chunk *ch = &t->chunks[t->cur];
-    const uint32_t first = ch->side_len;
     for (int64_t j = 0; j < n; j++) {
         const double vw = value_at(t, w, j), vx = value_at(t, x, j);
         const uint32_t e = first + 2 * (uint32_t)j;
@@ -276,12 +286,11 @@ int64_t pyad_push_primitive(pyad_tape *t, int64_t n, const int64_t *handles, con
         if (!pyad__finite(t, value, 0.0, 0.0))
             return -pyad__nonfinite(t, PYAD_OP_PRIMITIVE, value, 0.0, 0.0);
     }
-    uint32_t slot;
+    uint32_t slot, first;
     int opened;
-    if ((st = pyad__reserve(t, 1, (uint32_t)n, &slot, &opened)) != PYAD_OK)
+    pyad_chunk *ch = reserve_nary(t, (uint32_t)n, &slot, &first, &opened, &st);
+    if (ch == NULL)
         return -st;
-    pyad_chunk *ch = &t->chunks[t->cur];
-    const uint32_t first = ch->side_len;
     for (int64_t j = 0; j < n; j++) {
         const int64_t h = handle_at(l, j);
         put_side(ch, first + (uint32_t)j, slot, h, h != 0 ? partials[j] : 0.0,

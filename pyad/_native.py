@@ -1,6 +1,9 @@
-"""The only module that touches the compiled library: loads it, checks it is the one this
-package was built with, reads its op and status tables, and turns status codes into
-exceptions. Everything else calls through the names defined here."""
+"""The compiled library's one door: loads it, checks it is the one this package was built
+with, reads its op and status tables, and turns status codes into exceptions (the only map
+from statuses to exceptions). The frontend modules import ``lib`` from here and bind the
+recording entry points directly, because a wrapper call per operation would cost about a
+sixth of it. Their failed statuses come back here, to :func:`error`; only PYAD_STALE is
+refined there (pyad.var tells a Var of another tape from one of before a reset)."""
 
 from __future__ import annotations
 

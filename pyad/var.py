@@ -70,10 +70,6 @@ def _failed(t: Tape, h: int, *operands: object, node: type[Var] | None = None) -
         raise errors.StaleVarError(
             "this Var was recorded before its tape was reset, so its record is gone"
         )
-    if status == THREAD:
-        raise errors.ThreadError(
-            "this Var's tape belongs to another thread: each thread records on its own tape"
-        )
     exc = error(status, t._p)
     if status == NONFINITE:
         exc = errors.NonFiniteError(f"{exc} at {_caller()}")
@@ -375,7 +371,6 @@ class Var:
 
 
 STALE = STATUS["STALE"]
-THREAD = STATUS["THREAD"]
 NONFINITE = STATUS["NONFINITE"]
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _CHUNK_SHIFT = (CHUNK_RECORDS - 1).bit_length()
