@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "narymath.h"
 
 typedef struct operand_list {
     const int64_t *h;
@@ -56,63 +57,31 @@ static int check_count(pyad_tape *t, int64_t n, int nonempty, const char *what)
     return PYAD_OK;
 }
 
-/* Largest value, with Python's max() semantics (NaN only wins in first place). */
-static double max_value(const pyad_tape *t, int64_t n, operand_list l)
+/* The operands' values, gathered into vals[0..n) (stride 1) for the shared arithmetic of
+   narymath.h; the list must have passed check_list. */
+static void gather(const pyad_tape *t, int64_t n, operand_list l, double *vals)
 {
-    double m = value_at(t, l, 0);
-    for (int64_t j = 1; j < n; j++) {
-        const double v = value_at(t, l, j);
-        if (v > m)
-            m = v;
-    }
-    return m;
-}
-
-static double sum_value(const pyad_tape *t, int64_t n, operand_list l)
-{
-    double y = 0.0;
     for (int64_t j = 0; j < n; j++)
-        y += value_at(t, l, j);
-    return y;
+        vals[j] = value_at(t, l, j);
 }
 
-static double dot_value(const pyad_tape *t, int64_t n, operand_list w, operand_list x)
+/* Scratch for n operand values: `small` when it fits, else the heap (NULL when out of
+   memory; then *st is set). Release with release_values. */
+#define PYAD_SMALL 16
+static double *values_buffer(pyad_tape *t, int64_t n, double *small, int *st)
 {
-    double y = 0.0;
-    for (int64_t j = 0; j < n; j++)
-        y += value_at(t, w, j) * value_at(t, x, j);
-    return y;
+    if (n <= PYAD_SMALL)
+        return small;
+    double *v = malloc((size_t)n * sizeof *v);
+    if (v == NULL)
+        *st = pyad__fail(t, PYAD_NOMEM, "out of memory for %lld operand values", (long long)n);
+    return v;
 }
 
-/* logsumexp, and the max m and sum s its partials need. */
-static double lse_value(const pyad_tape *t, int64_t n, operand_list l, double *m, double *s)
+static void release_values(double *v, const double *small)
 {
-    *m = max_value(t, n, l);
-    *s = 0.0;
-    if (isinf(*m))
-        return *m; /* all -inf gives -inf, any +inf gives +inf; partials in lse_partial */
-    for (int64_t j = 0; j < n; j++)
-        *s += exp(value_at(t, l, j) - *m);
-    return *m + log(*s);
-}
-
-static double lse_partial(double v, double m, double s)
-{
-    if (isinf(m))
-        return (m > 0.0 && v == m) ? 1.0 : 0.0;
-    return exp(v - m) / s;
-}
-
-/* softmax into y[0..n): exp(x_j - m) / sum. */
-static void softmax_values(const pyad_tape *t, int64_t n, operand_list l, double m, double *y)
-{
-    double s = 0.0;
-    for (int64_t j = 0; j < n; j++) {
-        y[j] = exp(value_at(t, l, j) - m);
-        s += y[j];
-    }
-    for (int64_t j = 0; j < n; j++)
-        y[j] /= s;
+    if (v != small)
+        free(v);
 }
 
 static void put_side(pyad_chunk *ch, uint32_t e, uint32_t self, int64_t h, double partial,
@@ -162,30 +131,33 @@ int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *handles,
     if ((st = check_count(t, n, op == PYAD_OP_LOGSUMEXP, "logsumexp")) != PYAD_OK ||
         (st = check_list(t, n, l)) != PYAD_OK)
         return -st;
+    double small[PYAD_SMALL];
+    double *v = values_buffer(t, n, small, &st);
+    if (v == NULL)
+        return -st;
+    gather(t, n, l, v);
     /* Value first: nothing is reserved until the record is sure to be written. */
     double m = 0.0, s = 0.0;
-    const double y = op == PYAD_OP_SUM ? sum_value(t, n, l) : lse_value(t, n, l, &m, &s);
-    if (PYAD_UNLIKELY(t->debug)) {
-        for (int64_t j = 0; j < n; j++) {
-            const double p = op == PYAD_OP_SUM ? 1.0 : lse_partial(value_at(t, l, j), m, s);
-            if (!pyad__finite(t, y, p, 0.0))
-                return -pyad__nonfinite(t, op, y, p, 0.0);
+    const double y = op == PYAD_OP_SUM ? pyad__sum_of(v, n) : pyad__lse_of(v, n, &m, &s);
+    for (int64_t j = 0; PYAD_UNLIKELY(t->debug) && j <= n; j++) {
+        const double p = j == n || op == PYAD_OP_SUM ? 1.0 : pyad__lse_partial(v[j], m, s);
+        if (!pyad__finite(t, y, p, 0.0)) {
+            release_values(v, small);
+            return -pyad__nonfinite(t, op, y, p, 0.0);
         }
-        if (!pyad__finite(t, y, 0.0, 0.0))
-            return -pyad__nonfinite(t, op, y, 0.0, 0.0);
     }
     uint32_t slot, first;
     int opened;
     pyad_chunk *ch = reserve_nary(t, (uint32_t)n, &slot, &first, &opened, &st);
-    if (ch == NULL)
-        return -st;
-    for (int64_t j = 0; j < n; j++) {
-        const double v = value_at(t, l, j);
-        const double p = op == PYAD_OP_SUM ? 1.0 : lse_partial(v, m, s);
-        put_side(ch, first + (uint32_t)j, slot, handle_at(l, j), p, v);
+    if (ch != NULL) {
+        for (int64_t j = 0; j < n; j++) {
+            const double p = op == PYAD_OP_SUM ? 1.0 : pyad__lse_partial(v[j], m, s);
+            put_side(ch, first + (uint32_t)j, slot, handle_at(l, j), p, v[j]);
+        }
+        put_record(t, slot, op, first, (uint32_t)n, y, 0.0);
     }
-    put_record(t, slot, op, first, (uint32_t)n, y, 0.0);
-    return finish(t, slot, (uint32_t)n, opened);
+    release_values(v, small);
+    return ch == NULL ? -st : finish(t, slot, (uint32_t)n, opened);
 }
 
 int64_t pyad_push_dot(pyad_tape *t, int64_t n, const int64_t *hw, const double *cw,
@@ -198,27 +170,36 @@ int64_t pyad_push_dot(pyad_tape *t, int64_t n, const int64_t *hw, const double *
     if ((st = check_count(t, n, 0, "dot")) != PYAD_OK || (st = check_list(t, n, w)) != PYAD_OK ||
         (st = check_list(t, n, x)) != PYAD_OK)
         return -st;
-    const double y = dot_value(t, n, w, x);
-    if (PYAD_UNLIKELY(t->debug)) {
-        for (int64_t j = 0; j < n; j++)
-            if (!pyad__finite(t, y, value_at(t, w, j), value_at(t, x, j)))
-                return -pyad__nonfinite(t, PYAD_OP_DOT, y, value_at(t, x, j), value_at(t, w, j));
-        if (!pyad__finite(t, y, 0.0, 0.0))
-            return -pyad__nonfinite(t, PYAD_OP_DOT, y, 0.0, 0.0);
+    double small[PYAD_SMALL];
+    double *wx = values_buffer(t, 2 * n, small, &st); /* w0, x0, w1, x1, ... */
+    if (wx == NULL)
+        return -st;
+    for (int64_t j = 0; j < n; j++) {
+        wx[2 * j] = value_at(t, w, j);
+        wx[2 * j + 1] = value_at(t, x, j);
+    }
+    const double y = pyad__dot_of(wx, n);
+    for (int64_t j = 0; PYAD_UNLIKELY(t->debug) && j <= n; j++) {
+        const double pw = j == n ? 0.0 : wx[2 * j + 1], px = j == n ? 0.0 : wx[2 * j];
+        if (!pyad__finite(t, y, pw, px)) {
+            release_values(wx, small);
+            return -pyad__nonfinite(t, PYAD_OP_DOT, y, pw, px);
+        }
     }
     uint32_t slot, first;
     int opened;
     pyad_chunk *ch = reserve_nary(t, 2 * (uint32_t)n, &slot, &first, &opened, &st);
-    if (ch == NULL)
-        return -st;
-    for (int64_t j = 0; j < n; j++) {
-        const double vw = value_at(t, w, j), vx = value_at(t, x, j);
-        const uint32_t e = first + 2 * (uint32_t)j;
-        put_side(ch, e, slot, handle_at(w, j), vx, vw);
-        put_side(ch, e + 1, slot, handle_at(x, j), vw, vx);
+    if (ch != NULL) {
+        for (int64_t j = 0; j < n; j++) {
+            const double vw = wx[2 * j], vx = wx[2 * j + 1];
+            const uint32_t e = first + 2 * (uint32_t)j;
+            put_side(ch, e, slot, handle_at(w, j), vx, vw);
+            put_side(ch, e + 1, slot, handle_at(x, j), vw, vx);
+        }
+        put_record(t, slot, PYAD_OP_DOT, first, 2 * (uint32_t)n, y, 0.0);
     }
-    put_record(t, slot, PYAD_OP_DOT, first, 2 * (uint32_t)n, y, 0.0);
-    return finish(t, slot, 2 * (uint32_t)n, opened);
+    release_values(wx, small);
+    return ch == NULL ? -st : finish(t, slot, 2 * (uint32_t)n, opened);
 }
 
 int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,
@@ -232,39 +213,41 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const dou
         return st;
     if (out == NULL)
         return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
-    const double m = max_value(t, n, l);
-    if (!isfinite(m))
-        return pyad__fail(t, PYAD_DOMAIN, "math domain error: softmax of a non-finite maximum");
     const uint32_t count = (uint32_t)n;
-    double *y = malloc((size_t)count * sizeof *y);
-    if (y == NULL)
+    double *v = malloc(2 * (size_t)count * sizeof *v); /* operand values, then outputs */
+    if (v == NULL)
         return pyad__fail(t, PYAD_NOMEM, "out of memory for softmax");
+    double *y = v + count;
+    gather(t, n, l, v);
+    const double m = pyad__max_of(v, n);
+    if (!isfinite(m)) {
+        free(v);
+        return pyad__fail(t, PYAD_DOMAIN, "math domain error: softmax of a non-finite maximum");
+    }
     if ((st = pyad__prepare(t, count, count)) != PYAD_OK) {
-        free(y);
+        free(v);
         return st;
     }
-    softmax_values(t, n, l, m, y);
+    pyad__softmax_of(v, n, m, y);
     for (uint32_t i = 0; PYAD_UNLIKELY(t->debug) && i < count; i++)
         if (!pyad__finite(t, y[i], 0.0, 0.0)) {
             const double yi = y[i];
-            free(y);
+            free(v);
             return pyad__nonfinite(t, PYAD_OP_SOFTMAX, yi, 0.0, 0.0);
         }
     int opened = 0;
     for (uint32_t i = 0; i < count; i++) {
-        const double yi = y[i];
         const uint32_t slot = pyad__next_slot(t, &opened);
         pyad_chunk *ch = &t->chunks[t->cur];
         const uint32_t first = ch->side_len;
-        for (uint32_t j = 0; j < count; j++) {
-            const double p = yi * ((i == j ? 1.0 : 0.0) - y[j]);
-            put_side(ch, first + j, slot, handle_at(l, j), p, value_at(t, l, j));
-        }
-        put_record(t, slot, PYAD_OP_SOFTMAX, first, count, yi, (double)i);
+        for (uint32_t j = 0; j < count; j++)
+            put_side(ch, first + j, slot, handle_at(l, j),
+                     pyad__softmax_partial(y[i], y[j], i == j), v[j]);
+        put_record(t, slot, PYAD_OP_SOFTMAX, first, count, y[i], (double)i);
         pyad__commit(t, 1, count);
         out[i] = pyad__handle(t, slot);
     }
-    free(y);
+    free(v);
     return opened ? PYAD_SEGMENT : PYAD_OK;
 }
 
@@ -304,31 +287,28 @@ int pyad_eval_nary(int op, int64_t n, const double *x, double *out)
 {
     if (n < 0 || (n > 0 && x == NULL) || out == NULL)
         return PYAD_MISUSE;
-    const operand_list l = {NULL, x, 1};
     double m, s;
     switch (op) {
     case PYAD_OP_SUM:
-        out[0] = sum_value(NULL, n, l);
+        out[0] = pyad__sum_of(x, n);
         return PYAD_OK;
-    case PYAD_OP_DOT: {
+    case PYAD_OP_DOT:
         if (n % 2 != 0)
             return PYAD_MISUSE;
-        const operand_list w = {NULL, x, 2}, v = {NULL, x + 1, 2};
-        out[0] = dot_value(NULL, n / 2, w, v);
+        out[0] = pyad__dot_of(x, n / 2);
         return PYAD_OK;
-    }
     case PYAD_OP_LOGSUMEXP:
         if (n == 0)
             return PYAD_DOMAIN;
-        out[0] = lse_value(NULL, n, l, &m, &s);
+        out[0] = pyad__lse_of(x, n, &m, &s);
         return PYAD_OK;
     case PYAD_OP_SOFTMAX:
         if (n == 0)
             return PYAD_DOMAIN;
-        m = max_value(NULL, n, l);
+        m = pyad__max_of(x, n);
         if (!isfinite(m))
             return PYAD_DOMAIN;
-        softmax_values(NULL, n, l, m, out);
+        pyad__softmax_of(x, n, m, out);
         return PYAD_OK;
     default:
         return PYAD_MISUSE;

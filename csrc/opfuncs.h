@@ -54,6 +54,27 @@ static inline double pyad__pow_db(double a, double y)
     return a > 0.0 ? y * log(a) : (a == 0.0 ? 0.0 : (double)NAN);
 }
 
+/* Second partials of a**b, with the first partials' conventions: zero where da or db is
+   taken as 0 (b == 0, a == 0) and NaN where db is (a < 0). */
+static inline double pyad__pow_daa(double a, double b)
+{
+    return (b == 0.0 || b == 1.0) ? 0.0 : b * (b - 1.0) * pow(a, b - 2.0);
+}
+
+static inline double pyad__pow_dab(double a, double b)
+{
+    return a > 0.0 ? pow(a, b - 1.0) * (1.0 + b * log(a)) : (a == 0.0 ? 0.0 : (double)NAN);
+}
+
+static inline double pyad__pow_dbb(double a, double y)
+{
+    if (a > 0.0) {
+        const double l = log(a);
+        return y * l * l;
+    }
+    return a == 0.0 ? 0.0 : (double)NAN;
+}
+
 static inline double pyad__atan2_da(double a, double b)
 {
     const double r = a * a + b * b;

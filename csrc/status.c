@@ -21,13 +21,13 @@ static const char *const status_messages[] = {
 };
 
 static const char *const op_names[] = {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST) #name,
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST) #name,
 #include "ops.def"
 #undef PYAD_OP
 };
 
 const signed char pyad__arity[] = {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST) ARITY,
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST) ARITY,
 #include "ops.def"
 #undef PYAD_OP
 };
@@ -72,7 +72,7 @@ int pyad__kernel(int op, double a, double b, double *res, double *pa, double *pb
 {
     int st;
     switch (op) {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, PRE, POST)                                        \
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                                        \
     case PYAD_OP_##NAME: {                                                                    \
         st = (PRE);                                                                           \
         if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \

@@ -1,0 +1,78 @@
+/*
+ * narymath.h - the arithmetic of the n-ary ops (sum, dot, logsumexp, softmax) on plain arrays
+ * of operand values. Recording (nary.c) and replay (replay.c) both call these, so a replayed
+ * value or partial is bit for bit the one a fresh recording computes.
+ *
+ * Operands are v[0..n); dot takes its n (w, x) pairs interleaved in 2n values.
+ */
+#ifndef PYAD_NARYMATH_H
+#define PYAD_NARYMATH_H
+
+#include <math.h>
+#include <stdint.h>
+
+/* Largest value, with Python's max() semantics (NaN only wins in first place). */
+static inline double pyad__max_of(const double *v, int64_t n)
+{
+    double m = n > 0 ? v[0] : -(double)INFINITY;
+    for (int64_t j = 1; j < n; j++)
+        if (v[j] > m)
+            m = v[j];
+    return m;
+}
+
+static inline double pyad__sum_of(const double *v, int64_t n)
+{
+    double y = 0.0;
+    for (int64_t j = 0; j < n; j++)
+        y += v[j];
+    return y;
+}
+
+/* sum of w_j x_j over n interleaved pairs (w0, x0, w1, x1, ...). */
+static inline double pyad__dot_of(const double *wx, int64_t n)
+{
+    double y = 0.0;
+    for (int64_t j = 0; j < n; j++)
+        y += wx[2 * j] * wx[2 * j + 1];
+    return y;
+}
+
+/* logsumexp, and the max m and sum s its partials need. */
+static inline double pyad__lse_of(const double *v, int64_t n, double *m, double *s)
+{
+    *m = pyad__max_of(v, n);
+    *s = 0.0;
+    if (isinf(*m))
+        return *m; /* all -inf gives -inf, any +inf gives +inf; partials in pyad__lse_partial */
+    for (int64_t j = 0; j < n; j++)
+        *s += exp(v[j] - *m);
+    return *m + log(*s);
+}
+
+static inline double pyad__lse_partial(double v, double m, double s)
+{
+    if (isinf(m))
+        return (m > 0.0 && v == m) ? 1.0 : 0.0;
+    return exp(v - m) / s;
+}
+
+/* softmax into y[0..n): exp(v_j - m) / sum, m the largest v. */
+static inline void pyad__softmax_of(const double *v, int64_t n, double m, double *y)
+{
+    double s = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        y[j] = exp(v[j] - m);
+        s += y[j];
+    }
+    for (int64_t j = 0; j < n; j++)
+        y[j] /= s;
+}
+
+/* d y_i / d v_j of softmax, from its outputs. */
+static inline double pyad__softmax_partial(double yi, double yj, int same)
+{
+    return yi * ((same ? 1.0 : 0.0) - yj);
+}
+
+#endif /* PYAD_NARYMATH_H */
