@@ -140,6 +140,50 @@ int pyad_tape_stats(pyad_tape *t, int64_t *counts, int64_t *depth);
 
 /* Reverse sweep: add upstream * d(h)/d(node) to the grad of every record h depends on. */
 int pyad_backward(pyad_tape *t, int64_t h, double upstream);
+
+/* Value, partials and second partials of one op on plain numbers, no tape: out[0..6) =
+   y, da, db, daa, dab, dbb (b and its partials are 0 for unary ops). */
+int pyad_eval_second(int op, double a, double b, double *out);
+
+/* ---- Programs: record once, replay many times (pyad.compile) ----------------------------
+   pyad_program_new copies from a tape the records that the outputs and guards need into an
+   immutable program: inputs (leaves of the tape, in the given order), constants and one
+   instruction per record. A program does not refer to its tape afterwards; it may be used
+   by several threads at once, each with its own work buffer.
+
+   Outputs and guard operands are records (handle != 0) or constants (handle 0: the value
+   from the matching consts entry). A guard is a comparison met while recording: operands
+   guard_h[2g], guard_h[2g + 1], and guard_kind[g] = comparison (0 <, 1 <=, 2 >, 3 >=) | 4 if
+   it held. Fails with PYAD_NOREPLAY if a needed record is a primitive, PYAD_MISUSE for
+   inputs that are not distinct leaves of t. */
+typedef struct pyad_program pyad_program;
+int pyad_program_new(pyad_tape *t, int64_t nin, const int64_t *inputs, int64_t nout,
+                     const int64_t *outputs, const double *out_consts, int64_t nguard,
+                     const int64_t *guard_h, const double *guard_c, const int *guard_kind,
+                     pyad_program **out);
+void pyad_program_free(pyad_program *p);                 /* NULL is a no-op */
+/* info[0..8) = inputs, outputs, instructions, value slots, constants, n-ary operand
+   entries, guards, bytes held. */
+int pyad_program_info(const pyad_program *p, int64_t *info);
+/* Doubles of work buffer that pyad_program_run needs to evaluate `points` points at once,
+   or pyad_program_hvp with `directions` tangent directions (points = 1); -1 if too large. */
+int64_t pyad_program_work(const pyad_program *p, int64_t points, int64_t directions);
+
+/* Evaluate k points x[k][nin] in blocks of as many points as the work buffer holds: values
+   into values[k][nout] (may be NULL); then, for each of the nseed rows of seeds[nseed][nout],
+   one reverse sweep started from seed * outputs, giving grads[k][nseed][nin] (NULL when
+   nseed is 0). guards[k] (may be NULL) receives 0 for a point where every guard held, else
+   1 + the index of the first guard that did not. Values follow IEEE arithmetic (no domain
+   errors); values and gradients are bit for bit those of recording at the same point. */
+int pyad_program_run(const pyad_program *p, int64_t k, const double *x, int64_t nseed,
+                     const double *seeds, double *values, double *grads, int64_t *guards,
+                     double *work, int64_t nwork);
+/* Hessian-vector products at one point x[nin] of a program with one output, by
+   forward-over-reverse: ndir directions v[ndir][nin] give hv[ndir][nin]; value and grad[nin]
+   may be NULL; guards as above (one entry). */
+int pyad_program_hvp(const pyad_program *p, const double *x, int64_t ndir, const double *v,
+                     double *value, double *grad, double *hv, int64_t *guards, double *work,
+                     int64_t nwork);
 /* pyad-cdef-end */
 
 #endif /* PYAD_H */

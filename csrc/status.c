@@ -108,3 +108,27 @@ int pyad_eval(int op, double a, double b, double *y, double *da, double *db)
     }
     return st;
 }
+
+int pyad_eval_second(int op, double a, double b, double *out)
+{
+    if (out == NULL || op < 0 || op >= PYAD_OP_COUNT || pyad__arity[op] < 1)
+        return PYAD_MISUSE;
+    if (pyad__arity[op] == 1)
+        b = 0.0;
+    switch (op) {
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                   \
+    case PYAD_OP_##NAME: {                                                                    \
+        const double y = (VALUE), da = (DA), db = (DB);                                       \
+        const double second[6] = {y, da, db, (DAA), (DAB), (DBB)};                            \
+        memcpy(out, second, sizeof second);                                                   \
+        (void)y;                                                                              \
+        (void)da;                                                                             \
+        (void)db;                                                                             \
+        return PYAD_OK;                                                                       \
+    }
+#include "ops.def"
+#undef PYAD_OP
+    default:
+        return PYAD_MISUSE;
+    }
+}

@@ -12,8 +12,9 @@
 
 from pyad import errors, functions, reference
 from pyad._version import __version__
-from pyad.api import grad, jacobian, jvp, value_and_grad, vjp
+from pyad.api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from pyad.check import GradCheck, assert_grad, check_grad
+from pyad.compiled import Function, compile
 from pyad.errors import PyadError
 from pyad.functions import *  # noqa: F403 - the math-like functions, listed in functions.__all__
 from pyad.graph import to_dot
@@ -34,4 +35,5 @@ __all__ = [
 ]
 __all__ += functions.__all__
 __all__ += ["GradCheck", "assert_grad", "check_grad", "to_dot"]
-__all__ += ["grad", "jacobian", "jvp", "value_and_grad", "vjp"]
+__all__ += ["grad", "hessian", "hvp", "jacobian", "jvp", "value_and_grad", "vjp"]
+__all__ += ["Function", "compile"]

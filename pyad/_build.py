@@ -15,7 +15,7 @@ from cffi import FFI
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
-SOURCES = ["status.c", "tape.c", "record.c", "nary.c", "sweep.c"]
+SOURCES = ["status.c", "tape.c", "record.c", "nary.c", "sweep.c", "program.c", "replay.c"]
 
 
 def _version() -> str:
@@ -66,7 +66,8 @@ PRELUDE = """
 static const char *pyad_build_version(void) { return "%s"; }
 """
 
-_compile_args = ["-std=c11", "-O2", "-D_POSIX_C_SOURCE=200809L"]
+# -ffp-contract=off: a fused multiply-add would round differently from pyad.reference.
+_compile_args = ["-std=c11", "-O2", "-ffp-contract=off", "-D_POSIX_C_SOURCE=200809L"]
 if sys.platform == "win32":  # pragma: no cover - MSVC takes neither flag
     _compile_args = []
 

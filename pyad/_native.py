@@ -59,6 +59,7 @@ EXCEPTIONS: dict[str, type[errors.PyadError]] = {
     "MISUSE": errors.InternalError,
     "FULL": errors.TapeMemoryError,
     "NONFINITE": errors.NonFiniteError,
+    "NOREPLAY": errors.TraceError,
 }
 _BY_CODE = {STATUS[name]: exc for name, exc in EXCEPTIONS.items()}
 

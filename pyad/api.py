@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pyad._native import check, ffi, lib
+from pyad.compiled import compile
 from pyad.tape import Tape
 from pyad.var import Var
 
@@ -150,4 +151,25 @@ def jvp(fn: VectorFunction) -> Callable[[npt.ArrayLike, npt.ArrayLike], FloatArr
     return evaluate
 
 
-__all__ = ["grad", "jacobian", "jvp", "value_and_grad", "vjp"]
+def hvp(fn: ScalarFunction) -> Callable[[npt.ArrayLike, npt.ArrayLike], FloatArray]:
+    """``(x, v) -> H(x) @ v``, the Hessian of fn times v, by forward-over-reverse on a
+    recording of fn at x (see :func:`pyad.compile` to reuse the recording)."""
+
+    def evaluate(x: npt.ArrayLike, v: npt.ArrayLike) -> FloatArray:
+        return compile(fn, _vector(x)).hvp(x, _vector(v, "v"))
+
+    return evaluate
+
+
+def hessian(fn: ScalarFunction) -> Callable[[npt.ArrayLike], FloatArray]:
+    """``x -> H(x)``, the (n, n) Hessian of fn, from Hessian-vector products with the unit
+    vectors (several directions per pass) on one recording of fn at x."""
+
+    def evaluate(x: npt.ArrayLike) -> FloatArray:
+        xv = _vector(x)
+        return compile(fn, xv).hessian(xv)
+
+    return evaluate
+
+
+__all__ = ["grad", "hessian", "hvp", "jacobian", "jvp", "value_and_grad", "vjp"]

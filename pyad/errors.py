@@ -46,5 +46,15 @@ class TapeMemoryError(PyadError, MemoryError):
     """The tape could not grow."""
 
 
+class TraceError(PyadError, RuntimeError):
+    """Something :func:`pyad.compile` cannot replay: reading a traced Var's value (``.v``,
+    ``float()``) while tracing, or a :func:`pyad.primitive` in the function."""
+
+
+class GuardError(PyadError, RuntimeError):
+    """A compiled function (``strict=True``) met an input at which a comparison made while
+    tracing comes out differently; the message names the comparison and its line."""
+
+
 class InternalError(PyadError, SystemError):
     """pyad called its C library wrongly: a bug in pyad, please report it."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Callable, Union
 
+from pyad import errors
 from pyad._native import lib
 from pyad.functions import _operands
 from pyad.var import Var, _adopt, _checked_float, _failed
@@ -39,6 +40,11 @@ def primitive(
 
     def recorded(*args: Union[Var, Number]) -> Union[Var, float]:
         items = list(args)
+        if any(isinstance(a, Var) and a._t._trace is not None for a in items):
+            raise errors.TraceError(
+                f"pyad.primitive {getattr(f, '__name__', '')!r}: pyad.compile cannot replay a "
+                "primitive (its value comes from Python code); use pyad.grad for this function"
+            )
         values = [a.v if isinstance(a, Var) else _checked_float(a) for a in items]
         value = float(f(*values))
         t, handles, consts = _operands(items)

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from pyad import errors
 from pyad._native import CHUNK_RECORDS, OP_NAMES, check, ffi, lib, new_tape
@@ -89,7 +90,17 @@ class Tape:
     :class:`pyad.errors.StaleVarError` when used).
     """
 
-    __slots__ = ("__weakref__", "_debug", "_dout", "_out", "_owner", "_p", "_pending", "_s")
+    __slots__ = (
+        "__weakref__",
+        "_debug",
+        "_dout",
+        "_out",
+        "_owner",
+        "_p",
+        "_pending",
+        "_s",
+        "_trace",
+    )
 
     def __init__(self, debug: bool = False) -> None:
         self._p = new_tape()
@@ -100,6 +111,9 @@ class Tape:
         self._s = self._current_segment()
         self._debug = False
         self.debug = debug
+        # While pyad.compile traces a function on this tape: what records its comparisons
+        # (guards) and refuses reads of values; None otherwise.
+        self._trace: Any = None
 
     # -- the active tape ---------------------------------------------------------------
     @staticmethod

@@ -197,10 +197,27 @@ def _unary(name: str, node: type[Var] | None = None) -> Callable[[Any], Any]:
 def _value_of(x: object) -> float | None:
     """The value a comparison uses, or None for what cannot be compared with a Var."""
     if isinstance(x, Var):
-        return x.v
+        return x._read(_get_value)
     if _is_number(x):
         return float(x)  # type: ignore[arg-type]
     return None
+
+
+# Comparison codes shared with the C guards (csrc/program.h enum pyad_cmp).
+_LT, _LE, _GT, _GE = 0, 1, 2, 3
+
+
+def _compare(a: Var, other: object, cmp: int) -> bool:
+    """``a <cmp> other`` on values; while pyad.compile traces a's tape, also kept as a guard."""
+    b = _value_of(other)
+    if b is None:
+        return NotImplemented  # type: ignore[no-any-return]
+    v = a._read(_get_value)
+    held = (v < b, v <= b, v > b, v >= b)[cmp]
+    trace = a._t._trace
+    if trace is not None:
+        trace.guard(cmp, a, other, held, _caller())
+    return held
 
 
 class Var:
@@ -250,7 +267,13 @@ class Var:
 
     @property
     def v(self) -> float:
-        """The value (a float). Assignable on inputs: ``p.v -= lr * p.grad``."""
+        """The value (a float). Assignable on inputs: ``p.v -= lr * p.grad``.
+
+        Inside a function being traced by :func:`pyad.compile` it raises
+        :class:`pyad.errors.TraceError`: a replay reruns the recorded operations, not the
+        Python code that would use the value."""
+        if self._t._trace is not None:
+            raise self._t._trace.value_read(_caller())
         return self._read(_get_value)
 
     @v.setter
@@ -325,26 +348,22 @@ class Var:
 
     def __repr__(self) -> str:
         try:
-            return f"Var(v={self.v!r}, grad={self.grad!r})"
+            return f"Var(v={self._read(_get_value)!r}, grad={self.grad!r})"
         except errors.PyadError as exc:
             return f"<Var: {type(exc).__name__}>"
 
     # -- comparisons compare values ------------------------------------------------------
     def __lt__(self, other: Operand) -> bool:
-        b = _value_of(other)
-        return NotImplemented if b is None else self.v < b
+        return _compare(self, other, _LT)
 
     def __le__(self, other: Operand) -> bool:
-        b = _value_of(other)
-        return NotImplemented if b is None else self.v <= b
+        return _compare(self, other, _LE)
 
     def __gt__(self, other: Operand) -> bool:
-        b = _value_of(other)
-        return NotImplemented if b is None else self.v > b
+        return _compare(self, other, _GT)
 
     def __ge__(self, other: Operand) -> bool:
-        b = _value_of(other)
-        return NotImplemented if b is None else self.v >= b
+        return _compare(self, other, _GE)
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__

@@ -1,0 +1,407 @@
+/*
+ * program.c - building a replayable program from a tape (pyad_program_new).
+ *
+ * Three passes over the records in creation order (the tape's chunks oldest first):
+ *  1. list them (seq) and mark, newest to oldest, every record an output or a guard needs;
+ *     a softmax output pulls in its whole group, because its first output computes them all;
+ *  2. count instructions and n-ary operand entries, so every array is allocated once;
+ *  3. map each needed record to its slot (inputs keep their place, other leaves become
+ *     constants) and write the instructions with their operands' slots.
+ * Constants are deduplicated by bit pattern: a loop that multiplies by 100.0 gets one slot.
+ */
+#include <stdlib.h>
+
+#include "program.h"
+
+#define UNMAPPED UINT32_MAX
+
+/* Constants: values in order of first use, found again through an open-addressing table of
+   their bit patterns. */
+typedef struct const_pool {
+    double *val;
+    uint32_t n, cap;
+    uint32_t *table; /* index + 1, 0 when empty; tsize entries, a power of two */
+    uint32_t tsize;
+} const_pool;
+
+static uint32_t hash_bits(uint64_t u, uint32_t mask)
+{
+    u ^= u >> 33;
+    u *= 0xff51afd7ed558ccdULL;
+    u ^= u >> 33;
+    return (uint32_t)u & mask;
+}
+
+static uint64_t bits_of(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static int pool_grow(const_pool *cp)
+{
+    const uint32_t cap = cp->cap ? 2 * cp->cap : 16;
+    double *val = realloc(cp->val, (size_t)cap * sizeof *val);
+    if (val == NULL)
+        return PYAD_NOMEM;
+    cp->val = val;
+    cp->cap = cap;
+    uint32_t *table = calloc(2 * (size_t)cap, sizeof *table);
+    if (table == NULL)
+        return PYAD_NOMEM;
+    free(cp->table);
+    cp->table = table;
+    cp->tsize = 2 * cap;
+    for (uint32_t i = 0; i < cp->n; i++) {
+        uint32_t h = hash_bits(bits_of(cp->val[i]), cp->tsize - 1);
+        while (cp->table[h] != 0)
+            h = (h + 1) & (cp->tsize - 1);
+        cp->table[h] = i + 1;
+    }
+    return PYAD_OK;
+}
+
+/* Index of constant v, added if new; UNMAPPED when out of memory. */
+static uint32_t pool_index(const_pool *cp, double v)
+{
+    if (cp->n == cp->cap && pool_grow(cp) != PYAD_OK)
+        return UNMAPPED;
+    const uint64_t u = bits_of(v);
+    uint32_t h = hash_bits(u, cp->tsize - 1);
+    while (cp->table[h] != 0) {
+        const uint32_t i = cp->table[h] - 1;
+        if (bits_of(cp->val[i]) == u)
+            return i;
+        h = (h + 1) & (cp->tsize - 1);
+    }
+    cp->val[cp->n] = v;
+    cp->table[h] = ++cp->n;
+    return cp->n - 1;
+}
+
+void pyad_program_free(pyad_program *p)
+{
+    if (p == NULL)
+        return;
+    free(p->kind);
+    free(p->a);
+    free(p->b);
+    free(p->nary);
+    free(p->side);
+    free(p->consts);
+    free(p->out);
+    free(p->guard);
+    free(p);
+}
+
+/* Scratch of one build. */
+typedef struct builder {
+    pyad_tape *t;
+    uint32_t *seq;     /* tape slots in creation order */
+    uint32_t *pos;     /* slot -> position in seq */
+    uint8_t *need;     /* slot -> needed by an output or a guard */
+    uint32_t *map;     /* slot -> program slot, or a constant's pool index | CONST_TAG */
+    const_pool consts;
+    uint32_t nseq;
+} builder;
+
+#define CONST_TAG 0x80000000u
+
+static void builder_free(builder *bd)
+{
+    free(bd->seq);
+    free(bd->pos);
+    free(bd->need);
+    free(bd->map);
+    free(bd->consts.val);
+    free(bd->consts.table);
+}
+
+static int is_leaf(const pyad_tape *t, uint32_t s)
+{
+    return (t->kind[s] & PYAD_OP_MASK) == PYAD_OP_LEAF;
+}
+
+/* Mark the operands of needed record s (and, for a softmax output, its group). */
+static int mark_operands(builder *bd, uint32_t s)
+{
+    pyad_tape *t = bd->t;
+    const pyad_rec r = t->rec[s];
+    const unsigned op = t->kind[s] & PYAD_OP_MASK;
+    if (op == PYAD_OP_LEAF)
+        return PYAD_OK;
+    if (op == PYAD_OP_PRIMITIVE)
+        return pyad__fail(t, PYAD_NOREPLAY,
+                          "the function uses pyad.primitive, whose Python code a replay cannot "
+                          "run; compile cannot replay it");
+    if (r.b & PYAD_NARY_BIT) {
+        const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
+        const uint32_t count = r.b & ~PYAD_NARY_BIT;
+        for (uint32_t e = r.a; e < r.a + count; e++)
+            if (ch->side_slot[e] != s)
+                bd->need[ch->side_slot[e]] = 1;
+        if (op == PYAD_OP_SOFTMAX) {
+            const uint32_t at = bd->pos[s], index = (uint32_t)r.da;
+            if (index > at || at - index + count > bd->nseq)
+                return pyad__fail(t, PYAD_MISUSE, "softmax group out of place on the tape");
+            for (uint32_t j = 0; j < count; j++)
+                bd->need[bd->seq[at - index + j]] = 1;
+        }
+        return PYAD_OK;
+    }
+    bd->need[r.a] = 1;
+    if (r.b != s)
+        bd->need[r.b] = 1;
+    return PYAD_OK;
+}
+
+/* The slot (or tagged constant) for an output or guard operand given as handle or constant. */
+static int operand_ref(builder *bd, int64_t h, double c, uint32_t *ref)
+{
+    if (h == 0) {
+        const uint32_t i = pool_index(&bd->consts, c);
+        if (i == UNMAPPED)
+            return PYAD_NOMEM;
+        *ref = i | CONST_TAG;
+        return PYAD_OK;
+    }
+    uint32_t s = 0;
+    const int st = pyad__resolve(bd->t, h, &s);
+    if (st == PYAD_OK)
+        *ref = s;
+    return st;
+}
+
+static int alloc_program(pyad_program *p)
+{
+    const size_t n = p->nrec ? p->nrec : 1;
+    p->kind = malloc(n * sizeof *p->kind);
+    p->a = malloc(n * sizeof *p->a);
+    p->b = malloc(n * sizeof *p->b);
+    p->nary = malloc((p->nnary ? p->nnary : 1) * sizeof *p->nary);
+    p->side = malloc((p->nside ? p->nside : 1) * sizeof *p->side);
+    if (!p->kind || !p->a || !p->b || !p->nary || !p->side)
+        return PYAD_NOMEM;
+    p->nbytes = sizeof *p + n * (sizeof *p->kind + sizeof *p->a + sizeof *p->b) +
+                p->nnary * sizeof *p->nary + p->nside * sizeof *p->side +
+                p->nout * sizeof *p->out + p->nguard * sizeof *p->guard;
+    return PYAD_OK;
+}
+
+/* Program slot of tape slot s (already mapped), or of a constant. */
+static uint32_t slot_of(const builder *bd, const pyad_program *p, uint32_t ref)
+{
+    const uint32_t m = (ref & CONST_TAG) ? ref : bd->map[ref];
+    return (m & CONST_TAG) ? p->nin + p->nrec + (m & ~CONST_TAG) : m;
+}
+
+static uint32_t const_ref(builder *bd, double c, int *st)
+{
+    const uint32_t i = pool_index(&bd->consts, c);
+    if (i == UNMAPPED)
+        *st = PYAD_NOMEM;
+    return i | CONST_TAG;
+}
+
+/* Pass 3 for one needed non-input record s: instruction i. */
+static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *nary_i,
+                uint32_t *side_i)
+{
+    pyad_tape *t = bd->t;
+    const pyad_rec r = t->rec[s];
+    const unsigned kind = t->kind[s], op = kind & PYAD_OP_MASK, form = kind >> PYAD_OP_BITS;
+    int st = PYAD_OK;
+    p->kind[i] = (uint8_t)kind;
+    if (r.b & PYAD_NARY_BIT) {
+        const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
+        const uint32_t count = r.b & ~PYAD_NARY_BIT;
+        p->nary[*nary_i] =
+            (pyad_nary_ref){*side_i, count, op == PYAD_OP_SOFTMAX ? (uint32_t)r.da : 0};
+        p->a[i] = (*nary_i)++;
+        p->b[i] = PYAD_NARY_BIT;
+        for (uint32_t e = r.a; e < r.a + count; e++) {
+            const uint32_t o = ch->side_slot[e];
+            p->side[(*side_i)++] = o == s ? const_ref(bd, ch->side_val[e], &st) : o;
+        }
+        if (count > p->maxn)
+            p->maxn = count;
+        return st;
+    }
+    if (pyad__arity[op] == 1) {
+        p->a[i] = r.a;
+        p->b[i] = 0 | CONST_TAG; /* constant 0: 0.0 */
+    } else if (form == PYAD_FORM_VC) {
+        p->a[i] = r.a;
+        p->b[i] = const_ref(bd, r.db, &st);
+    } else if (form == PYAD_FORM_CV) {
+        p->a[i] = const_ref(bd, r.db, &st);
+        p->b[i] = r.a;
+    } else {
+        p->a[i] = r.a;
+        p->b[i] = r.b;
+    }
+    return st;
+}
+
+/* Operand references (tape slots or tagged constants) become program slots. */
+static void resolve_refs(const builder *bd, pyad_program *p)
+{
+    for (uint32_t i = 0; i < p->nrec; i++) {
+        if (pyad__is_nary(p->kind[i]))
+            continue;
+        p->a[i] = slot_of(bd, p, p->a[i]);
+        p->b[i] = slot_of(bd, p, p->b[i]);
+    }
+    for (uint32_t e = 0; e < p->nside; e++)
+        p->side[e] = slot_of(bd, p, p->side[e]);
+    for (uint32_t j = 0; j < p->nout; j++)
+        p->out[j] = slot_of(bd, p, p->out[j]);
+    for (uint32_t g = 0; g < p->nguard; g++) {
+        p->guard[g].lhs = slot_of(bd, p, p->guard[g].lhs);
+        p->guard[g].rhs = slot_of(bd, p, p->guard[g].rhs);
+    }
+}
+
+static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int64_t *outputs,
+                 const double *out_consts, const int64_t *guard_h, const double *guard_c,
+                 const int *guard_kind)
+{
+    pyad_tape *t = bd->t;
+    const size_t cap = (size_t)t->cap_chunks * PYAD_CHUNK;
+    bd->seq = malloc((t->nrecords ? t->nrecords : 1) * sizeof *bd->seq);
+    bd->pos = malloc((cap ? cap : 1) * sizeof *bd->pos);
+    bd->need = calloc(cap ? cap : 1, 1);
+    bd->map = malloc((cap ? cap : 1) * sizeof *bd->map);
+    if (!bd->seq || !bd->pos || !bd->need || !bd->map)
+        return PYAD_NOMEM;
+    for (uint32_t k = 0; k < t->norder; k++) {
+        const uint32_t c = t->order[k];
+        for (uint32_t j = 0; j < t->chunks[c].fill; j++) {
+            const uint32_t s = (c << PYAD_CHUNK_BITS) | j;
+            bd->pos[s] = bd->nseq;
+            bd->seq[bd->nseq++] = s;
+            bd->map[s] = UNMAPPED;
+        }
+    }
+    int st = pool_index(&bd->consts, 0.0) == UNMAPPED ? PYAD_NOMEM : PYAD_OK; /* constant 0 */
+
+    /* inputs, outputs and guards: the roots */
+    for (uint32_t i = 0; st == PYAD_OK && i < p->nin; i++) {
+        uint32_t s = 0;
+        if ((st = pyad__resolve(t, inputs[i], &s)) != PYAD_OK)
+            break;
+        if (!is_leaf(t, s) || bd->map[s] != UNMAPPED)
+            return pyad__fail(t, PYAD_MISUSE, "input %u is not a leaf or is given twice", i);
+        bd->map[s] = i;
+    }
+    for (uint32_t j = 0; st == PYAD_OK && j < p->nout; j++)
+        if ((st = operand_ref(bd, outputs[j], out_consts ? out_consts[j] : 0.0, &p->out[j])) ==
+                PYAD_OK &&
+            !(p->out[j] & CONST_TAG))
+            bd->need[p->out[j]] = 1;
+    for (uint32_t g = 0; st == PYAD_OK && g < p->nguard; g++) {
+        uint32_t side[2] = {0, 0};
+        for (int k = 0; st == PYAD_OK && k < 2; k++) {
+            st = operand_ref(bd, guard_h[2 * g + (uint32_t)k],
+                             guard_c ? guard_c[2 * g + (uint32_t)k] : 0.0, &side[k]);
+            if (st == PYAD_OK && !(side[k] & CONST_TAG))
+                bd->need[side[k]] = 1;
+        }
+        if (guard_kind[g] < 0 || guard_kind[g] > 7)
+            return pyad__fail(t, PYAD_MISUSE, "bad kind %d of guard %u", guard_kind[g], g);
+        p->guard[g] = (pyad_guard){side[0], side[1], (uint32_t)guard_kind[g]};
+    }
+    if (st != PYAD_OK)
+        return st;
+
+    /* pass 1: mark, newest first */
+    for (uint32_t at = bd->nseq; at-- > 0;)
+        if (bd->need[bd->seq[at]] && (st = mark_operands(bd, bd->seq[at])) != PYAD_OK)
+            return st;
+    /* pass 2: count */
+    for (uint32_t at = 0; at < bd->nseq; at++) {
+        const uint32_t s = bd->seq[at];
+        if (!bd->need[s] || is_leaf(t, s))
+            continue;
+        p->nrec++;
+        if (t->rec[s].b & PYAD_NARY_BIT) {
+            p->nnary++;
+            p->nside += t->rec[s].b & ~PYAD_NARY_BIT;
+        }
+    }
+    if ((uint64_t)p->nin + p->nrec + p->nside >= CONST_TAG)
+        return pyad__fail(t, PYAD_FULL, "program too large");
+    /* pass 3: the instructions (outputs and guards were allocated by the caller) */
+    if ((st = alloc_program(p)) != PYAD_OK)
+        return st;
+    uint32_t i = 0, nary_i = 0, side_i = 0;
+    for (uint32_t at = 0; at < bd->nseq && st == PYAD_OK; at++) {
+        const uint32_t s = bd->seq[at];
+        if (!bd->need[s] || bd->map[s] != UNMAPPED)
+            continue;
+        if (is_leaf(t, s)) {
+            bd->map[s] = const_ref(bd, t->val[s], &st);
+            continue;
+        }
+        st = emit(bd, p, s, i, &nary_i, &side_i);
+        bd->map[s] = p->nin + i++;
+    }
+    if (st != PYAD_OK)
+        return st;
+    p->nconst = bd->consts.n;
+    p->consts = malloc(p->nconst * sizeof *p->consts);
+    if (p->consts == NULL)
+        return PYAD_NOMEM;
+    memcpy(p->consts, bd->consts.val, p->nconst * sizeof *p->consts);
+    p->nbytes += p->nconst * sizeof *p->consts;
+    resolve_refs(bd, p);
+    return PYAD_OK;
+}
+
+int pyad_program_new(pyad_tape *t, int64_t nin, const int64_t *inputs, int64_t nout,
+                     const int64_t *outputs, const double *out_consts, int64_t nguard,
+                     const int64_t *guard_h, const double *guard_c, const int *guard_kind,
+                     pyad_program **out)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    if (out == NULL || nin < 0 || nout < 0 || nguard < 0 || nin > (int64_t)(CONST_TAG / 2) ||
+        nout > (int64_t)UINT32_MAX || nguard > (int64_t)UINT32_MAX ||
+        (nin > 0 && inputs == NULL) || (nout > 0 && outputs == NULL) ||
+        (nguard > 0 && (guard_h == NULL || guard_kind == NULL)))
+        return pyad__fail(t, PYAD_MISUSE, "bad arguments to pyad_program_new");
+    *out = NULL;
+    pyad_program *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return pyad__fail(t, PYAD_NOMEM, "out of memory for a program");
+    p->nin = (uint32_t)nin;
+    p->nout = (uint32_t)nout;
+    p->nguard = (uint32_t)nguard;
+    p->out = malloc((nout ? (size_t)nout : 1) * sizeof *p->out);
+    p->guard = malloc((nguard ? (size_t)nguard : 1) * sizeof *p->guard);
+    builder bd = {.t = t};
+    st = (p->out && p->guard) ? build(&bd, p, inputs, outputs, out_consts, guard_h, guard_c,
+                                      guard_kind)
+                              : PYAD_NOMEM;
+    builder_free(&bd);
+    if (st != PYAD_OK) {
+        pyad_program_free(p);
+        if (st == PYAD_NOMEM)
+            return pyad__fail(t, st, "out of memory while compiling the tape");
+        return st;
+    }
+    *out = p;
+    return PYAD_OK;
+}
+
+int pyad_program_info(const pyad_program *p, int64_t *info)
+{
+    if (p == NULL || info == NULL)
+        return PYAD_MISUSE;
+    const int64_t v[8] = {p->nin,   p->nout,  p->nrec,   pyad__nslots(p),
+                          p->nconst, p->nside, p->nguard, (int64_t)p->nbytes};
+    memcpy(info, v, sizeof v);
+    return PYAD_OK;
+}

@@ -1,0 +1,55 @@
+/*
+ * program.h - a compiled program's layout, shared by program.c (building it from a tape) and
+ * replay.c (evaluating it).
+ *
+ * Value slots: [0, nin) the inputs, [nin, nin + nrec) the instructions' results in order,
+ * then the constants (constant 0 is 0.0: the b operand of unary instructions). Constants are
+ * slots like any other so that every instruction reads its operands the same way; the
+ * reverse sweep's writes to their adjoints are never read.
+ *
+ * Instruction i: kind[i] = op | form << PYAD_OP_BITS as on the tape, a[i] and b[i] the operand
+ * slots in the op's own order (for a constant-operand form, the constant's slot), result
+ * slot nin + i. n-ary instructions: a[i] indexes nary[], whose entry lists its operands in
+ * side[first .. first + count); a softmax is `count` consecutive instructions, output j
+ * having index j, and the one of index 0 computes them all.
+ */
+#ifndef PYAD_PROGRAM_H
+#define PYAD_PROGRAM_H
+
+#include "internal.h"
+
+typedef struct pyad_nary_ref {
+    uint32_t first, count, index;
+} pyad_nary_ref;
+
+enum pyad_cmp { PYAD_CMP_LT = 0, PYAD_CMP_LE = 1, PYAD_CMP_GT = 2, PYAD_CMP_GE = 3 };
+#define PYAD_CMP_HELD 4
+
+typedef struct pyad_guard {
+    uint32_t lhs, rhs, kind; /* kind: enum pyad_cmp | PYAD_CMP_HELD if it held */
+} pyad_guard;
+
+struct pyad_program {
+    uint32_t nin, nrec, nconst, nout, nguard, nnary, nside;
+    uint32_t maxn; /* most operands of one n-ary instruction */
+    uint8_t *kind;
+    uint32_t *a, *b;
+    pyad_nary_ref *nary;
+    uint32_t *side;
+    double *consts;
+    uint32_t *out;
+    pyad_guard *guard;
+    size_t nbytes;
+};
+
+static inline uint32_t pyad__nslots(const pyad_program *p)
+{
+    return p->nin + p->nrec + p->nconst;
+}
+
+static inline int pyad__is_nary(unsigned kind)
+{
+    return pyad__arity[kind & PYAD_OP_MASK] == PYAD_NARY;
+}
+
+#endif /* PYAD_PROGRAM_H */

@@ -1,0 +1,388 @@
+"""``pyad.compile``: record a function once, then evaluate it and its derivatives in C alone.
+
+    >>> import numpy as np, pyad
+    >>> def rosen(v):
+    ...     return pyad.sum([100 * (b - a * a) ** 2 + (1 - a) ** 2 for a, b in zip(v, v[1:])])
+    >>> F = pyad.compile(rosen, np.zeros(3))
+    >>> F.value_and_grad(np.array([1.0, 1.0, 1.0]))
+    (0.0, array([0., 0., 0.]))
+
+Tracing runs ``fn`` on Vars of a private tape; the records that the outputs need are copied
+into a C *program* (csrc/program.c). Each call then replays that program (csrc/replay.c):
+a forward pass recomputing values and partials from the inputs, then reverse sweeps, on
+numpy buffers, with no Python per operation. Values and gradients are bit for bit those of
+a fresh recording at the same input.
+
+Python control flow is frozen at trace time. Comparisons of Vars (``<``, ``<=``, ``>``,
+``>=``, so also ``max``/``min`` and ``if x > 0:``) are recorded as *guards*; a call whose
+input changes a guard's outcome traces ``fn`` again there (``F.retraces`` counts it), or with
+``strict=True`` raises :class:`pyad.errors.GuardError`. Reading a value (``x.v``,
+``float(x)``) while tracing raises :class:`pyad.errors.TraceError`: what Python computes from
+a value cannot be replayed. Kinks inside ops (``abs``, ``relu``, ...) are not guards: the
+replay recomputes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Callable, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from pyad import errors
+from pyad._native import STATUS, check, error, ffi, lib
+from pyad.tape import Tape
+from pyad.var import Var
+
+FloatArray = npt.NDArray[np.float64]
+TracedFunction = Callable[[list[Var]], Any]
+
+_CMP = ("<", "<=", ">", ">=")
+_HELD = 4  # guard kind bit: the comparison held while tracing (csrc/program.h)
+_MAX_VARIANTS = 16  # traces kept per Function, for inputs on different sides of guards
+_BLOCK_BYTES = 8 << 20  # work buffer per block of points: a share of the 32 MiB L3 here
+_INFO = ("inputs", "outputs", "instructions", "slots", "constants", "entries", "guards", "bytes")
+
+
+class _Trace:
+    """What tracing collects on the tape: guards (comparisons and their outcomes)."""
+
+    def __init__(self) -> None:
+        self.kinds: list[int] = []
+        self.operands: list[tuple[object, object]] = []
+        self.where: list[str] = []
+
+    def guard(self, cmp: int, a: Var, other: object, held: bool, where: str) -> None:
+        self.kinds.append(cmp | (_HELD if held else 0))
+        self.operands.append((a, other))  # the Vars stay alive, so their records do
+        self.where.append(where)
+
+    def value_read(self, where: str) -> errors.TraceError:
+        return errors.TraceError(
+            f"the value of a traced Var was read (.v or float()) at {where}; pyad.compile "
+            "replays the recorded operations only, so Python computations on values cannot be "
+            "replayed. Use pyad ops (pyad.relu, pyad.abs, comparisons are kept as guards), or "
+            "pyad.grad / pyad.value_and_grad, which record afresh at every call"
+        )
+
+
+def _handle_or_const(x: object) -> tuple[int, float]:
+    if isinstance(x, Var):
+        return x._h, 0.0
+    return 0, float(x)  # type: ignore[arg-type]
+
+
+class _Program:
+    """One trace of ``fn``: its C program and what is needed to explain its guards."""
+
+    def __init__(self, fn: TracedFunction, x: FloatArray) -> None:
+        tape = Tape()
+        trace = tape._trace = _Trace()
+        try:
+            with tape:
+                inputs = [Var(v) for v in x.tolist()]
+                result = fn(inputs)
+        finally:
+            tape._trace = None
+        self.scalar = isinstance(result, Var) or not isinstance(result, Sequence)
+        outputs = [result] if self.scalar else list(result)
+        for y in outputs:
+            if isinstance(y, Var):
+                if y.tape is not tape:
+                    raise ValueError("fn returned a Var that was not computed from its inputs")
+            elif not isinstance(y, (int, float, np.integer, np.floating)):
+                raise TypeError(f"fn must return Vars or numbers, got {type(y).__name__}")
+        self.where = trace.where
+        self.held = [bool(k & _HELD) for k in trace.kinds]
+        self.cmps = [_CMP[k & 3] for k in trace.kinds]
+        self.n_inputs, self.n_outputs = len(inputs), len(outputs)
+
+        out_h, out_c = zip(*(_handle_or_const(y) for y in outputs)) if outputs else ((), ())
+        guard_pairs = [_handle_or_const(x) for pair in trace.operands for x in pair]
+        guard_h, guard_c = zip(*guard_pairs) if guard_pairs else ((), ())
+        out = ffi.new("pyad_program **")
+        status = lib.pyad_program_new(
+            tape._p,
+            len(inputs),
+            [v._h for v in inputs],
+            len(outputs),
+            list(out_h),
+            list(out_c),
+            len(trace.kinds),
+            list(guard_h),
+            list(guard_c),
+            trace.kinds,
+            out,
+        )
+        check(status, tape._p)
+        self.p = ffi.gc(out[0], lib.pyad_program_free)
+        info = ffi.new("int64_t[8]")
+        check(lib.pyad_program_info(self.p, info))
+        self.info = dict(zip(_INFO, (int(v) for v in info)))
+        work = lib.pyad_program_work
+        self.per_point = int(work(self.p, 2, 0) - work(self.p, 1, 0))
+        self._work: dict[tuple[int, int], FloatArray] = {}
+
+    def work(self, points: int, directions: int = 0) -> FloatArray:
+        """The work buffer for a block of points (or for hvp's directions), kept for reuse:
+        allocating megabytes per call would cost page faults every call."""
+        key = (points, directions)
+        buf = self._work.get(key)
+        if buf is None:
+            size = lib.pyad_program_work(self.p, points, directions)
+            if size < 0:
+                raise MemoryError("the work buffer for this program would be too large")
+            buf = self._work[key] = np.empty(int(size))
+        return buf
+
+    def block(self, k: int) -> int:
+        """Points per block of a k-point call: as many as fit in the cache budget."""
+        return max(1, min(k, _BLOCK_BYTES // (8 * max(self.per_point, 1))))
+
+    def run(
+        self, x: FloatArray, seeds: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray | None, npt.NDArray[np.int64]]:
+        """Values (k, m), gradients (k, seeds, n) or None, and guard results (k,)."""
+        k = x.shape[0]
+        nseed = 0 if seeds is None else seeds.shape[0]
+        values = np.empty((k, self.n_outputs))
+        grads = np.empty((k, nseed, self.n_inputs)) if nseed else None
+        guards = np.empty(k, dtype=np.int64)
+        work = self.work(self.block(k))
+        status = lib.pyad_program_run(
+            self.p,
+            k,
+            ffi.from_buffer("double[]", x),
+            nseed,
+            ffi.from_buffer("double[]", seeds) if nseed else ffi.NULL,
+            ffi.from_buffer("double[]", values),
+            ffi.from_buffer("double[]", grads) if nseed else ffi.NULL,
+            ffi.from_buffer("int64_t[]", guards),
+            ffi.from_buffer("double[]", work),
+            work.size,
+        )
+        if status != STATUS["OK"]:
+            raise error(status)
+        return values, grads, guards
+
+    def hvp(self, x: FloatArray, v: FloatArray) -> tuple[float, FloatArray, FloatArray, int]:
+        """Value, gradient, H @ v[d] for each row d of v (ndir, n), and the guard result."""
+        ndir = v.shape[0]
+        value = ffi.new("double[1]")
+        grad = np.empty(self.n_inputs)
+        hv = np.empty((ndir, self.n_inputs))
+        guard = np.zeros(1, dtype=np.int64)
+        work = self.work(1, ndir)
+        status = lib.pyad_program_hvp(
+            self.p,
+            ffi.from_buffer("double[]", x),
+            ndir,
+            ffi.from_buffer("double[]", v),
+            value,
+            ffi.from_buffer("double[]", grad),
+            ffi.from_buffer("double[]", hv),
+            ffi.from_buffer("int64_t[]", guard),
+            ffi.from_buffer("double[]", work),
+            work.size,
+        )
+        if status != STATUS["OK"]:
+            raise error(status)
+        return float(value[0]), grad, hv, int(guard[0])
+
+    def describe(self, failed: int) -> str:
+        """The guard numbered ``failed`` (1-based, as the C code reports it), in words."""
+        g = failed - 1
+        return (
+            f"the comparison `{self.cmps[g]}` at {self.where[g]} was {self.held[g]} when "
+            f"traced and is {not self.held[g]} at this input"
+        )
+
+
+class Function:
+    """A function recorded once by :func:`pyad.compile`, evaluated in C at new inputs.
+
+    ``x`` is a 1-D array of the n inputs, or a 2-D array (k, n) of k points evaluated in one
+    call (results then gain a leading axis of length k). Inputs are converted to float64.
+    """
+
+    def __init__(self, fn: TracedFunction, x0: npt.ArrayLike, strict: bool = False) -> None:
+        self.fn = fn
+        self.strict = bool(strict)
+        #: how many times ``fn`` was traced again because an input flipped a guard
+        self.retraces = 0
+        x = _as_points(x0, None)
+        if x.shape[0] != 1:
+            raise ValueError(f"x0 must be one point (a 1-D array), got shape {np.shape(x0)}")
+        self._programs = [_Program(fn, x[0])]
+
+    # -- shape ------------------------------------------------------------------------------
+    @property
+    def n_inputs(self) -> int:
+        return self._programs[0].n_inputs
+
+    @property
+    def n_outputs(self) -> int:
+        return self._programs[0].n_outputs
+
+    @property
+    def scalar(self) -> bool:
+        """True when fn returns one Var or number (not a sequence)."""
+        return self._programs[0].scalar
+
+    @property
+    def info(self) -> dict[str, int]:
+        """Sizes of the current trace's program: instructions, value slots, constants,
+        n-ary operand entries, guards and bytes held."""
+        return dict(self._programs[0].info)
+
+    def __repr__(self) -> str:
+        i = self.info
+        name = getattr(self.fn, "__name__", "fn")
+        return (
+            f"<pyad.Function {name}: {i['inputs']} inputs, {i['outputs']} outputs, "
+            f"{i['instructions']} instructions, {i['guards']} guards, retraces={self.retraces}>"
+        )
+
+    # -- evaluation -------------------------------------------------------------------------
+    def __call__(self, x: npt.ArrayLike) -> Union[float, FloatArray]:
+        """fn at x: a float (scalar fn) or array (m,); with k points, (k,) or (k, m)."""
+        pts, batched = self._points(x)
+        values, _ = self._evaluate(pts, None)
+        out = values[:, 0] if self.scalar else values
+        if batched:
+            return np.ascontiguousarray(out)
+        return float(out[0]) if self.scalar else out[0].copy()
+
+    def value_and_grad(self, x: npt.ArrayLike) -> tuple[Union[float, FloatArray], FloatArray]:
+        """(fn(x), gradient): (float, (n,)), or ((k,), (k, n)) for k points. Fits
+        ``scipy.optimize.minimize(F.value_and_grad, x0, jac=True)``."""
+        self._need_scalar("value_and_grad")
+        pts, batched = self._points(x)
+        values, grads = self._evaluate(pts, np.ones((1, 1)))
+        assert grads is not None
+        if batched:
+            return np.ascontiguousarray(values[:, 0]), grads[:, 0, :]
+        return float(values[0, 0]), grads[0, 0].copy()
+
+    def grad(self, x: npt.ArrayLike) -> FloatArray:
+        """The gradient at x, (n,), or (k, n) for k points."""
+        return self.value_and_grad(x)[1]
+
+    def jacobian(self, x: npt.ArrayLike) -> FloatArray:
+        """d outputs / d inputs, (m, n), or (k, m, n) for k points: one forward pass and one
+        reverse sweep per output."""
+        pts, batched = self._points(x)
+        _, grads = self._evaluate(pts, np.eye(self.n_outputs))
+        assert grads is not None
+        return grads if batched else grads[0]
+
+    def hvp(self, x: npt.ArrayLike, v: npt.ArrayLike) -> FloatArray:
+        """Hessian-vector product H(x) @ v, (n,); x and v of shape (k, n) give (k, n). By
+        forward-over-reverse: one pass each way carrying tangents."""
+        self._need_scalar("hvp")
+        pts, batched = self._points(x)
+        dirs, _ = self._points(v, "v")
+        if dirs.shape != pts.shape:
+            raise ValueError(f"v must have the shape of x, {np.shape(x)}, got {np.shape(v)}")
+        out = np.empty(pts.shape)
+        for i in range(pts.shape[0]):
+            out[i] = self._hvp_point(pts[i], dirs[i : i + 1])[0]
+        return out if batched else out[0]
+
+    def hessian(self, x: npt.ArrayLike) -> FloatArray:
+        """The Hessian at x, (n, n): Hessian-vector products with every unit vector, many
+        directions per pass."""
+        self._need_scalar("hessian")
+        pts, batched = self._points(x)
+        if batched:
+            raise ValueError(f"hessian takes one point (shape ({self.n_inputs},))")
+        n = self.n_inputs
+        hess = np.empty((n, n))
+        per_dir = 2 * (self.info["slots"] + self.info["instructions"]) + self.info["entries"]
+        chunk = max(1, min(n, _BLOCK_BYTES // (8 * max(per_dir, 1))))
+        eye = np.eye(n)
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            hess[start:stop] = self._hvp_point(pts[0], eye[start:stop])
+        return hess
+
+    # -- internals --------------------------------------------------------------------------
+    def _need_scalar(self, what: str) -> None:
+        if not self.scalar:
+            raise ValueError(f"{what} needs fn to return one Var; this fn returns a sequence")
+
+    def _points(self, x: npt.ArrayLike, name: str = "x") -> tuple[FloatArray, bool]:
+        a = np.asarray(x)
+        return _as_points(a, self.n_inputs, name), a.ndim == 2
+
+    def _evaluate(
+        self, pts: FloatArray, seeds: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray | None]:
+        values, grads, guards = self._programs[0].run(pts, seeds)
+        for i in np.flatnonzero(guards).tolist():
+            prog = self._program_for(pts[i], int(guards[i]), pts.shape[0] == 1)
+            v, g, failed = prog.run(pts[i : i + 1], seeds)
+            if failed[0]:
+                raise errors.InternalError("a fresh trace does not hold its own guards")
+            values[i] = v[0]
+            if grads is not None and g is not None:
+                grads[i] = g[0]
+        return values, grads
+
+    def _hvp_point(self, x: FloatArray, dirs: FloatArray) -> FloatArray:
+        _, _, hv, failed = self._programs[0].hvp(x, dirs)
+        if failed:
+            prog = self._program_for(x, failed, True)
+            _, _, hv, failed = prog.hvp(x, dirs)
+            if failed:
+                raise errors.InternalError("a fresh trace does not hold its own guards")
+        return hv
+
+    def _program_for(self, x: FloatArray, failed: int, promote: bool) -> _Program:
+        """A trace whose guards hold at x (another kept one, or a new one), after the current
+        trace's guard number ``failed`` did not."""
+        if self.strict:
+            raise errors.GuardError(
+                f"{self._programs[0].describe(failed)} (x = {x.tolist()}); compiled with "
+                "strict=True, so fn is not traced again"
+            )
+        point = x.reshape(1, -1)
+        for j, prog in enumerate(self._programs[1:], start=1):  # noqa: B007 - j used below
+            if not prog.run(point, None)[2][0]:
+                break
+        else:
+            prog = _Program(self.fn, x)
+            self.retraces += 1
+            self._programs.append(prog)
+            del self._programs[1 : max(1, len(self._programs) - _MAX_VARIANTS)]
+            j = len(self._programs) - 1
+        if promote:  # a single point: later calls most likely fall on the same side
+            self._programs.insert(0, self._programs.pop(j))
+        return prog
+
+
+def _as_points(x: npt.ArrayLike, n: int | None, name: str = "x") -> FloatArray:
+    """x as a C-contiguous float64 array of shape (k, n)."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if a.ndim == 1:
+        a = a.reshape(1, -1)
+    expected = "(n,) or (k, n)" if n is None else f"({n},) or (k, {n})"
+    if a.ndim != 2 or (n is not None and a.shape[1] != n):
+        raise ValueError(f"{name} must have shape {expected}, got {np.shape(x)}")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def compile(fn: TracedFunction, x0: npt.ArrayLike, *, strict: bool = False) -> Function:
+    """Record ``fn`` once at ``x0`` and return a :class:`Function` evaluating it in C.
+
+    ``fn`` takes a list of Vars (one per entry of ``x0``) and returns a Var or number, or a
+    sequence of them. See the module docstring for guards and what cannot be replayed
+    (reading values while tracing, :func:`pyad.primitive`).
+    """
+    return Function(fn, x0, strict=strict)
+
+
+__all__ = ["Function", "compile"]
