@@ -28,11 +28,13 @@
 #define PYAD_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PYAD_INTERNAL __attribute__((visibility("hidden")))
 #define PYAD_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define PYAD_FALLTHROUGH __attribute__((fallthrough))
 #else
 #define PYAD_UNLIKELY(x) (x)
 #define PYAD_LIKELY(x) (x)
 #define PYAD_INTERNAL
 #define PYAD_PRINTF(f, a)
+#define PYAD_FALLTHROUGH (void)0
 #endif
 
 /* A handle: bits 0-27 the record's slot, 28-43 the tape's registry index, 44-62 the tape's

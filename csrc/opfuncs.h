@@ -12,13 +12,17 @@
 #define PYAD_CHECK_OVERFLOW(y, a) PYAD_CHECK(isinf(y) && isfinite(a), OVERFLOW)
 #define PYAD_CHECK_OVERFLOW2(y, a, b) PYAD_CHECK(isinf(y) && isfinite(a) && isfinite(b), OVERFLOW)
 
-/* Logistic function without overflow: exp is only taken of a non-positive number. */
+/* Logistic function without overflow, from e = exp(-|a|) (exp only of a non-positive
+   number). Softplus's value needs the same e: written this way, and built with
+   -fno-math-errno (exp is then a pure function), the two share one call to exp. */
+static inline double pyad__sigmoid_e(double a, double e)
+{
+    return a >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+
 static inline double pyad__sigmoid(double a)
 {
-    if (a >= 0.0)
-        return 1.0 / (1.0 + exp(-a));
-    const double e = exp(a);
-    return e / (1.0 + e);
+    return pyad__sigmoid_e(a, exp(-fabs(a)));
 }
 
 static inline double pyad__sign(double a)

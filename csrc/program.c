@@ -84,9 +84,8 @@ void pyad_program_free(pyad_program *p)
 {
     if (p == NULL)
         return;
-    free(p->kind);
-    free(p->a);
-    free(p->b);
+    free(p->ins);
+    free(p->cpart);
     free(p->nary);
     free(p->side);
     free(p->consts);
@@ -176,14 +175,13 @@ static int operand_ref(builder *bd, int64_t h, double c, uint32_t *ref)
 static int alloc_program(pyad_program *p)
 {
     const size_t n = p->nrec ? p->nrec : 1;
-    p->kind = malloc(n * sizeof *p->kind);
-    p->a = malloc(n * sizeof *p->a);
-    p->b = malloc(n * sizeof *p->b);
+    p->ins = malloc(n * sizeof *p->ins);
+    p->cpart = calloc(2 * n, sizeof *p->cpart);
     p->nary = malloc((p->nnary ? p->nnary : 1) * sizeof *p->nary);
     p->side = malloc((p->nside ? p->nside : 1) * sizeof *p->side);
-    if (!p->kind || !p->a || !p->b || !p->nary || !p->side)
+    if (!p->ins || !p->cpart || !p->nary || !p->side)
         return PYAD_NOMEM;
-    p->nbytes = sizeof *p + n * (sizeof *p->kind + sizeof *p->a + sizeof *p->b) +
+    p->nbytes = sizeof *p + n * (sizeof *p->ins + 2 * sizeof *p->cpart) +
                 p->nnary * sizeof *p->nary + p->nside * sizeof *p->side +
                 p->nout * sizeof *p->out + p->nguard * sizeof *p->guard;
     return PYAD_OK;
@@ -212,14 +210,18 @@ static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *
     const pyad_rec r = t->rec[s];
     const unsigned kind = t->kind[s], op = kind & PYAD_OP_MASK, form = kind >> PYAD_OP_BITS;
     int st = PYAD_OK;
-    p->kind[i] = (uint8_t)kind;
+    p->ins[i].kind = kind;
     if (r.b & PYAD_NARY_BIT) {
         const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
         const uint32_t count = r.b & ~PYAD_NARY_BIT;
-        p->nary[*nary_i] =
-            (pyad_nary_ref){*side_i, count, op == PYAD_OP_SOFTMAX ? (uint32_t)r.da : 0};
-        p->a[i] = (*nary_i)++;
-        p->b[i] = PYAD_NARY_BIT;
+        const uint32_t index = op == PYAD_OP_SOFTMAX ? (uint32_t)r.da : 0;
+        p->ins[i].a = *nary_i;
+        p->ins[i].b = PYAD_NARY_BIT;
+        if (index > 0) { /* a softmax's later outputs share the operands of its first */
+            p->nary[(*nary_i)++] = (pyad_nary_ref){*side_i - count, count, index};
+            return st;
+        }
+        p->nary[(*nary_i)++] = (pyad_nary_ref){*side_i, count, 0};
         for (uint32_t e = r.a; e < r.a + count; e++) {
             const uint32_t o = ch->side_slot[e];
             p->side[(*side_i)++] = o == s ? const_ref(bd, ch->side_val[e], &st) : o;
@@ -229,17 +231,28 @@ static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *
         return st;
     }
     if (pyad__arity[op] == 1) {
-        p->a[i] = r.a;
-        p->b[i] = 0 | CONST_TAG; /* constant 0: 0.0 */
+        p->ins[i].a = r.a;
+        p->ins[i].b = 0 | CONST_TAG; /* constant 0: 0.0 */
     } else if (form == PYAD_FORM_VC) {
-        p->a[i] = r.a;
-        p->b[i] = const_ref(bd, r.db, &st);
+        p->ins[i].a = r.a;
+        p->ins[i].b = const_ref(bd, r.db, &st);
     } else if (form == PYAD_FORM_CV) {
-        p->a[i] = const_ref(bd, r.db, &st);
-        p->b[i] = r.a;
+        p->ins[i].a = const_ref(bd, r.db, &st);
+        p->ins[i].b = r.a;
     } else {
-        p->a[i] = r.a;
-        p->b[i] = r.b;
+        p->ins[i].a = r.a;
+        p->ins[i].b = r.b;
+    }
+    if (op == PYAD_OP_ADD || op == PYAD_OP_SUB || op == PYAD_OP_NEG ||
+        (op == PYAD_OP_MUL && form != PYAD_FORM_PLAIN)) {
+        /* the op table's partials at the constant (any value stands for the variable) */
+        const double c = form == PYAD_FORM_PLAIN ? 0.0 : r.db;
+        double y, da, db;
+        if (pyad__kernel((int)op, c, c, &y, &da, &db) == PYAD_OK) {
+            p->cpart[2 * i] = form == PYAD_FORM_CV ? 0.0 : da;
+            p->cpart[2 * i + 1] = pyad__arity[op] == 1 || form == PYAD_FORM_VC ? 0.0 : db;
+            p->ins[i].kind |= PYAD_STATIC_BIT;
+        }
     }
     return st;
 }
@@ -248,10 +261,10 @@ static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *
 static void resolve_refs(const builder *bd, pyad_program *p)
 {
     for (uint32_t i = 0; i < p->nrec; i++) {
-        if (pyad__is_nary(p->kind[i]))
+        if (pyad__is_nary(p->ins[i].kind))
             continue;
-        p->a[i] = slot_of(bd, p, p->a[i]);
-        p->b[i] = slot_of(bd, p, p->b[i]);
+        p->ins[i].a = slot_of(bd, p, p->ins[i].a);
+        p->ins[i].b = slot_of(bd, p, p->ins[i].b);
     }
     for (uint32_t e = 0; e < p->nside; e++)
         p->side[e] = slot_of(bd, p, p->side[e]);
@@ -327,7 +340,8 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
         p->nrec++;
         if (t->rec[s].b & PYAD_NARY_BIT) {
             p->nnary++;
-            p->nside += t->rec[s].b & ~PYAD_NARY_BIT;
+            if ((t->kind[s] & PYAD_OP_MASK) != PYAD_OP_SOFTMAX || t->rec[s].da == 0.0)
+                p->nside += t->rec[s].b & ~PYAD_NARY_BIT;
         }
     }
     if ((uint64_t)p->nin + p->nrec + p->nside >= CONST_TAG)

@@ -9,9 +9,10 @@
  *
  * Instruction i: kind[i] = op | form << PYAD_OP_BITS as on the tape, a[i] and b[i] the operand
  * slots in the op's own order (for a constant-operand form, the constant's slot), result
- * slot nin + i. n-ary instructions: a[i] indexes nary[], whose entry lists its operands in
- * side[first .. first + count); a softmax is `count` consecutive instructions, output j
- * having index j, and the one of index 0 computes them all.
+ * slot nin + i. n-ary instructions: b[i] = PYAD_NARY_BIT and a[i] indexes nary[], whose entry
+ * lists its operands in side[first .. first + count) (dot: w0, x0, w1, x1, ...). A softmax is
+ * `count` consecutive instructions sharing one operand list, output j having index j: the
+ * forward pass computes all outputs at index 0, the reverse pass sweeps all at the last.
  */
 #ifndef PYAD_PROGRAM_H
 #define PYAD_PROGRAM_H
@@ -25,6 +26,15 @@ typedef struct pyad_nary_ref {
 enum pyad_cmp { PYAD_CMP_LT = 0, PYAD_CMP_LE = 1, PYAD_CMP_GT = 2, PYAD_CMP_GE = 3 };
 #define PYAD_CMP_HELD 4
 
+/* One instruction; kind is op | form << PYAD_OP_BITS as on the tape, plus PYAD_STATIC_BIT
+   when its partials do not depend on the operands' values (add, sub, neg, multiplying by a
+   constant): the program then holds them (cpart) and a one-point forward pass skips them. */
+typedef struct pyad_instr {
+    uint32_t a, b, kind;
+} pyad_instr;
+#define PYAD_KIND_MASK 0xffu
+#define PYAD_STATIC_BIT 0x100u
+
 typedef struct pyad_guard {
     uint32_t lhs, rhs, kind; /* kind: enum pyad_cmp | PYAD_CMP_HELD if it held */
 } pyad_guard;
@@ -32,8 +42,8 @@ typedef struct pyad_guard {
 struct pyad_program {
     uint32_t nin, nrec, nconst, nout, nguard, nnary, nside;
     uint32_t maxn; /* most operands of one n-ary instruction */
-    uint8_t *kind;
-    uint32_t *a, *b;
+    pyad_instr *ins;
+    double *cpart; /* 2 * nrec: da, db of static instructions */
     pyad_nary_ref *nary;
     uint32_t *side;
     double *consts;

@@ -36,7 +36,7 @@
 typedef struct block {
     int64_t B;
     double *val, *adj; /* nslots * B */
-    double *pa, *pb;   /* nrec * B */
+    double *pp;        /* nrec * 2B: instruction i's partials, da at 2iB + q, db at (2i+1)B + q */
     double *sp;        /* nside * B: partials of n-ary operands */
     double *scratch;   /* 2 * maxn: one point's n-ary operands, softmax outputs */
 } block;
@@ -49,65 +49,68 @@ static size_t per_point(const pyad_program *p)
 static block block_layout(const pyad_program *p, double *work, int64_t B)
 {
     const size_t n = (size_t)B;
-    block w = {B, work, NULL, NULL, NULL, NULL, NULL};
+    block w = {B, work, NULL, NULL, NULL, NULL};
     w.adj = w.val + pyad__nslots(p) * n;
-    w.pa = w.adj + pyad__nslots(p) * n;
-    w.pb = w.pa + p->nrec * n;
-    w.sp = w.pb + p->nrec * n;
+    w.pp = w.adj + pyad__nslots(p) * n;
+    w.sp = w.pp + 2 * p->nrec * n;
     w.scratch = w.sp + p->nside * n;
     return w;
 }
 
-static void forward_nary(const pyad_program *p, const block *w, uint32_t i)
+/* n-ary instruction i at the B points of a block; returns the instructions done (all of a
+   softmax's outputs at once). Partials are stored for logsumexp only: sum's are 1, dot's are
+   the other operand's value and softmax's follow from its outputs, so the reverse pass
+   recomputes them (bit for bit the recorded ones) instead of reading them. */
+PYAD_ALWAYS_INLINE uint32_t forward_nary(const pyad_program *p, const block *w, uint32_t i,
+                                         const int64_t B)
 {
-    const int64_t B = w->B;
-    const pyad_nary_ref r = p->nary[p->a[i]];
-    const unsigned op = p->kind[i] & PYAD_OP_MASK;
-    if (op == PYAD_OP_SOFTMAX && r.index != 0)
-        return; /* computed with output 0 */
-    double *v = w->scratch, *y = w->scratch + p->maxn;
+    const pyad_nary_ref r = p->nary[p->ins[i].a];
+    const unsigned op = p->ins[i].kind & PYAD_OP_MASK;
+    const size_t nb = (size_t)B;
     const int64_t n = r.count;
-    for (int64_t q = 0; q < B; q++) {
+    const uint32_t *side = p->side + r.first;
+    double *v = w->scratch, *y = w->scratch + p->maxn;
+    double *out = w->val + (size_t)(p->nin + i) * nb;
+    for (size_t q = 0; q < nb; q++) {
         for (uint32_t j = 0; j < r.count; j++)
-            v[j] = w->val[(size_t)p->side[r.first + j] * (size_t)B + (size_t)q];
-        double *sp = w->sp + (size_t)r.first * (size_t)B + (size_t)q; /* entry j at sp[j*B] */
-        double *out = w->val + (size_t)(p->nin + i) * (size_t)B + (size_t)q;
+            v[j] = w->val[side[j] * nb + q];
         double m = 0.0, s = 0.0;
         switch (op) {
         case PYAD_OP_SUM:
-            *out = pyad__sum_of(v, n);
-            for (int64_t j = 0; j < n; j++)
-                sp[j * B] = 1.0;
+            out[q] = pyad__sum_of(v, n);
             break;
         case PYAD_OP_DOT:
-            *out = pyad__dot_of(v, n / 2);
-            for (int64_t j = 0; j < n; j += 2) {
-                sp[j * B] = v[j + 1];
-                sp[(j + 1) * B] = v[j];
-            }
+            out[q] = pyad__dot_of(v, n / 2);
             break;
         case PYAD_OP_LOGSUMEXP:
-            *out = pyad__lse_of(v, n, &m, &s);
-            for (int64_t j = 0; j < n; j++)
-                sp[j * B] = pyad__lse_partial(v[j], m, s);
+            out[q] = pyad__lse_of(v, n, &m, &s);
+            for (uint32_t j = 0; j < r.count; j++)
+                w->sp[(r.first + j) * nb + q] = pyad__lse_partial(v[j], m, s);
             break;
         default: /* PYAD_OP_SOFTMAX: outputs i .. i + n - 1 */
             pyad__softmax_of(v, n, pyad__max_of(v, n), y);
-            for (uint32_t o = 0; o < r.count; o++) {
-                out[(size_t)o * (size_t)B] = y[o];
-                double *po = w->sp + (size_t)p->nary[p->a[i + o]].first * (size_t)B + (size_t)q;
-                for (uint32_t j = 0; j < r.count; j++)
-                    po[(size_t)j * (size_t)B] = pyad__softmax_partial(y[o], y[j], o == j);
-            }
+            for (uint32_t o = 0; o < r.count; o++)
+                out[o * nb + q] = y[o];
             break;
         }
     }
+    return op == PYAD_OP_SOFTMAX ? r.count : 1;
 }
 
 /* One case per op and form, from the op table. */
 #define PYAD_FWD_0(NAME, VALUE, DA, DB)
 #define PYAD_FWD_PYAD_NARY(NAME, VALUE, DA, DB)
+#define PYAD_FWD_VALUE_ONLY(KIND, VALUE)                                                      \
+    case (KIND) | PYAD_STATIC_BIT:                                                            \
+        if (B == 1) {                                                                         \
+            const double a = xa[0], b = xb[0];                                                \
+            yv[0] = (VALUE);                                                                  \
+            (void)b;                                                                          \
+            break;                                                                            \
+        }                                                                                     \
+        PYAD_FALLTHROUGH; /* a block writes the partials too */
 #define PYAD_FWD_1(NAME, VALUE, DA, DB)                                                       \
+    PYAD_FWD_VALUE_ONLY(PYAD_OP_##NAME, VALUE)                                                \
     case PYAD_OP_##NAME:                                                                      \
         for (int64_t q = 0; q < B; q++) {                                                     \
             const double a = xa[q];                                                           \
@@ -118,6 +121,7 @@ static void forward_nary(const pyad_program *p, const block *w, uint32_t i)
         }                                                                                     \
         break;
 #define PYAD_FWD_FORM(NAME, FORM, VALUE, PA, PB)                                              \
+    PYAD_FWD_VALUE_ONLY(PYAD_OP_##NAME | FORM << PYAD_OP_BITS, VALUE)                         \
     case PYAD_OP_##NAME | FORM << PYAD_OP_BITS:                                               \
         for (int64_t q = 0; q < B; q++) {                                                     \
             const double a = xa[q], b = xb[q];                                                \
@@ -135,60 +139,105 @@ static void forward_nary(const pyad_program *p, const block *w, uint32_t i)
 
 PYAD_ALWAYS_INLINE void forward(const pyad_program *p, const block *w, const int64_t B)
 {
-    for (uint32_t i = 0; i < p->nrec; i++) {
-        const unsigned kind = p->kind[i];
-        if (PYAD_UNLIKELY(p->b[i] & PYAD_NARY_BIT)) {
-            forward_nary(p, w, i);
-            continue;
-        }
-        const double *xa = w->val + (size_t)p->a[i] * (size_t)B;
-        const double *xb = w->val + (size_t)p->b[i] * (size_t)B;
-        double *restrict yv = w->val + (size_t)(p->nin + i) * (size_t)B;
-        double *restrict qa = w->pa + (size_t)i * (size_t)B;
-        double *restrict qb = w->pb + (size_t)i * (size_t)B;
-        switch (kind) {
+    const size_t nb = (size_t)B;
+    const pyad_instr *ins = p->ins;
+    double *val = w->val, *pp = w->pp, *yv = w->val + p->nin * nb;
+    for (uint32_t i = 0, n = p->nrec; i < n; i++, yv += nb, pp += 2 * nb) {
+        const pyad_instr in = ins[i];
+        const double *xa = val + in.a * nb, *xb = val + in.b * nb;
+        double *qa = pp, *qb = pp + nb;
+        switch (in.kind) {
 #define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                   \
     PYAD_FWD_##ARITY(NAME, VALUE, DA, DB)
 #include "ops.def"
 #undef PYAD_OP
-        default:
-            break; /* not reached: the program holds op codes of the table only */
+        default: { /* the n-ary ops */
+            const uint32_t more = forward_nary(p, w, i, B) - 1;
+            i += more;
+            yv += more * nb;
+            pp += 2 * more * nb;
+            break;
+        }
         }
     }
 }
 
-static void reverse_nary(const pyad_program *p, const block *w, uint32_t i, const double *g)
+/* The reverse of n-ary instruction i, in the tape's order: entries first to last, and a
+   softmax's outputs (met at its last one) last to first, each skipped where its adjoint is
+   0. Returns the instructions done. */
+PYAD_ALWAYS_INLINE uint32_t reverse_nary(const pyad_program *p, const block *w, uint32_t i,
+                                         const int64_t B)
 {
-    const int64_t B = w->B;
-    const pyad_nary_ref r = p->nary[p->a[i]];
-    for (uint32_t e = r.first; e < r.first + r.count; e++) {
-        double *ge = w->adj + (size_t)p->side[e] * (size_t)B;
-        const double *pe = w->sp + (size_t)e * (size_t)B;
-        for (int64_t q = 0; q < B; q++)
-            if (g[q] != 0.0)
-                ge[q] += pe[q] * g[q];
+    const pyad_nary_ref r = p->nary[p->ins[i].a];
+    const unsigned op = p->ins[i].kind & PYAD_OP_MASK;
+    const size_t nb = (size_t)B;
+    const uint32_t *side = p->side + r.first;
+    double *adj = w->adj;
+    const double *val = w->val;
+    if (op == PYAD_OP_SOFTMAX) { /* outputs first .. i, last to first */
+        const size_t first = p->nin + i - (r.count - 1);
+        for (uint32_t o = r.count; o-- > 0;)
+            for (size_t q = 0; q < nb; q++) {
+                const double go = adj[(first + o) * nb + q], yo = val[(first + o) * nb + q];
+                if (go == 0.0)
+                    continue;
+                for (uint32_t j = 0; j < r.count; j++)
+                    adj[side[j] * nb + q] +=
+                        pyad__softmax_partial(yo, val[(first + j) * nb + q], o == j) * go;
+            }
+        return r.count;
     }
+    const double *sp = w->sp + r.first * nb;
+    for (size_t q = 0; q < nb; q++) {
+        const double g = adj[(p->nin + i) * nb + q];
+        if (g == 0.0)
+            continue;
+        switch (op) {
+        case PYAD_OP_SUM:
+            for (uint32_t e = 0; e < r.count; e++)
+                adj[side[e] * nb + q] += g; /* the recorded partial is 1.0, and 1.0 * g is g */
+            break;
+        case PYAD_OP_DOT:
+            for (uint32_t e = 0; e < r.count; e += 2) {
+                adj[side[e] * nb + q] += val[side[e + 1] * nb + q] * g;
+                adj[side[e + 1] * nb + q] += val[side[e] * nb + q] * g;
+            }
+            break;
+        default: /* PYAD_OP_LOGSUMEXP */
+            for (uint32_t e = 0; e < r.count; e++)
+                adj[side[e] * nb + q] += sp[e * nb + q] * g;
+            break;
+        }
+    }
+    return 1;
 }
 
 PYAD_ALWAYS_INLINE void reverse(const pyad_program *p, const block *w, const int64_t B)
 {
     double *adj = w->adj;
     for (uint32_t i = p->nrec; i-- > 0;) {
+        if (PYAD_UNLIKELY(p->ins[i].b & PYAD_NARY_BIT)) {
+            i -= reverse_nary(p, w, i, B) - 1;
+            continue;
+        }
         const double *g = adj + (size_t)(p->nin + i) * (size_t)B;
         if (B == 1 && g[0] == 0.0)
             continue;
-        if (PYAD_UNLIKELY(p->b[i] & PYAD_NARY_BIT)) {
-            reverse_nary(p, w, i, g);
+        const pyad_instr in = p->ins[i];
+        double *ga = adj + (size_t)in.a * (size_t)B, *gb = adj + (size_t)in.b * (size_t)B;
+        const double *qa = w->pp + 2 * (size_t)i * (size_t)B, *qb = qa + B;
+        if (B == 1) {
+            if (in.kind & PYAD_STATIC_BIT)
+                qb = (qa = p->cpart + 2 * (size_t)i) + 1;
+            ga[0] += qa[0] * g[0];
+            gb[0] += qb[0] * g[0];
             continue;
         }
-        double *ga = adj + (size_t)p->a[i] * (size_t)B, *gb = adj + (size_t)p->b[i] * (size_t)B;
-        const double *qa = w->pa + (size_t)i * (size_t)B, *qb = w->pb + (size_t)i * (size_t)B;
+        /* written as selects, not branches, so that the block's loops vectorise */
         for (int64_t q = 0; q < B; q++)
-            if (g[q] != 0.0)
-                ga[q] += qa[q] * g[q];
+            ga[q] = g[q] != 0.0 ? ga[q] + qa[q] * g[q] : ga[q];
         for (int64_t q = 0; q < B; q++)
-            if (g[q] != 0.0)
-                gb[q] += qb[q] * g[q];
+            gb[q] = g[q] != 0.0 ? gb[q] + qb[q] * g[q] : gb[q];
     }
 }
 
@@ -248,8 +297,7 @@ int64_t pyad_program_work(const pyad_program *p, int64_t points, int64_t directi
     const double slots = (double)pyad__nslots(p) + (double)p->nrec, side = (double)p->nside;
     const double need = directions == 0
                             ? n * (double)per_point(p) + 2.0 * p->maxn + 2.0
-                            : (2.0 + 2.0 * d) * slots + (1.0 + d) * side +
-                                  (2.0 + 2.0 * d) * p->maxn + 2.0;
+                            : (2.0 + 2.0 * d) * slots + side + (2.0 + d) * p->maxn + d + 2.0;
     return need < 0x1p60 ? (int64_t)need : -1;
 }
 
@@ -302,18 +350,18 @@ int pyad_program_run(const pyad_program *p, int64_t k, const double *x, int64_t 
 
 typedef struct hblock {
     int64_t D;
-    double *val, *adj;  /* nslots */
-    double *tan, *adt;  /* nslots * D: tangents of values and of adjoints */
-    double *pa, *pb;    /* nrec */
-    double *tpa, *tpb;  /* nrec * D: tangents of the partials */
-    double *sp, *tsp;   /* nside, nside * D */
-    double *v, *tv;     /* scratch: one n-ary instruction's operands and their tangents */
-    double *y, *ty;     /* ... and a softmax's outputs and theirs */
+    double *val, *adj; /* nslots */
+    double *tan, *adt; /* nslots * D: tangents of values and of adjoints */
+    double *pa, *pb;   /* nrec */
+    double *tpa, *tpb; /* nrec * D: tangents of the partials */
+    double *sp;        /* nside: logsumexp's partials */
+    double *v, *tv;    /* scratch: one n-ary instruction's operands and their tangents */
+    double *y;         /* ... and a softmax's outputs */
 } hblock;
 
 static hblock hblock_layout(const pyad_program *p, double *work, int64_t D)
 {
-    const size_t d = (size_t)D, ns = pyad__nslots(p), nr = p->nrec, ne = p->nside;
+    const size_t d = (size_t)D, ns = pyad__nslots(p), nr = p->nrec;
     hblock h;
     h.D = D;
     h.val = work;
@@ -325,29 +373,27 @@ static hblock hblock_layout(const pyad_program *p, double *work, int64_t D)
     h.tpa = h.pb + nr;
     h.tpb = h.tpa + nr * d;
     h.sp = h.tpb + nr * d;
-    h.tsp = h.sp + ne;
-    h.v = h.tsp + ne * d;
+    h.v = h.sp + p->nside;
     h.tv = h.v + p->maxn;
     h.y = h.tv + (size_t)p->maxn * d;
-    h.ty = h.y + p->maxn;
     return h;
 }
 
+/* Values and tangents of n-ary instruction i (partials as in forward_nary). */
 static void hvp_forward_nary(const pyad_program *p, const hblock *h, uint32_t i)
 {
     const size_t D = (size_t)h->D;
-    const pyad_nary_ref r = p->nary[p->a[i]];
-    const unsigned op = p->kind[i] & PYAD_OP_MASK;
+    const pyad_nary_ref r = p->nary[p->ins[i].a];
+    const unsigned op = p->ins[i].kind & PYAD_OP_MASK;
     if (op == PYAD_OP_SOFTMAX && r.index != 0)
         return;
-    const uint32_t n = r.count, self = p->nin + i;
+    const uint32_t n = r.count, *side = p->side + r.first;
+    const size_t self = p->nin + i;
     for (uint32_t j = 0; j < n; j++) {
-        const uint32_t s = p->side[r.first + j];
-        h->v[j] = h->val[s];
-        memcpy(h->tv + j * D, h->tan + s * D, D * sizeof *h->tv);
+        h->v[j] = h->val[side[j]];
+        memcpy(h->tv + j * D, h->tan + side[j] * D, D * sizeof *h->tv);
     }
-    double *sp = h->sp + r.first, *tsp = h->tsp + r.first * D, *ty = h->tan + self * D;
-    double m = 0.0, s = 0.0;
+    double m = 0.0, s = 0.0, *sp = h->sp + r.first;
     switch (op) {
     case PYAD_OP_SUM:
     case PYAD_OP_DOT:
@@ -358,45 +404,92 @@ static void hvp_forward_nary(const pyad_program *p, const hblock *h, uint32_t i)
             h->val[self] = pyad__dot_of(h->v, n / 2);
         else
             h->val[self] = pyad__lse_of(h->v, n, &m, &s);
-        for (uint32_t j = 0; j < n; j++)
-            sp[j] = op == PYAD_OP_SUM   ? 1.0
-                    : op == PYAD_OP_DOT ? h->v[j ^ 1u]
-                                        : pyad__lse_partial(h->v[j], m, s);
+        for (uint32_t j = 0; op == PYAD_OP_LOGSUMEXP && j < n; j++)
+            sp[j] = pyad__lse_partial(h->v[j], m, s);
         for (size_t d = 0; d < D; d++) {
             double t = 0.0;
-            for (uint32_t j = 0; j < n; j++)
-                t += sp[j] * h->tv[j * D + d];
-            ty[d] = t;
+            for (uint32_t j = 0; j < n; j++) {
+                const double pj = op == PYAD_OP_SUM   ? 1.0
+                                  : op == PYAD_OP_DOT ? h->v[j ^ 1u] /* the pair's other */
+                                                      : sp[j];
+                t += pj * h->tv[j * D + d];
+            }
+            h->tan[self * D + d] = t;
         }
-        for (uint32_t j = 0; j < n; j++)
-            for (size_t d = 0; d < D; d++)
-                tsp[j * D + d] = op == PYAD_OP_SUM   ? 0.0
-                                 : op == PYAD_OP_DOT ? h->tv[(j ^ 1u) * D + d]
-                                                     : sp[j] * (h->tv[j * D + d] - ty[d]);
         break;
-    default: /* PYAD_OP_SOFTMAX: outputs self .. self + n - 1, partials y_o (δoj - y_j) */
+    default: /* PYAD_OP_SOFTMAX: outputs self .. self + n - 1 */
         pyad__softmax_of(h->v, n, pyad__max_of(h->v, n), h->y);
         for (uint32_t o = 0; o < n; o++) {
             h->val[self + o] = h->y[o];
-            double *so = h->sp + p->nary[p->a[i + o]].first;
-            for (uint32_t j = 0; j < n; j++)
-                so[j] = pyad__softmax_partial(h->y[o], h->y[j], o == j);
             for (size_t d = 0; d < D; d++) {
                 double t = 0.0;
                 for (uint32_t j = 0; j < n; j++)
-                    t += so[j] * h->tv[j * D + d];
-                h->ty[o * D + d] = t;
+                    t += pyad__softmax_partial(h->y[o], h->y[j], o == j) * h->tv[j * D + d];
+                h->tan[(self + o) * D + d] = t;
             }
-            memcpy(h->tan + (self + o) * D, h->ty + o * D, D * sizeof *h->ty);
-        }
-        for (uint32_t o = 0; o < n; o++) {
-            double *tso = h->tsp + p->nary[p->a[i + o]].first * D;
-            for (uint32_t j = 0; j < n; j++)
-                for (size_t d = 0; d < D; d++)
-                    tso[j * D + d] = h->ty[o * D + d] * ((o == j ? 1.0 : 0.0) - h->y[j]) -
-                                     h->y[o] * h->ty[j * D + d];
         }
         break;
+    }
+}
+
+/* adj[s] += p g and adj'[s] += p g' + p' g for operand slot s, partial p, its tangent tp. */
+static void hvp_push(const hblock *h, size_t s, double p, const double *tp, double g,
+                     const double *gd)
+{
+    const size_t D = (size_t)h->D;
+    h->adj[s] += p * g;
+    for (size_t d = 0; d < D; d++)
+        h->adt[s * D + d] += p * gd[d] + tp[d] * g;
+}
+
+/* The reverse of n-ary instruction i with tangents; tp is scratch of D doubles. The tangent
+   of each partial follows from the operands' and outputs' tangents. */
+static void hvp_reverse_nary(const pyad_program *p, const hblock *h, uint32_t i, double *tp)
+{
+    const size_t D = (size_t)h->D;
+    const pyad_nary_ref r = p->nary[p->ins[i].a];
+    const unsigned op = p->ins[i].kind & PYAD_OP_MASK;
+    if (op == PYAD_OP_SOFTMAX && r.index != r.count - 1)
+        return;
+    const uint32_t n = r.count, *side = p->side + r.first;
+    const size_t self = p->nin + i;
+    const double g = h->adj[self], *gd = h->adt + self * D;
+    switch (op) {
+    case PYAD_OP_SUM:
+        memset(tp, 0, D * sizeof *tp);
+        for (uint32_t e = 0; e < n; e++)
+            hvp_push(h, side[e], 1.0, tp, g, gd);
+        break;
+    case PYAD_OP_DOT:
+        for (uint32_t e = 0; e < n; e++) {
+            const size_t other = side[e ^ 1u];
+            hvp_push(h, side[e], h->val[other], h->tan + other * D, g, gd);
+        }
+        break;
+    case PYAD_OP_LOGSUMEXP:
+        for (uint32_t e = 0; e < n; e++) {
+            const double pe = h->sp[r.first + e];
+            for (size_t d = 0; d < D; d++)
+                tp[d] = pe * (h->tan[side[e] * D + d] - h->tan[self * D + d]);
+            hvp_push(h, side[e], pe, tp, g, gd);
+        }
+        break;
+    default: { /* PYAD_OP_SOFTMAX: outputs first .. self */
+        const size_t first = self - (n - 1);
+        for (uint32_t o = n; o-- > 0;) {
+            const size_t so = first + o;
+            const double yo = h->val[so], *to = h->tan + so * D;
+            for (uint32_t j = 0; j < n; j++) {
+                const size_t sj = first + j;
+                const double yj = h->val[sj], *tj = h->tan + sj * D, delta = o == j ? 1.0 : 0.0;
+                for (size_t d = 0; d < D; d++)
+                    tp[d] = to[d] * (delta - yj) - yo * tj[d];
+                hvp_push(h, side[j], pyad__softmax_partial(yo, yj, o == j), tp, h->adj[so],
+                         h->adt + so * D);
+            }
+        }
+        break;
+    }
     }
 }
 
@@ -406,7 +499,7 @@ static void hvp_forward_nary(const pyad_program *p, const hblock *h, uint32_t i)
 #define PYAD_HFWD_PYAD_NARY(NAME, VALUE, DA, DB, DAA, DAB, DBB)
 #define PYAD_HFWD_1(NAME, VALUE, DA, DB, DAA, DAB, DBB)                                       \
     case PYAD_OP_##NAME: {                                                                    \
-        const double a = h->val[p->a[i]];                                                     \
+        const double a = h->val[p->ins[i].a];                                                     \
         y = (VALUE);                                                                          \
         da = (DA);                                                                            \
         daa = (DAA);                                                                          \
@@ -416,7 +509,7 @@ static void hvp_forward_nary(const pyad_program *p, const hblock *h, uint32_t i)
     case PYAD_OP_##NAME:                                                                      \
     case PYAD_OP_##NAME | PYAD_FORM_VC << PYAD_OP_BITS:                                       \
     case PYAD_OP_##NAME | PYAD_FORM_CV << PYAD_OP_BITS: {                                     \
-        const double a = h->val[p->a[i]], b = h->val[p->b[i]];                                \
+        const double a = h->val[p->ins[i].a], b = h->val[p->ins[i].b];                                \
         y = (VALUE);                                                                          \
         da = (DA);                                                                            \
         db = (DB);                                                                            \
@@ -432,8 +525,8 @@ static void hvp_forward(const pyad_program *p, const hblock *h)
 {
     const size_t D = (size_t)h->D;
     for (uint32_t i = 0; i < p->nrec; i++) {
-        const unsigned kind = p->kind[i];
-        if (p->b[i] & PYAD_NARY_BIT) {
+        const unsigned kind = p->ins[i].kind & PYAD_KIND_MASK;
+        if (p->ins[i].b & PYAD_NARY_BIT) {
             hvp_forward_nary(p, h, i);
             continue;
         }
@@ -447,7 +540,7 @@ static void hvp_forward(const pyad_program *p, const hblock *h)
         default:
             break;
         }
-        const size_t self = p->nin + i, sa = p->a[i], sb = p->b[i];
+        const size_t self = p->nin + i, sa = p->ins[i].a, sb = p->ins[i].b;
         h->val[self] = y;
         h->pa[i] = va ? da : 0.0;
         h->pb[i] = vb ? db : 0.0;
@@ -460,29 +553,18 @@ static void hvp_forward(const pyad_program *p, const hblock *h)
     }
 }
 
-static void hvp_reverse(const pyad_program *p, const hblock *h)
+static void hvp_reverse(const pyad_program *p, const hblock *h, double *tp)
 {
     const size_t D = (size_t)h->D;
     for (uint32_t i = p->nrec; i-- > 0;) {
-        const size_t self = p->nin + i;
-        const double g = h->adj[self], *gd = h->adt + self * D;
-        if (p->b[i] & PYAD_NARY_BIT) {
-            const pyad_nary_ref r = p->nary[p->a[i]];
-            for (uint32_t e = r.first; e < r.first + r.count; e++) {
-                const size_t s = p->side[e];
-                h->adj[s] += h->sp[e] * g;
-                for (size_t d = 0; d < D; d++)
-                    h->adt[s * D + d] += h->sp[e] * gd[d] + h->tsp[e * D + d] * g;
-            }
+        if (p->ins[i].b & PYAD_NARY_BIT) {
+            hvp_reverse_nary(p, h, i, tp);
             continue;
         }
-        const size_t sa = p->a[i], sb = p->b[i];
-        h->adj[sa] += h->pa[i] * g;
-        for (size_t d = 0; d < D; d++)
-            h->adt[sa * D + d] += h->pa[i] * gd[d] + h->tpa[i * D + d] * g;
-        h->adj[sb] += h->pb[i] * g;
-        for (size_t d = 0; d < D; d++)
-            h->adt[sb * D + d] += h->pb[i] * gd[d] + h->tpb[i * D + d] * g;
+        const size_t self = p->nin + i;
+        const double g = h->adj[self], *gd = h->adt + self * D;
+        hvp_push(h, p->ins[i].a, h->pa[i], h->tpa + i * D, g, gd);
+        hvp_push(h, p->ins[i].b, h->pb[i], h->tpb + i * D, g, gd);
     }
 }
 
@@ -508,7 +590,7 @@ int pyad_program_hvp(const pyad_program *p, const double *x, int64_t ndir, const
     memset(h.adj, 0, ns * sizeof *h.adj);
     memset(h.adt, 0, ns * D * sizeof *h.adt);
     h.adj[p->out[0]] = 1.0;
-    hvp_reverse(p, &h);
+    hvp_reverse(p, &h, h.y + p->maxn);
     for (uint32_t i = 0; grad != NULL && i < p->nin; i++)
         grad[i] = h.adj[i];
     for (size_t d = 0; d < D; d++)

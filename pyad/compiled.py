@@ -60,10 +60,17 @@ class _Trace:
 
     def value_read(self, where: str) -> errors.TraceError:
         return errors.TraceError(
-            f"the value of a traced Var was read (.v or float()) at {where}; pyad.compile "
-            "replays the recorded operations only, so Python computations on values cannot be "
-            "replayed. Use pyad ops (pyad.relu, pyad.abs, comparisons are kept as guards), or "
-            "pyad.grad / pyad.value_and_grad, which record afresh at every call"
+            f"a traced Var's value or gradient was used at {where} (.v, float(), .grad, "
+            "backward() or predecessors); pyad.compile replays the recorded operations only, "
+            "so Python computations on values cannot be replayed. Use pyad ops (pyad.relu, "
+            "pyad.abs; comparisons are kept as guards), or pyad.grad / pyad.value_and_grad, "
+            "which record afresh at every call"
+        )
+
+    def foreign(self, where: str) -> errors.TraceError:
+        return errors.TraceError(
+            f"a comparison at {where} involves a Var recorded outside the traced function; "
+            "pass it as an input of fn, or compare with a plain number"
         )
 
 
@@ -122,19 +129,18 @@ class _Program:
         self.info = dict(zip(_INFO, (int(v) for v in info)))
         work = lib.pyad_program_work
         self.per_point = int(work(self.p, 2, 0) - work(self.p, 1, 0))
-        self._work: dict[tuple[int, int], FloatArray] = {}
+        self._work: FloatArray = np.empty(0)
 
     def work(self, points: int, directions: int = 0) -> FloatArray:
-        """The work buffer for a block of points (or for hvp's directions), kept for reuse:
-        allocating megabytes per call would cost page faults every call."""
-        key = (points, directions)
-        buf = self._work.get(key)
-        if buf is None:
-            size = lib.pyad_program_work(self.p, points, directions)
-            if size < 0:
-                raise MemoryError("the work buffer for this program would be too large")
-            buf = self._work[key] = np.empty(int(size))
-        return buf
+        """A work buffer for a block of points (or for hvp's directions). One buffer is kept
+        and grown to the largest size asked for: allocating megabytes at every call would
+        cost page faults at every call."""
+        size = int(lib.pyad_program_work(self.p, points, directions))
+        if size < 0:
+            raise MemoryError("the work buffer for this program would be too large")
+        if self._work.size < size:
+            self._work = np.empty(size)
+        return self._work[:size]
 
     def block(self, k: int) -> int:
         """Points per block of a k-point call: as many as fit in the cache budget."""
@@ -211,8 +217,8 @@ class Function:
         self.strict = bool(strict)
         #: how many times ``fn`` was traced again because an input flipped a guard
         self.retraces = 0
-        x = _as_points(x0, None)
-        if x.shape[0] != 1:
+        x = _as_points(x0, None, "x0")
+        if np.ndim(x0) != 1:
             raise ValueError(f"x0 must be one point (a 1-D array), got shape {np.shape(x0)}")
         self._programs = [_Program(fn, x[0])]
 
@@ -353,6 +359,13 @@ class Function:
                 break
         else:
             prog = _Program(self.fn, x)
+            first = self._programs[0]
+            if (prog.scalar, prog.n_outputs) != (first.scalar, first.n_outputs):
+                raise ValueError(
+                    f"fn traced again at x = {x.tolist()} returns {_shape(prog)}, but "
+                    f"{_shape(first)} where it was compiled; a compiled function keeps one "
+                    "output shape"
+                )
             self.retraces += 1
             self._programs.append(prog)
             del self._programs[1 : max(1, len(self._programs) - _MAX_VARIANTS)]
@@ -360,6 +373,10 @@ class Function:
         if promote:  # a single point: later calls most likely fall on the same side
             self._programs.insert(0, self._programs.pop(j))
         return prog
+
+
+def _shape(prog: _Program) -> str:
+    return "one value" if prog.scalar else f"{prog.n_outputs} values"
 
 
 def _as_points(x: npt.ArrayLike, n: int | None, name: str = "x") -> FloatArray:

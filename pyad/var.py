@@ -215,6 +215,10 @@ def _compare(a: Var, other: object, cmp: int) -> bool:
     v = a._read(_get_value)
     held = (v < b, v <= b, v > b, v >= b)[cmp]
     trace = a._t._trace
+    if isinstance(other, Var) and other._t is not a._t:
+        trace = trace or other._t._trace
+        if trace is not None:
+            raise trace.foreign(_caller())
     if trace is not None:
         trace.guard(cmp, a, other, held, _caller())
     return held
@@ -278,16 +282,22 @@ class Var:
 
     @v.setter
     def v(self, value: Number) -> None:
+        if self._t._trace is not None:
+            raise self._t._trace.value_read(_caller())
         self._write(_set_value, value)
 
     @property
     def grad(self) -> float:
         """The accumulated adjoint d(output)/d(self) over all backward() calls so far
         (assignable: ``x.grad = 0.0``)."""
+        if self._t._trace is not None:
+            raise self._t._trace.value_read(_caller())
         return self._read(_get_grad)
 
     @grad.setter
     def grad(self, value: Number) -> None:
+        if self._t._trace is not None:
+            raise self._t._trace.value_read(_caller())
         self._write(_set_grad, value)
 
     def backward(self, upstream_grad: Number = 1.0) -> None:
@@ -295,6 +305,8 @@ class Var:
         on, itself included. One sweep over the tape in C; calling it again accumulates
         again."""
         t = self._t
+        if t._trace is not None:
+            raise t._trace.value_read(_caller())
         status = _backward(t._p, self._h, _checked_float(upstream_grad))
         if status:
             _failed(t, -status, self)
@@ -304,6 +316,8 @@ class Var:
         """``[(multiplier, Var), ...]``: this node's Var operands and the partial
         derivatives recorded for them (constant operands are not nodes)."""
         t = self._t
+        if t._trace is not None:
+            raise t._trace.value_read(_caller())
         count = ffi.new("int64_t *")
         status = lib.pyad_get_operands(t._p, self._h, 0, ffi.NULL, ffi.NULL, count)
         if status:
