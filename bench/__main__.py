@@ -6,6 +6,7 @@ every figure in a JSON file.
     python -m bench --quick              # small sizes, 3 repeats (< 1 min)
     python -m bench --workloads W1,W4 --repeats 5 --json /tmp/b.json
     python -m bench --micro              # also the cost of the pieces of one operation
+    python -m bench --replay             # only the replay rows (pyad.compile vs C peers)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import harness
+from bench import harness, replay
 from bench.workloads import WORKLOADS
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -86,12 +87,22 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--json", type=Path, default=DEFAULT_JSON, help=f"JSON output (default {DEFAULT_JSON})"
     )
     parser.add_argument("--micro", action="store_true", help="also run bench/micro.py's report")
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="only the replay rows (bench/replay.py: pyad.compile against the C peers on "
+        "W1, W2, W5); by default they run after the one-shot tables",
+    )
     args = parser.parse_args(argv)
     keys = [k.strip() for k in args.workloads.split(",") if k.strip()]
     unknown = [k for k in keys if k not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
     args.workloads = keys
+    if args.replay and not set(keys) & set(replay.WORKLOADS_REPLAYED):
+        parser.error(f"--replay runs {list(replay.WORKLOADS_REPLAYED)}; --workloads has none")
+    # the replay rows have their own default repeats (many short samples); --repeats sets both
+    args.replay_repeats = args.repeats
     if args.repeats is None:
         args.repeats = 3 if args.quick else 7
     if args.repeats < 1:
@@ -120,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         f"pyad bench{' --quick' if args.quick else ''}  {info['date']}  {info['platform']}  "
         f"{info['cpu']} x{info['cpu_count']}  Python {info['python']}"
     )
-    print(harness.LEGEND)
+    if not args.replay:
+        print(harness.LEGEND)
     report: dict[str, Any] = {
         "command": [sys.executable, "-m", "bench", *(sys.argv[1:] if argv is None else argv)],
         "machine": info,
@@ -134,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "workloads": {},
     }
-    for key in args.workloads:
+    for key in [] if args.replay else args.workloads:
         w = WORKLOADS[key]
         size = w.quick_size if args.quick else w.size
         wr = harness.run_workload(w, size, args.repeats, budget, _progress)
@@ -149,6 +161,14 @@ def main(argv: list[str] | None = None) -> int:
             "notes": wr.notes,
             "engines": wr.figures,
         }
+    replay_keys = [k for k in args.workloads if k in replay.WORKLOADS_REPLAYED]
+    if replay_keys:
+        result = replay.run(
+            args.quick, _progress, repeats=args.replay_repeats, workloads=replay_keys
+        )
+        print()
+        print(replay.format_table(result), flush=True)
+        report["replay"] = result
     if args.micro:
         from bench import micro
 
@@ -160,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(_clean(report), indent=2) + "\n")
     _progress(f"wrote {args.json} ({report['elapsed_seconds']:.1f} s)\n")
+    failed = [
+        k
+        for k, wr in report.get("replay", {}).get("workloads", {}).items()
+        if not wr["checks"]["ok"]
+    ]
+    if failed:  # a wrong replay makes every figure of it meaningless: fail loudly (CI smoke)
+        _progress(f"replay correctness checks FAILED for {failed}\n")
+        return 1
     return 0
 
 

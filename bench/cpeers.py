@@ -39,14 +39,15 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
 
-from bench.workloads import input_vector
+from bench import workloads
+from bench.workloads import W5_INPUTS, W5_OPS, input_vector
 
 HERE = Path(__file__).resolve().parent
 CSRC = HERE / "csrc"
@@ -59,12 +60,9 @@ SOURCES = ("rogozhnikov.c", "handwritten.c")
 CFLAGS = ("-O3", "-std=c11", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wextra")
 MODULE_PREFIX = "_cpeers_"
 
-#: The workloads the C peers implement.
+#: The workloads the C peers implement. (W5_INPUTS, the initial nodes x[i] = i, and W5_OPS,
+#: the default op count, come from bench.workloads, where W5 is defined; read them here too.)
 PEER_WORKLOADS = ("W1", "W2", "W5")
-#: W5: number of initial nodes (x[i] = i) and default number of ops (README).
-W5_INPUTS = 100
-W5_OPS = 10_000
-
 _cache: tuple[ModuleType | None, str] | None = None
 
 
@@ -177,22 +175,11 @@ def _check(lib: Any, ffi: Any, status: int, what: str) -> None:
 
 
 def w5_nodes(m: Any, n_ops: int) -> list[Any]:
-    """The README's W5 on an engine ``m`` (pyad or pyad.reference): every node in order, the
-    100 inputs first; the loss is the last one. bench/workloads.py has no W5 yet, and the C
-    peers need this exact node order to compare every adjoint."""
-    var, softplus, add_all, softmax = m.Var, m.softplus, m.sum, m.softmax
-    nodes = [var(float(i)) for i in range(W5_INPUTS)]
-    for k in range(n_ops):
-        r = k % 4
-        if r == 0:
-            nodes.append(softplus(nodes[-10]))
-        elif r == 1:
-            nodes.append(add_all(nodes[-30:-10:5]))
-        elif r == 2:
-            nodes.append(nodes[-20] * nodes[-10])
-        else:
-            nodes.extend(softmax(nodes[-4:]))
-    return nodes
+    """The README's W5 on an engine ``m`` (pyad, pyad.reference, or the Rogozhnikov graph's
+    :func:`_rz_engine`): every node in order, the 100 inputs first; the loss is the last one.
+    bench/workloads.py holds the one definition; the peers compare every node's adjoint, so
+    they need all nodes, not only the loss."""
+    return workloads.w5_nodes(m, workloads.w5_inputs(m, n_ops), n_ops)
 
 
 def ops_count(workload: str, size: int) -> int:
@@ -308,6 +295,42 @@ class RogozhnikovGraph:
         return out
 
 
+class _RzNode:
+    """A node of a Rogozhnikov graph as an engine value, so that W5's one definition
+    (:func:`bench.workloads.w5_nodes`) also builds the C graph: ``*`` appends a mul op."""
+
+    __slots__ = ("g", "i")
+
+    def __init__(self, g: RogozhnikovGraph, i: int) -> None:
+        self.g, self.i = g, i
+
+    def __mul__(self, other: _RzNode) -> _RzNode:
+        g = self.g
+        return _RzNode(g, g.op(g._lib.RZ_MUL, self.i, other.i))
+
+
+def _rz_engine(g: RogozhnikovGraph) -> SimpleNamespace:
+    """The engine (``Var, softplus, sum, softmax`` and ``*``) that records W5 on ``g``, one
+    append call per op; softmax is one op whose 4 outputs are consecutive nodes."""
+    lib = g._lib
+
+    def var(value: float) -> _RzNode:
+        return _RzNode(g, g.input(value))
+
+    def softplus(a: _RzNode) -> _RzNode:
+        return _RzNode(g, g.op(lib.RZ_SOFTPLUS, a.i))
+
+    def add_all(xs: Iterable[_RzNode]) -> _RzNode:
+        return _RzNode(g, g.op(lib.RZ_SUM, *(a.i for a in xs)))
+
+    def softmax(xs: Iterable[_RzNode]) -> list[_RzNode]:
+        ins = [a.i for a in xs]
+        first = g.op(lib.RZ_SOFTMAX, *ins)
+        return [_RzNode(g, first + j) for j in range(len(ins))]
+
+    return SimpleNamespace(Var=var, softplus=softplus, sum=add_all, softmax=softmax)
+
+
 def rogozhnikov_graph(workload: str, size: int) -> RogozhnikovGraph:
     """Record W1 / W2 (``size`` = n parameters) or W5 (``size`` = ops) on a Rogozhnikov tape,
     one append call from Python per op. Constants are constant nodes, and W1/W2 start their
@@ -333,20 +356,8 @@ def rogozhnikov_graph(workload: str, size: int) -> RogozhnikovGraph:
                 acc = op(add, acc, term)
         _check(lib, g._ffi, lib.rz_tape_set_output(g._tape, acc), "set_output")
     elif workload == "W5":
-        softplus, add_all, softmax = lib.RZ_SOFTPLUS, lib.RZ_SUM, lib.RZ_SOFTMAX
-        nodes = [g.input(float(i)) for i in range(W5_INPUTS)]
-        for k in range(size):
-            r = k % 4
-            if r == 0:
-                nodes.append(op(softplus, nodes[-10]))
-            elif r == 1:
-                nodes.append(op(add_all, *nodes[-30:-10:5]))
-            elif r == 2:
-                nodes.append(op(mul, nodes[-20], nodes[-10]))
-            else:
-                first = op(softmax, *nodes[-4:])
-                nodes.extend(range(first, first + 4))
-        _check(lib, g._ffi, lib.rz_tape_set_output(g._tape, nodes[-1]), "set_output")
+        nodes = w5_nodes(_rz_engine(g), size)
+        _check(lib, g._ffi, lib.rz_tape_set_output(g._tape, nodes[-1].i), "set_output")
     else:
         raise ValueError(f"unknown workload {workload!r}; expected one of {PEER_WORKLOADS}")
     return g

@@ -336,6 +336,8 @@ def run_workload(
     results = measure(specs, w, size, repeats, budget, progress)
     wr = WorkloadResult(w, size, results)
     summarise(wr)
+    if w.note:
+        wr.notes.append(w.note)
     if w.key == "W4":
         _w4_notes(wr)
     return wr

@@ -1,9 +1,10 @@
 """The benchmark workloads of /work/shared/workloads/README.md, each written once.
 
 Every workload is a pair of functions of an *engine* ``m``: a module (or namespace) providing
-``Var, log, sin, exp, tanh, dot``. ``pyad`` and ``pyad.reference`` are engines; so is
-:data:`FLOATS`, whose ``Var`` is ``float`` and whose functions come from :mod:`math`, so the
-very same code also gives the float floor (the cost before anything is recorded).
+``Var, log, sin, exp, tanh, dot, softplus, sum, softmax``. ``pyad`` and ``pyad.reference``
+are engines; so is :data:`FLOATS`, whose ``Var`` is ``float`` and whose functions come from
+:mod:`math`, so the very same code also gives the float floor (the cost before anything is
+recorded).
 
 ``inputs(m, size)`` builds the leaves (called outside the timed region); ``loss(m, leaves,
 size)`` computes the loss from them (the timed recording). Functions are bound to local names
@@ -13,12 +14,13 @@ once per call, for every engine alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable
 
-#: An engine: a module or namespace with ``Var, log, sin, exp, tanh, dot``.
+#: An engine: a module or namespace with ``Var, log, sin, exp, tanh, dot, softplus, sum,
+#: softmax``.
 Engine = Any
 
 
@@ -30,6 +32,32 @@ def _float_dot(ws: Sequence[float], xs: Sequence[float]) -> float:
     return y
 
 
+def _float_softplus(x: float) -> float:
+    """``log(1 + exp(x))`` computed stably, as the README and pyad.reference do."""
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _float_sum(xs: Iterable[float]) -> float:
+    """``0.0 + x0 + x1 + ...`` left to right, as pyad.sum computes it (``math.fsum`` would
+    round differently and ``sum`` starts at the integer 0)."""
+    y = 0.0
+    for x in xs:
+        y = y + x
+    return y
+
+
+def _float_softmax(xs: Iterable[float]) -> list[float]:
+    """``exp(x_i - max) / s`` with ``s`` the left-to-right sum: a list, as pyad.softmax of
+    numbers returns."""
+    vals = list(xs)
+    m = max(vals)
+    es = [math.exp(v - m) for v in vals]
+    s = 0.0
+    for e in es:
+        s = s + e
+    return [e / s for e in es]
+
+
 #: The float "engine": no AD at all, the floor any define-by-run Python engine pays.
 FLOATS = SimpleNamespace(
     __name__="float",
@@ -39,6 +67,9 @@ FLOATS = SimpleNamespace(
     exp=math.exp,
     tanh=math.tanh,
     dot=_float_dot,
+    softplus=_float_softplus,
+    sum=_float_sum,
+    softmax=_float_softmax,
 )
 
 
@@ -175,6 +206,44 @@ def w4_log10_true_gradient(depth: int) -> float:
     return total
 
 
+# -- W5 rogozhnikov ---------------------------------------------------------------------------
+#: W5's initial nodes (x[i] = float(i)) and its default number of operations.
+W5_INPUTS = 100
+W5_OPS = 10_000
+
+
+def w5_inputs(m: Engine, n_ops: int) -> list[Any]:
+    """The 100 initial nodes, values 0.0 .. 99.0."""
+    var = m.Var
+    return [var(float(i)) for i in range(W5_INPUTS)]
+
+
+def w5_nodes(m: Engine, x: list[Any], n_ops: int) -> list[Any]:
+    """Every node of W5 in order, the inputs ``x`` first; op k by k % 4: softplus of
+    nodes[-10], sum of nodes[-30:-10:5], nodes[-20] * nodes[-10], softmax of nodes[-4:]
+    (its 4 outputs appended). All nodes, not only the last: W5's input gradient is exactly 0 at
+    10 000 ops (the softmax saturates), so a meaningful check compares every node's adjoint."""
+    softplus, add_all, softmax = m.softplus, m.sum, m.softmax
+    nodes = list(x)
+    append, extend = nodes.append, nodes.extend
+    for k in range(n_ops):
+        r = k % 4
+        if r == 0:
+            append(softplus(nodes[-10]))
+        elif r == 1:
+            append(add_all(nodes[-30:-10:5]))
+        elif r == 2:
+            append(nodes[-20] * nodes[-10])
+        else:
+            extend(softmax(nodes[-4:]))
+    return nodes
+
+
+def w5_loss(m: Engine, x: list[Any], n_ops: int) -> Any:
+    """The last node of W5."""
+    return w5_nodes(m, x, n_ops)[-1]
+
+
 # -- the table -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Workload:
@@ -218,6 +287,18 @@ WORKLOADS: dict[str, Workload] = {
         ),
         Workload(
             "W4", "chain (sigmoid with operators)", "depth", 100_000, 10_000, w4_inputs, w4_loss
+        ),
+        Workload(
+            "W5",
+            "rogozhnikov (softplus, sum, mul, softmax)",
+            "n_ops",
+            W5_OPS,
+            1_000,
+            w5_inputs,
+            w5_loss,
+            note="at 10 000 ops the gradient w.r.t. the 100 inputs is exactly 0 (the softmax "
+            "saturates), so grad diffs there compare zeros; tests/test_bench_cpeers.py checks "
+            "every node's adjoint, and the replay rows also check W5 at 1 000 ops",
         ),
     )
 }

@@ -1,0 +1,470 @@
+"""The replay rows of ``python -m bench``: what ``pyad.compile`` buys once a graph is recorded.
+
+For W1, W2 (n parameters) and W5 (n ops) each workload is compiled once with
+``pyad.compile`` (the function of the input vector; W5's inputs are its 100 initial nodes,
+its output the last node), traced at the input vector reversed and replayed at the vector
+itself, so that no figure can come from an answer cached at trace time. Then, in one loop of
+repeats that goes round-robin over everything timed (so that a burst of noise on this 2-core
+machine hits all alike), per call:
+
+* ``F.value_and_grad(x)``: pyad's replay, forward and reverse in C;
+* the Rogozhnikov C tape's replay and the hand-written C value and gradient (bench/cpeers.py):
+  the design pyad is compared with, and the floor;
+* ``F.value_and_grad(X)`` with X of shape (64, n) (W1, W2): the batched replay, per point;
+* ``F.hvp(x, v)``: a Hessian-vector product, relative to one value-and-gradient.
+
+Times are per op, op = one pyad record (:func:`bench.cpeers.ops_count`), the same denominator
+for every engine; min and median over the repeats, and ratios of one run (what carries over:
+absolute times here drift by tens of percent between runs). Tracing is timed apart, once.
+
+Correctness, every run: the replay's value and gradient must equal a fresh recording's
+(``pyad.value_and_grad``) exactly; the Rogozhnikov peer's to rounding (its softmax adjoint
+sums in another order); each batched row must equal the single-point replay at that row; and
+the Hessian-vector product must match central differences of the replayed gradient. W5's input
+gradient is exactly 0 at 10 000 ops (the softmax saturates), so there the checks also run at
+1 000 ops, where it is not.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import statistics
+import textwrap
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import numpy.typing as npt
+
+import pyad
+from bench import cpeers
+from bench.harness import TINY, max_rel_diff
+from bench.workloads import W5_OPS, WORKLOADS
+
+FloatArray = npt.NDArray[np.float64]
+Progress = Callable[[str], None]
+
+#: (workload, full size, --quick size); W1/W2 sizes are n parameters, W5's are ops.
+CASES: tuple[tuple[str, int, int], ...] = (
+    ("W1", 20_000, 2_000),
+    ("W2", 20_000, 2_000),
+    ("W5", W5_OPS, 1_000),
+)
+#: the workloads with replay rows
+WORKLOADS_REPLAYED = tuple(case[0] for case in CASES)
+#: points per batched call, and the workloads timed batched
+BATCH = 64
+BATCHED = ("W1", "W2")
+#: W5 size at which the checks run again when the input gradient is all zeros
+W5_CHECK_OPS = 1_000
+#: repeats (round-robin rounds) and the least time one sample lasts, full and --quick
+REPEATS, QUICK_REPEATS = 21, 7
+MIN_SECONDS, QUICK_MIN_SECONDS = 0.01, 0.002
+#: correctness bounds: the peer sums softmax adjoints in another order; hvp vs central
+#: differences of the gradient, relative to the largest |Hv| entry
+PEER_RTOL = 1e-9
+HVP_RTOL = 1e-4
+NS = 1e9
+
+ENGINES = ("pyad", "rogozhnikov", "handwritten", "pyad_batched", "pyad_hvp")
+
+
+@dataclass
+class _Timed:
+    """One thing timed: ``fn()`` called ``calls`` times per sample; seconds per call per
+    sample. ``per`` divides a call's time into per-op figures (ops, or ops x points)."""
+
+    name: str
+    fn: Callable[[], object]
+    per: int
+    calls: int = 1
+    samples: list[float] = field(default_factory=list)
+
+    def calibrate(self, min_seconds: float) -> None:
+        """One untimed warm-up call (caches, work buffers), then one timed to size a sample
+        to ``min_seconds``: a sub-millisecond call is otherwise lost in timer resolution."""
+        self.fn()
+        start = time.perf_counter()
+        self.fn()
+        once = time.perf_counter() - start
+        self.calls = max(1, math.ceil(min_seconds / once)) if once > 0 else 1000
+
+    def sample(self) -> None:
+        fn = self.fn
+        start = time.perf_counter()
+        for _ in range(self.calls):
+            fn()
+        self.samples.append((time.perf_counter() - start) / self.calls)
+
+    def figures(self) -> dict[str, Any]:
+        med, low = statistics.median(self.samples), min(self.samples)
+        return {
+            "median_us_per_call": med * 1e6,
+            "min_us_per_call": low * 1e6,
+            "median_ns_per_op": med * NS / self.per,
+            "min_ns_per_op": low * NS / self.per,
+            "repeats": len(self.samples),
+            "calls_per_repeat": self.calls,
+        }
+
+
+def _interleaved(timed: list[_Timed], repeats: int) -> None:
+    """``repeats`` rounds, each one sample of every entry in turn; the collector runs between
+    rounds only (every call allocates its result arrays)."""
+    enabled = gc.isenabled()
+    try:
+        for _ in range(repeats):
+            gc.collect()
+            gc.disable()
+            for t in timed:
+                t.sample()
+            if enabled:
+                gc.enable()
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def loss_function(workload: str, size: int) -> Callable[[list[Any]], Any]:
+    """The workload's loss as a function of the input Vars, for pyad.compile and
+    pyad.value_and_grad."""
+    w = WORKLOADS[workload]
+
+    def fn(xs: list[Any]) -> Any:
+        return w.loss(pyad, xs, size)
+
+    fn.__name__ = f"{workload.lower()}_{size}"
+    return fn
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _max_abs(a: FloatArray, b: FloatArray) -> float:
+    return float(np.max(np.abs(a - b), initial=0.0))
+
+
+def _rel(a: float, b: float) -> float:
+    return 0.0 if a == b else abs(a - b) / max(abs(b), TINY)
+
+
+def _checks(
+    workload: str, size: int, f: pyad.Function, x: FloatArray, peers_ok: bool
+) -> dict[str, Any]:
+    """The replay at ``x`` against a fresh recording (must be exact) and against the
+    Rogozhnikov peer (to rounding), and its Hessian-vector product against central
+    differences of the replayed gradient."""
+    out_value, grad = f.value_and_grad(x)
+    value = float(out_value)  # one point: a float
+    fresh_value, fresh_grad = pyad.value_and_grad(loss_function(workload, size))(x)
+    out: dict[str, Any] = {
+        "size": size,
+        "grad_nonzero": int(np.count_nonzero(grad)),
+        "vs_fresh_value_abs_diff": abs(value - fresh_value),
+        "vs_fresh_grad_max_abs_diff": _max_abs(grad, fresh_grad),
+        "vs_fresh_exact": bool(value == fresh_value and np.array_equal(grad, fresh_grad)),
+    }
+    if peers_ok:
+        rz_value, rz_grad = cpeers.rogozhnikov_graph(workload, size).replay(x)
+        worst, differ = max_rel_diff(grad.tolist(), rz_grad.tolist())
+        out["vs_rogozhnikov_value_rel_diff"] = _rel(value, rz_value)
+        out["vs_rogozhnikov_grad_max_rel_diff"] = worst
+        out["vs_rogozhnikov_grads_bitwise_different"] = differ
+    v = np.cos(np.arange(x.shape[0], dtype=np.float64))
+    hv = f.hvp(x, v)
+    h = 1e-5
+    fd = (f.grad(x + h * v) - f.grad(x - h * v)) / (2 * h)
+    out["hvp_vs_central_difference"] = _max_abs(hv, fd) / max(float(np.max(np.abs(hv))), TINY)
+    peer_ok = not peers_ok or (
+        out["vs_rogozhnikov_value_rel_diff"] <= PEER_RTOL
+        and out["vs_rogozhnikov_grad_max_rel_diff"] <= PEER_RTOL
+    )
+    hvp_ok = out["hvp_vs_central_difference"] <= HVP_RTOL or not np.any(hv)
+    out["ok"] = bool(out["vs_fresh_exact"] and peer_ok and hvp_ok)
+    return out
+
+
+def run_case(
+    workload: str,
+    size: int,
+    repeats: int,
+    min_seconds: float,
+    progress: Progress,
+    batch: int = BATCH,
+) -> dict[str, Any]:
+    """Compile one workload, time every engine interleaved, check correctness; every figure
+    in one dict (the JSON's ``replay.workloads[workload]``)."""
+    w = WORKLOADS[workload]
+    ops = cpeers.ops_count(workload, size)
+    x = cpeers.workload_inputs(workload, size)
+    fn = loss_function(workload, size)
+    gc.collect()
+    start = time.perf_counter()
+    f = pyad.compile(fn, x[::-1].copy())
+    compile_s = time.perf_counter() - start
+    progress(f"replay {workload} compile ... {compile_s * 1e3:.1f} ms\n")
+    fresh = pyad.value_and_grad(fn)
+    start = time.perf_counter()
+    fresh(x)
+    fresh_s = time.perf_counter() - start
+
+    module, why = cpeers.load()
+    peers_ok = module is not None
+    n = x.shape[0]
+    timed = [_Timed("pyad", lambda: f.value_and_grad(x), ops)]
+    if peers_ok:
+        graph = cpeers.rogozhnikov_graph(workload, size)
+        hand = cpeers.handwritten(workload, size if workload == "W5" else None)
+        timed.append(_Timed("rogozhnikov", lambda: graph.replay(x), ops))
+        timed.append(_Timed("handwritten", lambda: hand(x), ops))
+    xs: FloatArray | None = None
+    if workload in BATCHED and batch > 0:
+        xs = np.stack([np.roll(x, j) for j in range(batch)])
+        points = xs
+        timed.append(_Timed("pyad_batched", lambda: f.value_and_grad(points), ops * batch))
+    v = np.cos(np.arange(n, dtype=np.float64))
+    timed.append(_Timed("pyad_hvp", lambda: f.hvp(x, v), ops))
+
+    for t in timed:
+        t.calibrate(min_seconds)
+    _interleaved(timed, repeats)
+    engines: dict[str, dict[str, Any]] = {t.name: t.figures() for t in timed}
+    if not peers_ok:
+        for name in ("rogozhnikov", "handwritten"):
+            engines[name] = {"error": f"not available ({why})"}
+    if "pyad_batched" in engines:
+        engines["pyad_batched"]["points"] = batch
+    for t in timed:
+        fig = engines[t.name]
+        progress(
+            f"replay {workload} {t.name} ... done {fig['median_ns_per_op']:.2f} ns/op "
+            f"({fig['median_us_per_call']:.1f} us/call)\n"
+        )
+
+    def med(name: str) -> float | None:
+        return engines.get(name, {}).get("median_ns_per_op")
+
+    def low(name: str) -> float | None:
+        return engines.get(name, {}).get("min_ns_per_op")
+
+    pyad_s = engines["pyad"]["median_us_per_call"] / 1e6
+    ratios = {
+        "pyad_over_rogozhnikov": _ratio(med("pyad"), med("rogozhnikov")),
+        "pyad_over_rogozhnikov_min": _ratio(low("pyad"), low("rogozhnikov")),
+        "pyad_over_handwritten": _ratio(med("pyad"), med("handwritten")),
+        "pyad_over_handwritten_min": _ratio(low("pyad"), low("handwritten")),
+        "batched_over_single": _ratio(med("pyad_batched"), med("pyad")),
+        "batched_over_single_min": _ratio(low("pyad_batched"), low("pyad")),
+        "hvp_over_value_and_grad": _ratio(med("pyad_hvp"), med("pyad")),
+        "hvp_over_value_and_grad_min": _ratio(low("pyad_hvp"), low("pyad")),
+        "fresh_over_replay": _ratio(fresh_s, pyad_s),
+    }
+
+    checks = _checks(workload, size, f, x, peers_ok)
+    if xs is not None:
+        bv, bg = f.value_and_grad(xs)
+        values = np.asarray(bv)  # k points: an array of k values
+        diff = 0.0
+        for j in range(batch):
+            row_value, row_grad = f.value_and_grad(xs[j])
+            diff = max(diff, abs(float(values[j]) - float(row_value)), _max_abs(bg[j], row_grad))
+        checks["batched_vs_single_max_abs_diff"] = diff
+        checks["ok"] = checks["ok"] and diff == 0.0
+    if workload == "W5" and not checks["grad_nonzero"] and size != W5_CHECK_OPS:
+        small = pyad.compile(loss_function(workload, W5_CHECK_OPS), x[::-1].copy())
+        extra = _checks(workload, W5_CHECK_OPS, small, x, peers_ok)
+        checks["at_check_size"] = extra
+        checks["ok"] = checks["ok"] and extra["ok"]
+    progress(f"replay {workload} checks ... {'ok' if checks['ok'] else 'FAILED'}\n")
+    return {
+        "title": w.title,
+        "size_name": w.size_name,
+        "size": size,
+        "inputs": n,
+        "ops": ops,
+        "compile_ms": compile_s * 1e3,
+        "fresh_value_and_grad_ms": fresh_s * 1e3,
+        "program": f.info,
+        "retraces": f.retraces,
+        "engines": engines,
+        "ratios": ratios,
+        "checks": checks,
+    }
+
+
+def run(
+    quick: bool,
+    progress: Progress,
+    repeats: int | None = None,
+    sizes: dict[str, int] | None = None,
+    min_seconds: float | None = None,
+    batch: int = BATCH,
+    workloads: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """Every replay case, or those in ``workloads``; ``sizes`` overrides the sizes per
+    workload (and then only those run)."""
+    repeats = repeats or (QUICK_REPEATS if quick else REPEATS)
+    if min_seconds is None:
+        min_seconds = QUICK_MIN_SECONDS if quick else MIN_SECONDS
+    module, why = cpeers.load()
+    result: dict[str, Any] = {
+        "settings": {
+            "repeats": repeats,
+            "min_seconds_per_sample": min_seconds,
+            "batch_points": batch,
+            "timer": "time.perf_counter; gc off inside a round; rounds round-robin over engines",
+            "op": "one pyad record (bench.cpeers.ops_count), for every engine",
+            "traced_at": "the input vector reversed; replayed at the vector itself",
+        },
+        "peers": {"available": module is not None, "reason": why or None},
+        "workloads": {},
+    }
+    for workload, full, small in CASES:
+        if (sizes is not None and workload not in sizes) or (
+            workloads is not None and workload not in workloads
+        ):
+            continue
+        size = sizes[workload] if sizes is not None else (small if quick else full)
+        result["workloads"][workload] = run_case(
+            workload, size, repeats, min_seconds, progress, batch
+        )
+    return result
+
+
+# -- the text table -------------------------------------------------------------------------------
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _diff(value: float | None) -> str:
+    """A difference: "0" when exactly none, as the one-shot tables write it."""
+    return "0" if value == 0.0 else _num(value, "{:.1e}")
+
+
+def _pair(fig: dict[str, Any], key: str, fmt: str = "{:.2f}") -> str:
+    """``median (min)`` of a per-op figure, or "n/a" for an unavailable engine."""
+    if "error" in fig:
+        return "n/a"
+    if not fig:
+        return "-"
+    return f"{fmt.format(fig['median_' + key])} ({fmt.format(fig['min_' + key])})"
+
+
+def _ratio_pair(ratios: dict[str, float | None], key: str) -> str:
+    if ratios.get(key) is None:
+        return "-"
+    return f"{ratios[key]:.2f} ({ratios[key + '_min']:.2f})"
+
+
+def _align(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for i, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [c.rjust(widths[j + 1]) for j, c in enumerate(row[1:])]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * wd for wd in widths))
+    return lines
+
+
+def _note(text: str) -> list[str]:
+    return textwrap.wrap(
+        text, 98, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False
+    )
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The replay figures as three plain-text tables: times, ratios, checks."""
+    s = result["settings"]
+    batch = s["batch_points"]
+    head = ["workload", "ops", "trace ms", "pyad", "Rogozhnikov", "hand-written"]
+    times = [[*head, f"pyad x{batch}/pt", "pyad hvp"]]
+    ratios = [["workload", "pyad/Rz", "pyad/hand", f"x{batch}/single", "hvp/vg", "fresh/replay"]]
+    checks = [
+        [
+            "workload",
+            "= fresh",
+            "max abs diff",
+            "vs Rz: grad rel",
+            "value rel",
+            "batch vs single",
+            "hvp vs c.d.",
+            "ok",
+        ]
+    ]
+    for key, wr in result["workloads"].items():
+        e, r, c = wr["engines"], wr["ratios"], wr["checks"]
+        label = f"{key} {wr['size_name']}={wr['size']}"
+        times.append(
+            [
+                label,
+                str(wr["ops"]),
+                f"{wr['compile_ms']:.1f}",
+                *(_pair(e.get(name, {}), "ns_per_op") for name in ENGINES),
+            ]
+        )
+        ratios.append(
+            [
+                label,
+                _ratio_pair(r, "pyad_over_rogozhnikov"),
+                _ratio_pair(r, "pyad_over_handwritten"),
+                _ratio_pair(r, "batched_over_single"),
+                _ratio_pair(r, "hvp_over_value_and_grad"),
+                _num(r.get("fresh_over_replay"), "{:.0f}"),
+            ]
+        )
+        for label_c, cc in ((label, c), *_extra(key, wr["size_name"], c)):
+            fresh_diff = max(cc["vs_fresh_value_abs_diff"], cc["vs_fresh_grad_max_abs_diff"])
+            checks.append(
+                [
+                    label_c,
+                    "yes" if cc["vs_fresh_exact"] else "NO",
+                    _diff(fresh_diff),
+                    _diff(cc.get("vs_rogozhnikov_grad_max_rel_diff")),
+                    _diff(cc.get("vs_rogozhnikov_value_rel_diff")),
+                    _diff(cc.get("batched_vs_single_max_abs_diff")),
+                    _diff(cc["hvp_vs_central_difference"]),
+                    "yes" if cc["ok"] else "NO",
+                ]
+            )
+    peers = result["peers"]
+    lines = [
+        "replay (pyad.compile): forward + gradient again per call, ns per op (op = a pyad record);",
+        f"median (min) of {s['repeats']} repeats, interleaved round-robin over the engines",
+        *_align(times),
+    ]
+    if not peers["available"]:
+        lines.append(f"  Rogozhnikov, hand-written: not available ({peers['reason']})")
+    lines += _note(
+        f"pyad x{batch}/pt: F.value_and_grad on ({batch}, n) points, per op per point; "
+        "pyad hvp: F.hvp(x, v); trace ms: pyad.compile, once."
+    )
+    lines += ["", "ratios of the same run, medians (mins)", *_align(ratios)]
+    lines += _note(
+        "pyad/Rz, pyad/hand: pyad replay's time over the peer's (< 1: pyad faster); "
+        f"x{batch}/single: batched per point over one-point replay; hvp/vg: F.hvp over "
+        "F.value_and_grad; fresh/replay: pyad.value_and_grad (records afresh; one call) "
+        "over replay."
+    )
+    lines += ["", "correctness of this run", *_align(checks)]
+    lines += _note(
+        "= fresh: replay equals pyad.value_and_grad bit for bit (max abs diff of value and "
+        f"gradient); vs Rz: the Rogozhnikov tape, relative (bound {PEER_RTOL:g}); batch vs "
+        "single: each batched row against one-point replay; hvp vs c.d.: central differences "
+        f"of the replayed gradient, relative to max |Hv| (bound {HVP_RTOL:g})."
+    )
+    return "\n".join(lines)
+
+
+def _extra(key: str, size_name: str, checks: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """W5's second check row, at the size where its input gradient is not all zeros."""
+    extra = checks.get("at_check_size")
+    if not extra:
+        return []
+    return [(f"{key} {size_name}={extra['size']}", extra)]
