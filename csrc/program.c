@@ -217,6 +217,7 @@ static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *
         const uint32_t index = op == PYAD_OP_SOFTMAX ? (uint32_t)r.da : 0;
         p->ins[i].a = *nary_i;
         p->ins[i].b = PYAD_NARY_BIT;
+        p->ins[i].part = 0;
         if (index > 0) { /* a softmax's later outputs share the operands of its first */
             p->nary[(*nary_i)++] = (pyad_nary_ref){*side_i - count, count, index};
             return st;
@@ -243,16 +244,21 @@ static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *
         p->ins[i].a = r.a;
         p->ins[i].b = r.b;
     }
-    if (op == PYAD_OP_ADD || op == PYAD_OP_SUB || op == PYAD_OP_NEG ||
-        (op == PYAD_OP_MUL && form != PYAD_FORM_PLAIN)) {
+    double y, da, db;
+    const double c = form == PYAD_FORM_PLAIN ? 0.0 : r.db;
+    if (op == PYAD_OP_MUL && form == PYAD_FORM_PLAIN) {
+        p->ins[i].kind |= PYAD_OPERAND_BIT;
+    } else if ((op == PYAD_OP_ADD || op == PYAD_OP_SUB || op == PYAD_OP_NEG ||
+                op == PYAD_OP_MUL) &&
+               pyad__kernel((int)op, c, c, &y, &da, &db) == PYAD_OK) {
         /* the op table's partials at the constant (any value stands for the variable) */
-        const double c = form == PYAD_FORM_PLAIN ? 0.0 : r.db;
-        double y, da, db;
-        if (pyad__kernel((int)op, c, c, &y, &da, &db) == PYAD_OK) {
-            p->cpart[2 * i] = form == PYAD_FORM_CV ? 0.0 : da;
-            p->cpart[2 * i + 1] = pyad__arity[op] == 1 || form == PYAD_FORM_VC ? 0.0 : db;
-            p->ins[i].kind |= PYAD_STATIC_BIT;
-        }
+        const uint32_t k = p->nstatic++;
+        p->cpart[2 * k] = form == PYAD_FORM_CV ? 0.0 : da;
+        p->cpart[2 * k + 1] = pyad__arity[op] == 1 || form == PYAD_FORM_VC ? 0.0 : db;
+        p->ins[i].kind |= PYAD_STATIC_BIT;
+        p->ins[i].part = k;
+    } else {
+        p->ins[i].part = p->nstored++;
     }
     return st;
 }

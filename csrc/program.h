@@ -26,14 +26,20 @@ typedef struct pyad_nary_ref {
 enum pyad_cmp { PYAD_CMP_LT = 0, PYAD_CMP_LE = 1, PYAD_CMP_GT = 2, PYAD_CMP_GE = 3 };
 #define PYAD_CMP_HELD 4
 
-/* One instruction; kind is op | form << PYAD_OP_BITS as on the tape, plus PYAD_STATIC_BIT
-   when its partials do not depend on the operands' values (add, sub, neg, multiplying by a
-   constant): the program then holds them (cpart) and a one-point forward pass skips them. */
+/* One instruction. kind is op | form << PYAD_OP_BITS as on the tape, plus the class of its
+   partials, which says what the forward pass stores for the reverse one:
+   - PYAD_STATIC_BIT: partials that do not depend on the operands' values (add, sub, neg,
+     multiplying by a constant) are kept in the program, cpart[2 part] and cpart[2 part + 1];
+   - PYAD_OPERAND_BIT: a product's partials are its operands' values, read back from val;
+   - neither: the forward pass stores them in the work buffer's pairs, number `part`.
+   The two bits together are PYAD_VALUE_ONLY: the forward pass writes the value alone. */
 typedef struct pyad_instr {
-    uint32_t a, b, kind;
+    uint32_t a, b, kind, part;
 } pyad_instr;
 #define PYAD_KIND_MASK 0xffu
 #define PYAD_STATIC_BIT 0x100u
+#define PYAD_OPERAND_BIT 0x200u
+#define PYAD_VALUE_ONLY (PYAD_STATIC_BIT | PYAD_OPERAND_BIT)
 
 typedef struct pyad_guard {
     uint32_t lhs, rhs, kind; /* kind: enum pyad_cmp | PYAD_CMP_HELD if it held */
@@ -43,7 +49,8 @@ struct pyad_program {
     uint32_t nin, nrec, nconst, nout, nguard, nnary, nside;
     uint32_t maxn; /* most operands of one n-ary instruction */
     pyad_instr *ins;
-    double *cpart; /* 2 * nrec: da, db of static instructions */
+    double *cpart;   /* 2 * nstatic: da, db of static instructions */
+    uint32_t nstatic, nstored; /* instructions whose partials the program, the forward pass keep */
     pyad_nary_ref *nary;
     uint32_t *side;
     double *consts;

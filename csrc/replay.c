@@ -26,8 +26,11 @@
 
 #if defined(__GNUC__)
 #define PYAD_ALWAYS_INLINE static inline __attribute__((always_inline))
+/* The loops over a block's points read and write each point's own slots only. */
+#define PYAD_IVDEP _Pragma("GCC ivdep")
 #else
 #define PYAD_ALWAYS_INLINE static inline
+#define PYAD_IVDEP
 #endif
 
 /* ---- first order ------------------------------------------------------------------------ */
@@ -36,14 +39,14 @@
 typedef struct block {
     int64_t B;
     double *val, *adj; /* nslots * B */
-    double *pp;        /* nrec * 2B: instruction i's partials, da at 2iB + q, db at (2i+1)B + q */
+    double *pp;        /* nstored * 2B: pair k's partials, da at 2kB + q, db at (2k+1)B + q */
     double *sp;        /* nside * B: partials of n-ary operands */
     double *scratch;   /* 2 * maxn: one point's n-ary operands, softmax outputs */
 } block;
 
 static size_t per_point(const pyad_program *p)
 {
-    return 2 * (size_t)pyad__nslots(p) + 2 * (size_t)p->nrec + p->nside;
+    return 2 * (size_t)pyad__nslots(p) + 2 * (size_t)p->nstored + p->nside;
 }
 
 static block block_layout(const pyad_program *p, double *work, int64_t B)
@@ -52,7 +55,7 @@ static block block_layout(const pyad_program *p, double *work, int64_t B)
     block w = {B, work, NULL, NULL, NULL, NULL};
     w.adj = w.val + pyad__nslots(p) * n;
     w.pp = w.adj + pyad__nslots(p) * n;
-    w.sp = w.pp + 2 * p->nrec * n;
+    w.sp = w.pp + 2 * (size_t)p->nstored * n;
     w.scratch = w.sp + p->nside * n;
     return w;
 }
@@ -102,13 +105,13 @@ PYAD_ALWAYS_INLINE uint32_t forward_nary(const pyad_program *p, const block *w, 
 #define PYAD_FWD_PYAD_NARY(NAME, VALUE, DA, DB)
 #define PYAD_FWD_VALUE_ONLY(KIND, VALUE)                                                      \
     case (KIND) | PYAD_STATIC_BIT:                                                            \
-        if (B == 1) {                                                                         \
-            const double a = xa[0], b = xb[0];                                                \
-            yv[0] = (VALUE);                                                                  \
+    case (KIND) | PYAD_OPERAND_BIT:                                                           \
+        for (int64_t q = 0; q < B; q++) {                                                     \
+            const double a = xa[q], b = xb[q];                                                \
+            yv[q] = (VALUE);                                                                  \
             (void)b;                                                                          \
-            break;                                                                            \
         }                                                                                     \
-        PYAD_FALLTHROUGH; /* a block writes the partials too */
+        break;
 #define PYAD_FWD_1(NAME, VALUE, DA, DB)                                                       \
     PYAD_FWD_VALUE_ONLY(PYAD_OP_##NAME, VALUE)                                                \
     case PYAD_OP_##NAME:                                                                      \
@@ -141,11 +144,11 @@ PYAD_ALWAYS_INLINE void forward(const pyad_program *p, const block *w, const int
 {
     const size_t nb = (size_t)B;
     const pyad_instr *ins = p->ins;
-    double *val = w->val, *pp = w->pp, *yv = w->val + p->nin * nb;
-    for (uint32_t i = 0, n = p->nrec; i < n; i++, yv += nb, pp += 2 * nb) {
+    double *val = w->val, *yv = w->val + p->nin * nb;
+    for (uint32_t i = 0, n = p->nrec; i < n; i++, yv += nb) {
         const pyad_instr in = ins[i];
         const double *xa = val + in.a * nb, *xb = val + in.b * nb;
-        double *qa = pp, *qb = pp + nb;
+        double *qa = w->pp + 2 * (size_t)in.part * nb, *qb = qa + nb;
         switch (in.kind) {
 #define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                   \
     PYAD_FWD_##ARITY(NAME, VALUE, DA, DB)
@@ -155,7 +158,6 @@ PYAD_ALWAYS_INLINE void forward(const pyad_program *p, const block *w, const int
             const uint32_t more = forward_nary(p, w, i, B) - 1;
             i += more;
             yv += more * nb;
-            pp += 2 * more * nb;
             break;
         }
         }
@@ -214,30 +216,63 @@ PYAD_ALWAYS_INLINE uint32_t reverse_nary(const pyad_program *p, const block *w, 
 
 PYAD_ALWAYS_INLINE void reverse(const pyad_program *p, const block *w, const int64_t B)
 {
+    const size_t nb = (size_t)B;
     double *adj = w->adj;
+    const double *val = w->val;
     for (uint32_t i = p->nrec; i-- > 0;) {
-        if (PYAD_UNLIKELY(p->ins[i].b & PYAD_NARY_BIT)) {
+        const pyad_instr in = p->ins[i];
+        if (PYAD_UNLIKELY(in.b & PYAD_NARY_BIT)) {
             i -= reverse_nary(p, w, i, B) - 1;
             continue;
         }
-        const double *g = adj + (size_t)(p->nin + i) * (size_t)B;
-        if (B == 1 && g[0] == 0.0)
-            continue;
-        const pyad_instr in = p->ins[i];
-        double *ga = adj + (size_t)in.a * (size_t)B, *gb = adj + (size_t)in.b * (size_t)B;
-        const double *qa = w->pp + 2 * (size_t)i * (size_t)B, *qb = qa + B;
-        if (B == 1) {
-            if (in.kind & PYAD_STATIC_BIT)
-                qb = (qa = p->cpart + 2 * (size_t)i) + 1;
-            ga[0] += qa[0] * g[0];
-            gb[0] += qb[0] * g[0];
+        const double *g = adj + (size_t)(p->nin + i) * nb;
+        double *ga = adj + in.a * nb, *gb = adj + in.b * nb;
+        if (B == 1) { /* one point: the adjoint in a register, zero skipped */
+            const double g0 = g[0];
+            if (g0 == 0.0)
+                continue;
+            const double *q0 = in.kind & PYAD_STATIC_BIT    ? p->cpart + 2 * (size_t)in.part
+                               : in.kind & PYAD_OPERAND_BIT ? NULL
+                                                            : w->pp + 2 * (size_t)in.part;
+            const double pa = q0 ? q0[0] : val[in.b], pb = q0 ? q0[1] : val[in.a];
+            ga[0] += pa * g0;
+            gb[0] += pb * g0;
             continue;
         }
-        /* written as selects, not branches, so that the block's loops vectorise */
-        for (int64_t q = 0; q < B; q++)
-            ga[q] = g[q] != 0.0 ? ga[q] + qa[q] * g[q] : ga[q];
-        for (int64_t q = 0; q < B; q++)
-            gb[q] = g[q] != 0.0 ? gb[q] + qb[q] * g[q] : gb[q];
+        if (in.kind & PYAD_STATIC_BIT) { /* the same partials at every point */
+            const double ca = p->cpart[2 * (size_t)in.part], cb = p->cpart[2 * (size_t)in.part + 1];
+            PYAD_IVDEP
+            for (size_t q = 0; q < nb; q++) {
+                const double sum = ga[q] + ca * g[q];
+                ga[q] = g[q] != 0.0 ? sum : ga[q];
+            }
+            PYAD_IVDEP
+            for (size_t q = 0; q < nb; q++) {
+                const double sum = gb[q] + cb * g[q];
+                gb[q] = g[q] != 0.0 ? sum : gb[q];
+            }
+            continue;
+        }
+        const double *qa, *qb;
+        if (in.kind & PYAD_OPERAND_BIT) { /* a product: each operand's partial is the other */
+            qa = val + in.b * nb;
+            qb = val + in.a * nb;
+        } else {
+            qa = w->pp + 2 * (size_t)in.part * nb;
+            qb = qa + nb;
+        }
+        /* sums taken always and kept by a select, not a branch, so that a block's loops
+           vectorise; qa before qb, as the tape's sweep adds them (they meet when a == b) */
+        PYAD_IVDEP
+        for (size_t q = 0; q < nb; q++) {
+            const double sum = ga[q] + qa[q] * g[q];
+            ga[q] = g[q] != 0.0 ? sum : ga[q];
+        }
+        PYAD_IVDEP
+        for (size_t q = 0; q < nb; q++) {
+            const double sum = gb[q] + qb[q] * g[q];
+            gb[q] = g[q] != 0.0 ? sum : gb[q];
+        }
     }
 }
 
@@ -379,6 +414,12 @@ static hblock hblock_layout(const pyad_program *p, double *work, int64_t D)
     return h;
 }
 
+/* p * t, or 0 where the tangent t is 0. */
+static inline double pyad__times(double p, double t)
+{
+    return t != 0.0 ? p * t : 0.0;
+}
+
 /* Values and tangents of n-ary instruction i (partials as in forward_nary). */
 static void hvp_forward_nary(const pyad_program *p, const hblock *h, uint32_t i)
 {
@@ -412,7 +453,7 @@ static void hvp_forward_nary(const pyad_program *p, const hblock *h, uint32_t i)
                 const double pj = op == PYAD_OP_SUM   ? 1.0
                                   : op == PYAD_OP_DOT ? h->v[j ^ 1u] /* the pair's other */
                                                       : sp[j];
-                t += pj * h->tv[j * D + d];
+                t += pyad__times(pj, h->tv[j * D + d]);
             }
             h->tan[self * D + d] = t;
         }
@@ -424,7 +465,8 @@ static void hvp_forward_nary(const pyad_program *p, const hblock *h, uint32_t i)
             for (size_t d = 0; d < D; d++) {
                 double t = 0.0;
                 for (uint32_t j = 0; j < n; j++)
-                    t += pyad__softmax_partial(h->y[o], h->y[j], o == j) * h->tv[j * D + d];
+                    t += pyad__times(pyad__softmax_partial(h->y[o], h->y[j], o == j),
+                                     h->tv[j * D + d]);
                 h->tan[(self + o) * D + d] = t;
             }
         }
@@ -432,14 +474,21 @@ static void hvp_forward_nary(const pyad_program *p, const hblock *h, uint32_t i)
     }
 }
 
-/* adj[s] += p g and adj'[s] += p g' + p' g for operand slot s, partial p, its tangent tp. */
+/* adj[s] += p g and adj'[s] += p g' + p' g for operand slot s, partial p, its tangent tp.
+   Terms whose adjoint factor is 0 are left out, as the first-order sweep skips a zero
+   adjoint: an infinite partial (sqrt at 0) times a zero adjoint adds nothing, not NaN. */
 static void hvp_push(const hblock *h, size_t s, double p, const double *tp, double g,
                      const double *gd)
 {
     const size_t D = (size_t)h->D;
-    h->adj[s] += p * g;
-    for (size_t d = 0; d < D; d++)
-        h->adt[s * D + d] += p * gd[d] + tp[d] * g;
+    if (g != 0.0)
+        h->adj[s] += p * g;
+    for (size_t d = 0; d < D; d++) {
+        if (gd[d] != 0.0)
+            h->adt[s * D + d] += p * gd[d];
+        if (g != 0.0)
+            h->adt[s * D + d] += tp[d] * g;
+    }
 }
 
 /* The reverse of n-ary instruction i with tangents; tp is scratch of D doubles. The tangent
@@ -544,11 +593,14 @@ static void hvp_forward(const pyad_program *p, const hblock *h)
         h->val[self] = y;
         h->pa[i] = va ? da : 0.0;
         h->pb[i] = vb ? db : 0.0;
+        /* A zero tangent contributes nothing, whatever it multiplies: as in the reverse
+           pass's zero skip, an infinite partial in a direction that does not move it stays
+           out of the result instead of turning it into NaN. */
         for (size_t d = 0; d < D; d++) {
             const double ta = va ? h->tan[sa * D + d] : 0.0, tb = vb ? h->tan[sb * D + d] : 0.0;
-            h->tan[self * D + d] = (va ? da * ta : 0.0) + (vb ? db * tb : 0.0);
-            h->tpa[i * D + d] = va ? daa * ta + (vb ? dab * tb : 0.0) : 0.0;
-            h->tpb[i * D + d] = vb ? (va ? dab * ta : 0.0) + dbb * tb : 0.0;
+            h->tan[self * D + d] = pyad__times(da, ta) + pyad__times(db, tb);
+            h->tpa[i * D + d] = pyad__times(daa, ta) + pyad__times(dab, tb);
+            h->tpb[i * D + d] = pyad__times(dab, ta) + pyad__times(dbb, tb);
         }
     }
 }

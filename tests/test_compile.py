@@ -1316,3 +1316,17 @@ def test_calls_from_several_threads_agree() -> None:
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+def test_hvp_skips_zero_adjoints_like_the_gradient() -> None:
+    """sqrt'(0) is infinite; times a zero adjoint it adds nothing in the gradient's sweep, and
+    the gradient that a Hessian-vector product carries along must agree (not turn NaN). The
+    Hessian itself is 0 * sqrt''(0) there, which IEEE arithmetic leaves undefined."""
+    fn = lambda v: 0.0 * pyad.sqrt(v[0]) + v[0] * v[1]  # noqa: E731
+    x = np.array([0.0, 3.0])
+    F = pyad.compile(fn, [1.0, 1.0])
+    value, grad, hv, failed = F._programs[0].hvp(x, np.array([[0.0, 1.0]]))
+    assert failed == 0
+    assert value == F(x)
+    assert grad.tolist() == F.grad(x).tolist() == [3.0, 0.0]
+    assert hv.tolist() == [[1.0, 0.0]]

@@ -17,4 +17,7 @@ extern int pyad_test_failures;
 
 #define CHECK_CLOSE(x, y, tol) CHECK(fabs((x) - (y)) <= (tol) * (1.0 + fabs(y)))
 
+/* Test suites in other files, run by test_main.c's main. */
+void test_program(void); /* test_program.c: compile and replay */
+
 #endif

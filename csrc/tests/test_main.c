@@ -490,6 +490,7 @@ int main(void)
     test_referenced_segments_survive();
     test_threads();
     test_eval();
+    test_program();
     if (pyad_test_failures) {
         fprintf(stderr, "%d C check(s) failed\n", pyad_test_failures);
         return 1;
