@@ -9,22 +9,9 @@
 #include <time.h>
 
 #include "../pyad.h"
+#include "bench.h"
 
 enum { N = 20000, W5_OPS = 10000, W5_IN = 100, REPEATS = 25, K = 64 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int64_t got(pyad_tape *t, int64_t r)
-{
-    if (r == -(int64_t)PYAD_SEGMENT && pyad_tape_last(t, &r) != PYAD_OK)
-        return 0;
-    return r;
-}
 
 static int64_t w1(pyad_tape *t, const int64_t *x)
 {

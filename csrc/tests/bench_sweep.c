@@ -9,26 +9,12 @@
 #include <time.h>
 
 #include "../pyad.h"
+#include "bench.h"
 
 enum { N = 20000, REPEATS = 15 };
 
 static int64_t leaves[N];
 static char elsewhere[64 << 20];
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* A push's handle, following a new segment to it as the frontend does. */
-static int64_t got(pyad_tape *t, int64_t r)
-{
-    if (r == -(int64_t)PYAD_SEGMENT && pyad_tape_last(t, &r) != PYAD_OK)
-        return 0;
-    return r;
-}
 
 /* sum of log(x[i]) + x[i]*x[i+1] - sin(x[i+1]) */
 static int64_t w1(pyad_tape *t)

@@ -14,45 +14,6 @@
 
 int pyad_test_failures = 0;
 
-static pyad_tape *new_tape(void)
-{
-    pyad_tape *t = NULL;
-    CHECK(pyad_tape_new(&t) == PYAD_OK);
-    return t;
-}
-
-/* Push, following a SEGMENT status to the record's handle as the frontend does. */
-static int64_t got(pyad_tape *t, int64_t r)
-{
-    if (r == -(int64_t)PYAD_SEGMENT) {
-        int64_t h = 0;
-        CHECK(pyad_tape_last(t, &h) == PYAD_OK);
-        return h;
-    }
-    return r;
-}
-
-static double value(pyad_tape *t, int64_t h)
-{
-    double v = NAN;
-    CHECK(pyad_get_value(t, h, &v) == PYAD_OK);
-    return v;
-}
-
-static double grad(pyad_tape *t, int64_t h)
-{
-    double g = NAN;
-    CHECK(pyad_get_grad(t, h, &g) == PYAD_OK);
-    return g;
-}
-
-static int64_t tape_len(pyad_tape *t)
-{
-    int64_t n = -1;
-    CHECK(pyad_tape_len(t, &n) == PYAD_OK);
-    return n;
-}
-
 static int64_t tape_nbytes(pyad_tape *t)
 {
     int64_t n = -1;

@@ -19,50 +19,11 @@ static const char *context = "";
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static pyad_tape *tape_new(void)
-{
-    pyad_tape *t = NULL;
-    CHECK(pyad_tape_new(&t) == PYAD_OK);
-    return t;
-}
-
-/* A push's handle, following a SEGMENT status to it as the frontend does. */
-static int64_t got(pyad_tape *t, int64_t r)
-{
-    if (r == -(int64_t)PYAD_SEGMENT) {
-        int64_t h = 0;
-        CHECK(pyad_tape_last(t, &h) == PYAD_OK);
-        return h;
-    }
-    CHECK(r > 0);
-    return r;
-}
-
 static int64_t leaf(pyad_tape *t, double v)
 {
     return got(t, pyad_push_leaf(t, v));
 }
 
-static double value_of(pyad_tape *t, int64_t h)
-{
-    double v = NAN;
-    CHECK(pyad_get_value(t, h, &v) == PYAD_OK);
-    return v;
-}
-
-static double grad_of(pyad_tape *t, int64_t h)
-{
-    double g = NAN;
-    CHECK(pyad_get_grad(t, h, &g) == PYAD_OK);
-    return g;
-}
-
-static int64_t len_of(pyad_tape *t)
-{
-    int64_t n = -1;
-    CHECK(pyad_tape_len(t, &n) == PYAD_OK);
-    return n;
-}
 
 /* The same bits (any NaN matches any NaN). */
 static int same(double a, double b)
@@ -218,13 +179,13 @@ static int recordable(int op, double a, double b)
 /* Value and grads of a fresh recording at (a, b). */
 static void fresh_op(int op, enum form form, double a, double b, double *y, double *g)
 {
-    pyad_tape *t = tape_new();
+    pyad_tape *t = new_tape();
     int64_t hx, hy;
     const int64_t out = record_op(t, op, form, a, b, &hx, &hy);
-    *y = value_of(t, out);
+    *y = value(t, out);
     CHECK(pyad_backward(t, out, 1.0) == PYAD_OK);
-    g[0] = grad_of(t, hx);
-    g[1] = grad_of(t, hy);
+    g[0] = grad(t, hx);
+    g[1] = grad(t, hy);
     pyad_tape_free(t);
 }
 
@@ -255,12 +216,12 @@ static void check_op_form(int op, enum form form)
     CHECK(recordable(op, a0, b0));
 
     /* at the recorded point: the tape's value and pyad_backward's grads, bit for bit */
-    pyad_tape *t = tape_new();
+    pyad_tape *t = new_tape();
     int64_t in[2];
     const int64_t out = record_op(t, op, form, a0, b0, &in[0], &in[1]);
-    const double y0 = value_of(t, out);
+    const double y0 = value(t, out);
     CHECK(pyad_backward(t, out, 1.0) == PYAD_OK);
-    const double gx = grad_of(t, in[0]), gy = grad_of(t, in[1]);
+    const double gx = grad(t, in[0]), gy = grad(t, in[1]);
     pyad_program *p = compile(t, 2, in, 1, &out, NULL);
     CHECK(info_of(p, INFO_INSTR) == (form == VV ? 6 : 4)); /* negs of unused operands: dead */
     const double seed = 1.0;
@@ -400,7 +361,7 @@ static void record_composite(pyad_tape *t, const double *x, composite *c)
     memcpy(c->guard_h, gh, sizeof gh);
     memcpy(c->guard_c, gc, sizeof gc);
     c->guard_kind[0] = 0 | (compare(0, x[0], x[1]) ? 4 : 0);
-    c->guard_kind[1] = 3 | (compare(3, value_of(t, lse), 1.6) ? 4 : 0);
+    c->guard_kind[1] = 3 | (compare(3, value(t, lse), 1.6) ? 4 : 0);
 }
 
 static pyad_program *compile_composite(pyad_tape *t, const composite *c, int64_t nout)
@@ -425,13 +386,13 @@ static void test_composite_batched(void)
     static double x[K * NIN];
     for (int q = 0; q < K; q++)
         random_point(x + q * NIN);
-    pyad_tape *t = tape_new();
+    pyad_tape *t = new_tape();
     composite c;
     record_composite(t, x, &c);
     pyad_program *p = compile_composite(t, &c, NOUT);
     CHECK(info_of(p, INFO_IN) == NIN && info_of(p, INFO_OUT) == NOUT);
     CHECK(info_of(p, INFO_GUARD) == NGUARD);
-    CHECK(info_of(p, INFO_INSTR) == len_of(t) - NIN - 1); /* all records but the dead exp */
+    CHECK(info_of(p, INFO_INSTR) == tape_len(t) - NIN - 1); /* all records but the dead exp */
     CHECK(info_of(p, INFO_SIDE) == 3 + 4 + 6 + 6);        /* lse, softmax, dot, sum */
     CHECK(info_of(p, INFO_BYTES) > 0);
     pyad_tape_free(t);
@@ -448,13 +409,13 @@ static void test_composite_batched(void)
     int flipped = 0;
     for (int q = 0; q < K; q++) {
         for (int j = 0; j < NOUT; j++) {
-            pyad_tape *u = tape_new();
+            pyad_tape *u = new_tape();
             composite f;
             record_composite(u, x + q * NIN, &f);
-            CHECK_SAME(v1[q * NOUT + j], value_of(u, f.out[j]));
+            CHECK_SAME(v1[q * NOUT + j], value(u, f.out[j]));
             CHECK(pyad_backward(u, f.out[j], 1.0) == PYAD_OK);
             for (int i = 0; i < NIN; i++)
-                CHECK_SAME(g1[(q * NSEED + j) * NIN + i], grad_of(u, f.in[i]));
+                CHECK_SAME(g1[(q * NSEED + j) * NIN + i], grad(u, f.in[i]));
             int64_t want = 0;
             for (int g = NGUARD; g-- > 0;)
                 if (f.guard_kind[g] != c.guard_kind[g])
@@ -521,7 +482,7 @@ static void test_composite_hvp(void)
     context = "composite hvp";
     double x0[NIN];
     random_point(x0);
-    pyad_tape *t = tape_new();
+    pyad_tape *t = new_tape();
     composite c;
     record_composite(t, x0, &c);
     pyad_program *p = compile_composite(t, &c, 1);
@@ -599,7 +560,7 @@ static void test_hvp_analytic(void)
 {
     context = "hvp analytic";
     const double x0[3] = {0.7, -0.4, 1.3};
-    pyad_tape *t = tape_new();
+    pyad_tape *t = new_tape();
     int64_t in[3];
     const int64_t f = record_analytic(t, x0, in);
     pyad_program *p = compile(t, 3, in, 1, &f, NULL);
@@ -646,7 +607,7 @@ static void test_hvp_analytic(void)
 static void test_dead_code(void)
 {
     context = "dead code";
-    pyad_tape *t = tape_new();
+    pyad_tape *t = new_tape();
     const int64_t x = leaf(t, 0.8), y = leaf(t, -1.2);
     (void)got(t, pyad_exp(x)); /* dead */
     const int64_t b = got(t, pyad_mul(x, y));
@@ -673,24 +634,24 @@ static void test_dead_code(void)
     const double x0[2] = {0.8, -1.2}, seed = 1.0;
     double v, g[2];
     CHECK(run_room(p, 1, 1, x0, 1, &seed, &v, g, NULL) == PYAD_OK);
-    CHECK_SAME(v, value_of(t, f));
+    CHECK_SAME(v, value(t, f));
     CHECK(pyad_backward(t, f, 1.0) == PYAD_OK);
-    CHECK_SAME(g[0], grad_of(t, x));
-    CHECK_SAME(g[1], grad_of(t, y));
+    CHECK_SAME(g[0], grad(t, x));
+    CHECK_SAME(g[1], grad(t, y));
     pyad_tape_free(t);
 
     /* at another point, against a fresh recording and the formula */
     const double x1[2] = {-0.3, 0.9};
-    t = tape_new();
+    t = new_tape();
     const int64_t x2 = leaf(t, x1[0]), y2 = leaf(t, x1[1]);
     const int64_t sh2[3] = {x2, y2, 0};
     CHECK(pyad_push_softmax(t, 3, sh2, sc, sm) >= 0);
     const int64_t f2 = got(t, pyad_mul(sm[1], x2));
     CHECK(pyad_backward(t, f2, 1.0) == PYAD_OK);
     CHECK(run_room(p, 1, 1, x1, 1, &seed, &v, g, NULL) == PYAD_OK);
-    CHECK_SAME(v, value_of(t, f2));
-    CHECK_SAME(g[0], grad_of(t, x2));
-    CHECK_SAME(g[1], grad_of(t, y2));
+    CHECK_SAME(v, value(t, f2));
+    CHECK_SAME(g[0], grad(t, x2));
+    CHECK_SAME(g[1], grad(t, y2));
     const double s1 = exp(x1[1]) / (exp(x1[0]) + exp(x1[1]) + exp(0.5));
     const double s0 = exp(x1[0]) / (exp(x1[0]) + exp(x1[1]) + exp(0.5));
     CHECK_NEAR(v, s1 * x1[0], 1e-15);
@@ -714,7 +675,7 @@ static void test_dead_code(void)
 static void test_constants_and_trivial_outputs(void)
 {
     context = "constants";
-    pyad_tape *t = tape_new();
+    pyad_tape *t = new_tape();
     const int64_t x = leaf(t, 1.5), k100 = leaf(t, 100.0); /* k100 is not an input */
     int64_t v = got(t, pyad_mul_vc(x, 100.0));
     v = got(t, pyad_add_vc(v, 100.0));
@@ -723,7 +684,7 @@ static void test_constants_and_trivial_outputs(void)
     v = got(t, pyad_sin(v));
     v = got(t, pyad_add_vc(v, 0.0));
     const double want = sin(100.0 - (1.5 * 100.0 + 100.0) * 100.0) + 0.0;
-    CHECK(value_of(t, v) == want);
+    CHECK(value(t, v) == want);
     /* outputs: v, the constant 100, the input x, the constant 2.5, x again */
     const int64_t out[5] = {v, 0, x, 0, x};
     const double oc[5] = {7.0, 100.0, 7.0, 2.5, 7.0};
@@ -738,7 +699,7 @@ static void test_constants_and_trivial_outputs(void)
     CHECK_SAME(vals[0], want);
     CHECK(vals[1] == 100.0 && vals[2] == 1.5 && vals[3] == 2.5 && vals[4] == 1.5);
     CHECK(pyad_backward(t, v, 1.0) == PYAD_OK);
-    CHECK_SAME(g[0], grad_of(t, x));
+    CHECK_SAME(g[0], grad(t, x));
     CHECK(g[1] == 0.0); /* constant outputs have no gradient */
     CHECK(g[2] == 2.0); /* x given twice as an output */
     pyad_program_free(p);
@@ -782,7 +743,7 @@ static void test_constants_and_trivial_outputs(void)
 static void test_guards(void)
 {
     context = "guards";
-    pyad_tape *t = tape_new();
+    pyad_tape *t = new_tape();
     const int64_t x = leaf(t, 1.0), y = leaf(t, 2.0);
     const int64_t f = got(t, pyad_mul(x, y));
     const double pts[5] = {0.5, 1.0, 1.5, NAN, -INFINITY};
@@ -846,16 +807,16 @@ static void test_guards(void)
 /* The tape still records and sweeps. */
 static void check_usable(pyad_tape *t, int64_t x, int64_t len)
 {
-    CHECK(len_of(t) == len);
+    CHECK(tape_len(t) == len);
     const int64_t r = got(t, pyad_mul_vc(x, 3.0));
     CHECK(pyad_backward(t, r, 1.0) == PYAD_OK);
-    CHECK(grad_of(t, r) == 1.0);
+    CHECK(grad(t, r) == 1.0);
 }
 
 static void test_errors(void)
 {
     context = "errors";
-    pyad_tape *t = tape_new(), *u = tape_new();
+    pyad_tape *t = new_tape(), *u = new_tape();
     const int64_t x = leaf(t, 2.0), y = leaf(t, 3.0);
     const int64_t f = got(t, pyad_mul(x, y));
     const int64_t xu = leaf(u, 1.0);
@@ -864,7 +825,7 @@ static void test_errors(void)
     const int64_t gh[2] = {x, y};
     static int sentinel;
     pyad_program *p = (pyad_program *)(void *)&sentinel; /* set to NULL on failure */
-    int64_t len = len_of(t);
+    int64_t len = tape_len(t);
 
     CHECK(pyad_program_new(NULL, 2, in, 1, &f, NULL, 0, NULL, NULL, NULL, &p) == PYAD_MISUSE);
     CHECK(pyad_program_new(t, 2, in, 1, &f, NULL, 0, NULL, NULL, NULL, NULL) == PYAD_MISUSE);
@@ -1016,7 +977,7 @@ static int64_t chain(pyad_tape *t, int64_t p, int n, int64_t *pins, int *npins)
 static void test_reused_segments(void)
 {
     context = "segments";
-    pyad_tape *t = tape_new();
+    pyad_tape *t = new_tape();
     const int64_t p = leaf(t, 0.5);
     int64_t pins[256];
     int npins = 0;
@@ -1035,19 +996,19 @@ static void test_reused_segments(void)
     const double x0 = 0.5, seed = 1.0;
     double val, g;
     CHECK(run_room(prog, 1, 1, &x0, 1, &seed, &val, &g, NULL) == PYAD_OK);
-    CHECK_SAME(val, value_of(t, v));
+    CHECK_SAME(val, value(t, v));
     CHECK(pyad_backward(t, v, 1.0) == PYAD_OK);
-    CHECK_SAME(g, grad_of(t, p));
+    CHECK_SAME(g, grad(t, p));
     pyad_tape_free(t);
     /* at another point, against a fresh recording */
     const double x1 = -0.25;
-    t = tape_new();
+    t = new_tape();
     const int64_t p1 = leaf(t, x1);
     const int64_t v1 = chain(t, p1, 1200, NULL, NULL);
     CHECK(pyad_backward(t, v1, 1.0) == PYAD_OK);
     CHECK(run_room(prog, 1, 1, &x1, 1, &seed, &val, &g, NULL) == PYAD_OK);
-    CHECK_SAME(val, value_of(t, v1));
-    CHECK_SAME(g, grad_of(t, p1));
+    CHECK_SAME(val, value(t, v1));
+    CHECK_SAME(g, grad(t, p1));
     pyad_tape_free(t);
     pyad_program_free(prog);
     context = "";
@@ -1079,7 +1040,7 @@ static void test_threads(void)
     static double x[64 * NIN];
     for (int q = 0; q < 64; q++)
         random_point(x + q * NIN);
-    pyad_tape *t = tape_new();
+    pyad_tape *t = new_tape();
     composite c;
     record_composite(t, x, &c);
     pyad_program *p = compile_composite(t, &c, NOUT);
