@@ -375,6 +375,12 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
         return PYAD_NOMEM;
     memcpy(p->consts, bd->consts.val, p->nconst * sizeof *p->consts);
     p->nbytes += p->nconst * sizeof *p->consts;
+    /* cpart was sized for every instruction; keep the static ones' share */
+    double *cpart = realloc(p->cpart, (p->nstatic ? 2 * (size_t)p->nstatic : 1) * sizeof *cpart);
+    if (cpart != NULL) {
+        p->cpart = cpart;
+        p->nbytes -= 2 * (size_t)(p->nrec - p->nstatic) * sizeof *cpart;
+    }
     resolve_refs(bd, p);
     return PYAD_OK;
 }
