@@ -88,6 +88,8 @@ void pyad_program_free(pyad_program *p)
     free(p->cpart);
     free(p->nary);
     free(p->side);
+    free(p->side_first);
+    free(p->zero);
     free(p->consts);
     free(p->out);
     free(p->guard);
@@ -282,6 +284,59 @@ static void resolve_refs(const builder *bd, pyad_program *p)
     }
 }
 
+/* Walk the reverse pass's writes to adjoints in its order and flag each slot's first one
+   (see program.h); outputs are cleared and seeded before the sweep, so none of their writes
+   is a first. */
+static int mark_first_touches(pyad_program *p)
+{
+    const uint32_t ns = pyad__nslots(p), nwritable = p->nin + p->nrec;
+    uint8_t *touched = calloc(ns ? ns : 1, 1);
+    p->side_first = calloc(p->nside ? p->nside : 1, 1);
+    if (touched == NULL || p->side_first == NULL) {
+        free(touched);
+        return PYAD_NOMEM;
+    }
+    for (uint32_t j = 0; j < p->nout; j++)
+        touched[p->out[j]] = 2; /* seeded */
+    for (uint32_t i = p->nrec; i-- > 0;) {
+        pyad_instr *in = &p->ins[i];
+        if (in->b & PYAD_NARY_BIT) {
+            const pyad_nary_ref r = p->nary[in->a];
+            if ((in->kind & PYAD_OP_MASK) == PYAD_OP_SOFTMAX && r.index != r.count - 1)
+                continue; /* swept at its last output */
+            for (uint32_t e = r.first; e < r.first + r.count; e++)
+                if (!touched[p->side[e]])
+                    touched[p->side[e]] = p->side_first[e] = 1;
+            continue;
+        }
+        if (!touched[in->a]) {
+            touched[in->a] = 1;
+            in->kind |= PYAD_FIRST_A;
+        }
+        if (!touched[in->b]) {
+            touched[in->b] = 1;
+            in->kind |= PYAD_FIRST_B;
+        }
+    }
+    p->nzero = 0;
+    for (uint32_t s = 0; s < nwritable; s++)
+        p->nzero += touched[s] != 1;
+    for (uint32_t s = nwritable; s < ns; s++)
+        p->nzero += touched[s] == 2; /* a constant output */
+    p->zero = malloc((p->nzero ? p->nzero : 1) * sizeof *p->zero);
+    if (p->zero == NULL) {
+        free(touched);
+        return PYAD_NOMEM;
+    }
+    uint32_t k = 0;
+    for (uint32_t s = 0; s < ns; s++)
+        if (s < nwritable ? touched[s] != 1 : touched[s] == 2)
+            p->zero[k++] = s;
+    p->nbytes += p->nside + (size_t)p->nzero * sizeof *p->zero;
+    free(touched);
+    return PYAD_OK;
+}
+
 static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int64_t *outputs,
                  const double *out_consts, const int64_t *guard_h, const double *guard_c,
                  const int *guard_kind)
@@ -382,7 +437,7 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
         p->nbytes -= 2 * (size_t)(p->nrec - p->nstatic) * sizeof *cpart;
     }
     resolve_refs(bd, p);
-    return PYAD_OK;
+    return mark_first_touches(p);
 }
 
 int pyad_program_new(pyad_tape *t, int64_t nin, const int64_t *inputs, int64_t nout,

@@ -40,6 +40,13 @@ typedef struct pyad_instr {
 #define PYAD_STATIC_BIT 0x100u
 #define PYAD_OPERAND_BIT 0x200u
 #define PYAD_VALUE_ONLY (PYAD_STATIC_BIT | PYAD_OPERAND_BIT)
+/* First touches: the reverse pass's first write to an adjoint sets it (to 0 + the term, or 0
+   where the term is skipped) instead of adding to it, so the adjoints need no clearing before
+   a sweep. FIRST_A/B flag an instruction's operands; side_first the n-ary operand entries
+   (a softmax's, for its last output); `zero` lists the slots no instruction writes first. */
+#define PYAD_FIRST_A 0x400u
+#define PYAD_FIRST_B 0x800u
+#define PYAD_SWITCH_MASK (PYAD_KIND_MASK | PYAD_VALUE_ONLY)
 
 typedef struct pyad_guard {
     uint32_t lhs, rhs, kind; /* kind: enum pyad_cmp | PYAD_CMP_HELD if it held */
@@ -53,6 +60,8 @@ struct pyad_program {
     uint32_t nstatic, nstored; /* instructions whose partials the program, the forward pass keep */
     pyad_nary_ref *nary;
     uint32_t *side;
+    uint8_t *side_first;
+    uint32_t *zero, nzero; /* slots to clear before a sweep: outputs and untouched ones */
     double *consts;
     uint32_t *out;
     pyad_guard *guard;

@@ -149,7 +149,7 @@ PYAD_ALWAYS_INLINE void forward(const pyad_program *p, const block *w, const int
         const pyad_instr in = ins[i];
         const double *xa = val + in.a * nb, *xb = val + in.b * nb;
         double *qa = w->pp + 2 * (size_t)in.part * nb, *qb = qa + nb;
-        switch (in.kind) {
+        switch (in.kind & PYAD_SWITCH_MASK) {
 #define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                   \
     PYAD_FWD_##ARITY(NAME, VALUE, DA, DB)
 #include "ops.def"
@@ -164,6 +164,14 @@ PYAD_ALWAYS_INLINE void forward(const pyad_program *p, const block *w, const int
     }
 }
 
+/* adj = (first ? 0 : adj) + term where the adjoint factor g is not 0, else unchanged (or 0
+   if first): the tape's `grad += partial * g`, skipped at g == 0, on a cleared grad. */
+PYAD_ALWAYS_INLINE void add_term(double *adj, int first, double term, double g)
+{
+    const double old = first ? 0.0 : *adj;
+    *adj = g != 0.0 ? old + term : old;
+}
+
 /* The reverse of n-ary instruction i, in the tape's order: entries first to last, and a
    softmax's outputs (met at its last one) last to first, each skipped where its adjoint is
    0. Returns the instructions done. */
@@ -174,40 +182,40 @@ PYAD_ALWAYS_INLINE uint32_t reverse_nary(const pyad_program *p, const block *w, 
     const unsigned op = p->ins[i].kind & PYAD_OP_MASK;
     const size_t nb = (size_t)B;
     const uint32_t *side = p->side + r.first;
+    const uint8_t *first = p->side_first + r.first;
     double *adj = w->adj;
     const double *val = w->val;
-    if (op == PYAD_OP_SOFTMAX) { /* outputs first .. i, last to first */
-        const size_t first = p->nin + i - (r.count - 1);
+    if (op == PYAD_OP_SOFTMAX) { /* outputs out .. i, last to first */
+        const size_t out = p->nin + i - (r.count - 1);
         for (uint32_t o = r.count; o-- > 0;)
             for (size_t q = 0; q < nb; q++) {
-                const double go = adj[(first + o) * nb + q], yo = val[(first + o) * nb + q];
-                if (go == 0.0)
+                const double go = adj[(out + o) * nb + q], yo = val[(out + o) * nb + q];
+                const int firsts = o == r.count - 1;
+                if (go == 0.0 && !firsts)
                     continue;
                 for (uint32_t j = 0; j < r.count; j++)
-                    adj[side[j] * nb + q] +=
-                        pyad__softmax_partial(yo, val[(first + j) * nb + q], o == j) * go;
+                    add_term(adj + side[j] * nb + q, firsts && first[j],
+                             pyad__softmax_partial(yo, val[(out + j) * nb + q], o == j) * go, go);
             }
         return r.count;
     }
     const double *sp = w->sp + r.first * nb;
     for (size_t q = 0; q < nb; q++) {
         const double g = adj[(p->nin + i) * nb + q];
-        if (g == 0.0)
-            continue;
         switch (op) {
-        case PYAD_OP_SUM:
+        case PYAD_OP_SUM: /* the recorded partial is 1.0, and 1.0 * g is g */
             for (uint32_t e = 0; e < r.count; e++)
-                adj[side[e] * nb + q] += g; /* the recorded partial is 1.0, and 1.0 * g is g */
+                add_term(adj + side[e] * nb + q, first[e], g, g);
             break;
         case PYAD_OP_DOT:
             for (uint32_t e = 0; e < r.count; e += 2) {
-                adj[side[e] * nb + q] += val[side[e + 1] * nb + q] * g;
-                adj[side[e + 1] * nb + q] += val[side[e] * nb + q] * g;
+                add_term(adj + side[e] * nb + q, first[e], val[side[e + 1] * nb + q] * g, g);
+                add_term(adj + side[e + 1] * nb + q, first[e + 1], val[side[e] * nb + q] * g, g);
             }
             break;
         default: /* PYAD_OP_LOGSUMEXP */
             for (uint32_t e = 0; e < r.count; e++)
-                adj[side[e] * nb + q] += sp[e * nb + q] * g;
+                add_term(adj + side[e] * nb + q, first[e], sp[e * nb + q] * g, g);
             break;
         }
     }
@@ -227,30 +235,34 @@ PYAD_ALWAYS_INLINE void reverse(const pyad_program *p, const block *w, const int
         }
         const double *g = adj + (size_t)(p->nin + i) * nb;
         double *ga = adj + in.a * nb, *gb = adj + in.b * nb;
-        if (B == 1) { /* one point: the adjoint in a register, zero skipped */
+        const int fa = (in.kind & PYAD_FIRST_A) != 0, fb = (in.kind & PYAD_FIRST_B) != 0;
+        if (B == 1) { /* one point: the adjoint in a register */
             const double g0 = g[0];
-            if (g0 == 0.0)
+            if (g0 == 0.0) {
+                if (fa)
+                    ga[0] = 0.0;
+                if (fb)
+                    gb[0] = 0.0;
                 continue;
+            }
             const double *q0 = in.kind & PYAD_STATIC_BIT    ? p->cpart + 2 * (size_t)in.part
                                : in.kind & PYAD_OPERAND_BIT ? NULL
                                                             : w->pp + 2 * (size_t)in.part;
             const double pa = q0 ? q0[0] : val[in.b], pb = q0 ? q0[1] : val[in.a];
-            ga[0] += pa * g0;
-            gb[0] += pb * g0;
+            ga[0] = (fa ? 0.0 : ga[0]) + pa * g0;
+            gb[0] = (fb ? 0.0 : gb[0]) + pb * g0;
             continue;
         }
+        /* sums taken always and kept by a select, not a branch, so that a block's loops
+           vectorise; a before b, as the tape's sweep adds them (they meet when a == b) */
         if (in.kind & PYAD_STATIC_BIT) { /* the same partials at every point */
             const double ca = p->cpart[2 * (size_t)in.part], cb = p->cpart[2 * (size_t)in.part + 1];
             PYAD_IVDEP
-            for (size_t q = 0; q < nb; q++) {
-                const double sum = ga[q] + ca * g[q];
-                ga[q] = g[q] != 0.0 ? sum : ga[q];
-            }
+            for (size_t q = 0; q < nb; q++)
+                add_term(ga + q, fa, ca * g[q], g[q]);
             PYAD_IVDEP
-            for (size_t q = 0; q < nb; q++) {
-                const double sum = gb[q] + cb * g[q];
-                gb[q] = g[q] != 0.0 ? sum : gb[q];
-            }
+            for (size_t q = 0; q < nb; q++)
+                add_term(gb + q, fb, cb * g[q], g[q]);
             continue;
         }
         const double *qa, *qb;
@@ -261,18 +273,12 @@ PYAD_ALWAYS_INLINE void reverse(const pyad_program *p, const block *w, const int
             qa = w->pp + 2 * (size_t)in.part * nb;
             qb = qa + nb;
         }
-        /* sums taken always and kept by a select, not a branch, so that a block's loops
-           vectorise; qa before qb, as the tape's sweep adds them (they meet when a == b) */
         PYAD_IVDEP
-        for (size_t q = 0; q < nb; q++) {
-            const double sum = ga[q] + qa[q] * g[q];
-            ga[q] = g[q] != 0.0 ? sum : ga[q];
-        }
+        for (size_t q = 0; q < nb; q++)
+            add_term(ga + q, fa, qa[q] * g[q], g[q]);
         PYAD_IVDEP
-        for (size_t q = 0; q < nb; q++) {
-            const double sum = gb[q] + qb[q] * g[q];
-            gb[q] = g[q] != 0.0 ? sum : gb[q];
-        }
+        for (size_t q = 0; q < nb; q++)
+            add_term(gb + q, fb, qb[q] * g[q], g[q]);
     }
 }
 
@@ -347,7 +353,6 @@ int pyad_program_run(const pyad_program *p, int64_t k, const double *x, int64_t 
     int64_t B = (nwork - fixed) / (int64_t)(per_point(p) ? per_point(p) : 1);
     if (B < 1)
         return PYAD_MISUSE;
-    const size_t nslots = pyad__nslots(p);
     for (int64_t p0 = 0; p0 < k; p0 += B) {
         const int64_t nb = k - p0 < B ? k - p0 : B;
         const size_t un = (size_t)nb, u0 = (size_t)p0;
@@ -363,7 +368,8 @@ int pyad_program_run(const pyad_program *p, int64_t k, const double *x, int64_t 
             for (uint32_t j = 0; j < p->nout; j++)
                 values[(u0 + q) * p->nout + j] = w.val[p->out[j] * un + q];
         for (size_t s = 0; s < (size_t)nseed; s++) {
-            memset(w.adj, 0, nslots * un * sizeof *w.adj);
+            for (uint32_t z = 0; z < p->nzero; z++) /* the rest is written first, not added to */
+                memset(w.adj + p->zero[z] * un, 0, un * sizeof *w.adj);
             for (uint32_t j = 0; j < p->nout; j++)
                 for (size_t q = 0; q < un; q++)
                     w.adj[p->out[j] * un + q] += seeds[s * p->nout + j];
