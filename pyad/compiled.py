@@ -41,7 +41,9 @@ TracedFunction = Callable[[list[Var]], Any]
 _CMP = ("<", "<=", ">", ">=")
 _HELD = 4  # guard kind bit: the comparison held while tracing (csrc/program.h)
 _MAX_VARIANTS = 16  # traces kept per Function, for inputs on different sides of guards
-_BLOCK_BYTES = 8 << 20  # work buffer per block of points: a share of the 32 MiB L3 here
+_BLOCK_BYTES = 32 << 20  # work buffer per block of points: about the L3 (32 MiB here); measured best
+_ONE_SEED = np.ones((1, 1))  # the seed of a scalar function's one reverse sweep
+_ONE_SEED.flags.writeable = False
 _INFO = ("inputs", "outputs", "instructions", "slots", "constants", "entries", "guards", "bytes")
 
 
@@ -258,18 +260,18 @@ class Function:
         out = values[:, 0] if self.scalar else values
         if batched:
             return np.ascontiguousarray(out)
-        return float(out[0]) if self.scalar else out[0].copy()
+        return float(out[0]) if self.scalar else out[0]  # a view: its base is ours alone
 
     def value_and_grad(self, x: npt.ArrayLike) -> tuple[Union[float, FloatArray], FloatArray]:
         """(fn(x), gradient): (float, (n,)), or ((k,), (k, n)) for k points. Fits
         ``scipy.optimize.minimize(F.value_and_grad, x0, jac=True)``."""
         self._need_scalar("value_and_grad")
         pts, batched = self._points(x)
-        values, grads = self._evaluate(pts, np.ones((1, 1)))
+        values, grads = self._evaluate(pts, _ONE_SEED)
         assert grads is not None
         if batched:
             return np.ascontiguousarray(values[:, 0]), grads[:, 0, :]
-        return float(values[0, 0]), grads[0, 0].copy()
+        return float(values[0, 0]), grads[0, 0]  # a view, not a copy of n floats
 
     def grad(self, x: npt.ArrayLike) -> FloatArray:
         """The gradient at x, (n,), or (k, n) for k points."""
