@@ -41,7 +41,7 @@ TracedFunction = Callable[[list[Var]], Any]
 _CMP = ("<", "<=", ">", ">=")
 _HELD = 4  # guard kind bit: the comparison held while tracing (csrc/program.h)
 _MAX_VARIANTS = 16  # traces kept per Function, for inputs on different sides of guards
-_BLOCK_BYTES = 32 << 20  # work buffer per block of points: about the L3 (32 MiB here); measured best
+_BLOCK_BYTES = 32 << 20  # work buffer per block of points: about the L3 (32 MiB); measured best
 _ONE_SEED = np.ones((1, 1))  # the seed of a scalar function's one reverse sweep
 _ONE_SEED.flags.writeable = False
 _INFO = ("inputs", "outputs", "instructions", "slots", "constants", "entries", "guards", "bytes")
