@@ -7,6 +7,7 @@ every figure in a JSON file.
     python -m bench --workloads W1,W4 --repeats 5 --json /tmp/b.json
     python -m bench --micro              # also the cost of the pieces of one operation
     python -m bench --replay             # only the replay rows (pyad.compile vs C peers)
+    python -m bench --peers micrograd_peer,seed --plot /tmp/bench.png
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import harness, replay
+from bench import harness, peers, replay
 from bench.workloads import WORKLOADS
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 #: seconds of timed repeats allowed per (workload, engine): keeps the full run under 5 minutes
 BUDGET = 20.0
 QUICK_BUDGET = 2.0
+#: seconds per (workload, peer): a probe run sizes each peer's n to about a third of this
+PEER_BUDGET = 20.0
+QUICK_PEER_BUDGET = 0.6
 
 
 def _progress(text: str) -> None:
@@ -59,8 +63,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-def versions() -> dict[str, str | None]:
-    """Versions of python, numpy, cffi and pyad."""
+def versions(modules: tuple[str, ...] = ()) -> dict[str, str | None]:
+    """Versions of python, numpy, cffi and pyad, and of the peers in ``modules`` (None for a
+    peer that is not installed)."""
     import pyad
 
     out: dict[str, str | None] = {"python": sys.version.split()[0], "pyad": pyad.__version__}
@@ -69,6 +74,24 @@ def versions() -> dict[str, str | None]:
             out[name] = __import__(name).__version__
         except ImportError:
             out[name] = None
+    for module in modules:
+        mod, text = peers.load(module)
+        out[peers.display_name(module)] = text if mod is not None else None
+    return out
+
+
+def peer_status(modules: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Each peer adapter: its name, whether its engine is installed, version or reason."""
+    out: dict[str, dict[str, Any]] = {}
+    for module in modules:
+        mod, text = peers.load(module)
+        out[module] = {
+            "name": peers.display_name(module),
+            "available": mod is not None,
+            "version": text if mod is not None else None,
+            "reason": None if mod is not None else text,
+            "workloads": list(getattr(mod, "WORKLOADS", ())),
+        }
     return out
 
 
@@ -93,7 +116,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="only the replay rows (bench/replay.py: pyad.compile against the C peers on "
         "W1, W2, W5); by default they run after the one-shot tables",
     )
+    parser.add_argument(
+        "--peers",
+        default=",".join(peers.PEERS),
+        help="comma-separated peer adapters of bench/peers to run, or 'none' "
+        f"(default: {','.join(peers.PEERS)})",
+    )
+    parser.add_argument(
+        "--plot", type=Path, metavar="PNG", help="draw ns/op per engine per workload (matplotlib)"
+    )
     args = parser.parse_args(argv)
+    names = [] if args.peers.strip() == "none" else args.peers.split(",")
+    args.peers = tuple(p.strip() for p in names if p.strip())
     keys = [k.strip() for k in args.workloads.split(",") if k.strip()]
     unknown = [k for k in keys if k not in WORKLOADS]
     if unknown:
@@ -121,12 +155,27 @@ def _clean(x: Any) -> Any:
     return x
 
 
+def _plot(report: dict[str, Any], path: Path) -> None:
+    """Draw the chart with bench/plot.py; without matplotlib, say how to get it and go on
+    (the tables and the JSON are the results; the chart is a view of them)."""
+    try:
+        import matplotlib  # noqa: F401
+
+        from bench import plot
+    except ImportError as exc:
+        _progress(f"--plot: no chart ({exc}); pip install matplotlib (in the dev extra)\n")
+        return
+    plot.plot(_clean(report), str(path))
+    _progress(f"wrote {path}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks, print the tables, write the JSON file."""
     args = _parse(argv)
     start = time.perf_counter()
     info = machine()
     budget = QUICK_BUDGET if args.quick else BUDGET
+    peer_budget = QUICK_PEER_BUDGET if args.quick else PEER_BUDGET
     print(
         f"pyad bench{' --quick' if args.quick else ''}  {info['date']}  {info['platform']}  "
         f"{info['cpu']} x{info['cpu_count']}  Python {info['python']}"
@@ -136,16 +185,20 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "command": [sys.executable, "-m", "bench", *(sys.argv[1:] if argv is None else argv)],
         "machine": info,
-        "versions": versions(),
+        "versions": versions(args.peers),
         "settings": {
             "quick": args.quick,
             "repeats": args.repeats,
             "budget_seconds_per_engine": budget,
+            "budget_seconds_per_peer": peer_budget,
             "gc": "collected before each repeat, enabled while timing",
             "timer": "time.perf_counter",
         },
+        "peers": peer_status(args.peers),
         "workloads": {},
     }
+    if args.peers and not args.replay:
+        print(harness.COMPARISON_LEGEND)
     for key in [] if args.replay else args.workloads:
         w = WORKLOADS[key]
         size = w.quick_size if args.quick else w.size
@@ -161,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
             "notes": wr.notes,
             "engines": wr.figures,
         }
+        if key in harness.PEER_KEYS:
+            rows = harness.compare(
+                wr, args.repeats, peer_budget, _progress, args.peers, peer_replay=not args.quick
+            )
+            print()
+            print(harness.format_comparison(wr, rows), flush=True)
+            report["workloads"][key]["comparison"] = rows
     replay_keys = [k for k in args.workloads if k in replay.WORKLOADS_REPLAYED]
     if replay_keys:
         result = replay.run(
@@ -180,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(_clean(report), indent=2) + "\n")
     _progress(f"wrote {args.json} ({report['elapsed_seconds']:.1f} s)\n")
+    if args.plot is not None:
+        _plot(report, args.plot)
     failed = [
         k
         for k, wr in report.get("replay", {}).get("workloads", {}).items()

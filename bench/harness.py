@@ -423,3 +423,362 @@ one-shot / this engine's; x float = this engine's one-shot / the float floor's; 
 tape.nbytes / len(tape) after backward; grad max rel diff = max over inputs
 |g - g_ref| / max(|g_ref|, tiny) against pyad.reference, over every repeat (the reference row:
 its repeats against its warm-up); f rel diff = the same for the loss value."""
+
+
+# -- peers: the comparison table -----------------------------------------------------------------
+#: display names of the built-in rows of the comparison table
+BUILTIN_ROWS = {"pyad": "pyad", "reference": "pyad.reference", "float": "float floor"}
+#: a peer's first (probe) run is at size // PROBE_DIVISOR, to size its real run to its budget
+PROBE_DIVISOR = 20
+#: the least size a probe or a budget reduction goes down to
+MIN_SIZE = {"W1": 20, "W2": 20, "W3": 2, "W4": 50, "W5": 40}
+
+
+def workload_vector(key: str, size: int) -> list[float]:
+    """The README's inputs of ``key`` at ``size`` as one vector (what a compiled function of
+    the inputs takes)."""
+    import bench.workloads as wl
+
+    if key in ("W1", "W2"):
+        return wl.input_vector(size)
+    if key.startswith("W3"):
+        return wl.mlp_parameter_values()
+    if key == "W4":
+        return [0.5]
+    return [float(i) for i in range(wl.W5_INPUTS)]
+
+
+_OPS_CACHE: dict[tuple[str, int], int] = {}
+_REF_CACHE: dict[tuple[str, int], tuple[float, list[float]]] = {}
+
+
+def pyad_ops(w: Workload, size: int) -> int:
+    """pyad's record count of ``w`` at ``size``, leaves excluded: the unit of every ns/op."""
+    key = (w.key, size)
+    if key not in _OPS_CACHE:
+        import pyad
+
+        with pyad.Tape() as tape:
+            leaves = w.inputs(pyad, size)
+            n0 = len(tape)
+            w.loss(pyad, leaves, size)
+            _OPS_CACHE[key] = len(tape) - n0
+    return _OPS_CACHE[key]
+
+
+def reference_answer(w: Workload, size: int) -> tuple[float, list[float]]:
+    """pyad.reference's value and gradient of ``w`` at ``size`` (the oracle of every row)."""
+    key = (w.key, size)
+    if key not in _REF_CACHE:
+        import pyad.reference as ref
+
+        leaves = w.inputs(ref, size)
+        loss = w.loss(ref, leaves, size)
+        loss.backward()
+        _REF_CACHE[key] = (float(loss.v), [float(x.grad) for x in leaves])
+        del loss, leaves
+        gc.collect()
+    return _REF_CACHE[key]
+
+
+def _empty_row(kind: str, size: int, status: str, module: str | None = None) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "module": module,
+        "status": status,
+        "size": size,
+        "full_size": size,
+        "reduced": None,
+        "ops": None,
+        "repeats": 0,
+        "one_shot_ms": None,
+        "one_shot_min_ms": None,
+        "ns_per_op": None,
+        "x_pyad": None,
+        "compile_ms": None,
+        "replay_us_per_call": None,
+        "replay_ns_per_op": None,
+        "bytes_per_op": None,
+        "grad_max_rel_diff": None,
+        "value_rel_diff": None,
+        "version": None,
+    }
+
+
+def _time_replay(
+    fn: Callable[[Any], Any], x: Any, budget: float, repeats: int
+) -> tuple[float, list[Any]]:
+    """Median seconds per call of ``fn(x)`` (samples of at least 2 ms, within ``budget``),
+    and the last result."""
+    out = fn(x)
+    start = time.perf_counter()
+    out = fn(x)
+    once = max(time.perf_counter() - start, 1e-9)
+    calls = max(1, int(2e-3 / once))
+    samples = []
+    spent = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            out = fn(x)
+        elapsed = time.perf_counter() - start
+        samples.append(elapsed / calls)
+        spent += elapsed
+        if spent > budget:
+            break
+    return float(statistics.median(samples)), out
+
+
+def _check_row(row: dict[str, Any], w: Workload, value: float, grads: list[float]) -> None:
+    """Fold one answer's differences from pyad.reference into the row (worst over calls)."""
+    ref_value, ref_grads = reference_answer(w, row["size"])
+    worst, _ = max_rel_diff([float(g) for g in grads], ref_grads)
+    vdiff = _rel(float(value), ref_value)
+    row["grad_max_rel_diff"] = max(row["grad_max_rel_diff"] or 0.0, worst)
+    row["value_rel_diff"] = max(row["value_rel_diff"] or 0.0, vdiff)
+
+
+def _compiled_rows(
+    row: dict[str, Any],
+    w: Workload,
+    compile_fn: Callable[[str, int], Callable[[Any], tuple[float, Any]]],
+    budget: float,
+    repeats: int,
+) -> None:
+    """Compile once (timed apart), then time and check the replay at the README's inputs."""
+    import numpy as np
+
+    size = row["size"]
+    x = np.array(workload_vector(w.key, size), dtype=np.float64)
+    gc.collect()
+    start = time.perf_counter()
+    f = compile_fn(w.key, size)
+    row["compile_ms"] = (time.perf_counter() - start) * MS
+    per_call, (value, grads) = _time_replay(f, x, budget, repeats)
+    row["replay_us_per_call"] = per_call * 1e6
+    if row["ops"]:
+        row["replay_ns_per_op"] = per_call * NS / row["ops"]
+    _check_row(row, w, float(value), list(np.asarray(grads, dtype=np.float64).ravel()))
+
+
+def _pyad_compile(key: str, size: int) -> Callable[[Any], tuple[float, Any]]:
+    """pyad.compile of the workload as a function of its input vector, traced at the inputs
+    reversed (so that a replay cannot return an answer cached at trace time)."""
+    import numpy as np
+
+    import pyad
+    from bench.workloads import WORKLOADS
+
+    w = WORKLOADS[key]
+    x = np.array(workload_vector(key, size), dtype=np.float64)
+    fn = pyad.compile(lambda xs: w.loss(pyad, xs, size), x[::-1].copy())
+    return fn.value_and_grad  # type: ignore[no-any-return]
+
+
+def _builtin_rows(wr: WorkloadResult, budget: float, repeats: int) -> dict[str, dict[str, Any]]:
+    """The pyad, pyad.reference and float floor rows, from the figures already measured, plus
+    pyad's compiled replay."""
+    rows: dict[str, dict[str, Any]] = {}
+    for name, label in BUILTIN_ROWS.items():
+        fig = wr.figures.get(name)
+        if fig is None:
+            continue
+        row = _empty_row(name, wr.size, fig.get("error") or "ok")
+        rows[label] = row
+        if "error" in fig:
+            continue
+        row.update(
+            ops=wr.ops,
+            repeats=fig["repeats"],
+            one_shot_ms=fig.get("one_shot_ms"),
+            one_shot_min_ms=fig.get("one_shot_min_ms"),
+            ns_per_op=fig.get("ns_per_op"),
+            bytes_per_op=fig.get("bytes_per_record"),
+            grad_max_rel_diff=fig.get("grad_max_rel_diff"),
+            value_rel_diff=fig.get("value_rel_diff"),
+        )
+    pyad_row = rows.get("pyad")
+    if pyad_row and pyad_row["status"] == "ok" and wr.workload.key in PEER_KEYS:
+        try:
+            _compiled_rows(pyad_row, wr.workload, _pyad_compile, budget, repeats)
+        except Exception as exc:  # no replay for this workload: the one-shot figures stand
+            pyad_row["replay_error"] = f"{type(exc).__name__}: {exc}"[:200]
+    return rows
+
+
+#: the workloads peers implement (W3-dot is pyad's own second formulation of W3)
+PEER_KEYS = ("W1", "W2", "W3", "W4", "W5")
+
+
+def _peer_size(w: Workload, size: int, one: Callable[[int], float], budget: float) -> int:
+    """The size that keeps about three runs within ``budget``: a probe at a fraction of
+    ``size``, extrapolated linearly (every workload is linear in its size)."""
+    floor = MIN_SIZE.get(w.key, 1)
+    probe = max(floor, size // PROBE_DIVISOR)
+    if probe >= size:
+        return size
+    t = max(one(probe), 1e-9)
+    fits = int(probe * budget / (3 * t))
+    return size if fits >= size else max(floor, fits)
+
+
+def run_peer(
+    module: str,
+    w: Workload,
+    size: int,
+    repeats: int,
+    budget: float,
+    progress: Callable[[str], None],
+    replay: bool = True,
+) -> tuple[str, dict[str, Any]]:
+    """One peer on one workload: (display name, comparison row). Never raises: a missing
+    engine, a workload it does not implement and a failure are each a row's status. With
+    ``replay`` False (``--quick``) a peer's compiled replay is not measured: compiling (JAX's
+    jit above all) would cost most of the minute that --quick has."""
+    from bench import peers
+
+    mod, text = peers.load(module)
+    name = peers.display_name(module)
+    if mod is None:
+        return name, _empty_row("peer", size, text, module)
+    row = _empty_row("peer", size, "ok", module)
+    row["version"] = text
+    if w.key not in mod.WORKLOADS:
+        row["status"] = "not implemented"
+        return name, row
+
+    def one(n: int) -> float:
+        gc.collect()
+        start = time.perf_counter()
+        mod.one_shot(w.key, n)
+        return time.perf_counter() - start
+
+    run_size = size
+    try:
+        if hasattr(mod, "max_size"):
+            run_size = min(size, int(mod.max_size(w.key, size)))
+            if run_size < size:
+                row["reduced"] = "engine limit"
+        budget_size = _peer_size(w, run_size, one, budget)
+        if budget_size < run_size:
+            run_size, row["reduced"] = budget_size, "time budget"
+        row["size"] = run_size
+        row["ops"] = pyad_ops(w, run_size)
+        times: list[float] = []
+        spent = 0.0
+        for i in range(repeats + 1):  # the first run is the untimed warm-up
+            gc.collect()
+            start = time.perf_counter()
+            value, grads = mod.one_shot(w.key, run_size)
+            elapsed = time.perf_counter() - start
+            _check_row(row, w, value, grads)
+            if i:
+                times.append(elapsed)
+            spent += elapsed
+            if i and spent > budget:
+                break
+        row["repeats"] = len(times)
+        one_shot = float(statistics.median(times))
+        row["one_shot_ms"] = one_shot * MS
+        row["one_shot_min_ms"] = min(times) * MS
+        row["ns_per_op"] = one_shot * NS / row["ops"] if row["ops"] else None
+        if replay and hasattr(mod, "compile"):
+            _compiled_rows(row, w, mod.compile, budget, max(repeats, 5))
+    except Exception as exc:  # RecursionError on W4 and the like: the row says what happened
+        row["status"] = f"fails: {type(exc).__name__}: {exc}"[:200]
+        row["size"] = run_size
+        for key in ("one_shot_ms", "one_shot_min_ms", "ns_per_op", "repeats"):
+            row[key] = 0 if key == "repeats" else None
+    gc.collect()
+    return name, row
+
+
+def compare(
+    wr: WorkloadResult,
+    repeats: int,
+    budget: float,
+    progress: Callable[[str], None],
+    modules: tuple[str, ...] | None = None,
+    peer_replay: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """The comparison rows of one workload: pyad, pyad.reference, the float floor, then every
+    registered peer (bench.peers.PEERS), each run alone within its time budget."""
+    from bench import peers
+
+    w = wr.workload
+    rows = _builtin_rows(wr, budget, repeats)
+    if w.key in PEER_KEYS:
+        for module in modules if modules is not None else peers.PEERS:
+            start = time.perf_counter()
+            name, row = run_peer(module, w, wr.size, repeats, budget, progress, peer_replay)
+            rows[name] = row
+            if row["status"] == "ok":
+                done = f"{row['one_shot_ms']:.1f} ms"
+                if row["reduced"]:
+                    done += f" at {w.size_name}={row['size']} ({row['reduced']})"
+            else:
+                done = row["status"]
+            progress(f"{w.key} {name} ... {done} [{time.perf_counter() - start:.1f} s]\n")
+    base = rows.get("pyad", {}).get("ns_per_op")
+    for row in rows.values():
+        if base and row.get("ns_per_op"):
+            row["x_pyad"] = row["ns_per_op"] / base
+        row["full_size"] = wr.size
+    return rows
+
+
+COMPARISON_COLUMNS: list[tuple[str, str, str]] = [
+    ("one-shot ms", "one_shot_ms", "{:.2f}"),
+    ("ns/op", "ns_per_op", "{:.0f}"),
+    ("x pyad", "x_pyad", "{:.1f}"),
+    ("compile ms", "compile_ms", "{:.1f}"),
+    ("replay us/call", "replay_us_per_call", "{:.1f}"),
+    ("replay ns/op", "replay_ns_per_op", "{:.2f}"),
+    ("B/op", "bytes_per_op", "{:.1f}"),
+    ("grad max rel err", "grad_max_rel_diff", "{:.1e}"),
+]
+
+
+def format_comparison(wr: WorkloadResult, rows: dict[str, dict[str, Any]]) -> str:
+    """One workload's comparison table: every engine in one place, unavailable ones last."""
+    w = wr.workload
+    header = ["engine", "size", *(c[0] for c in COMPARISON_COLUMNS)]
+    table = [header]
+    notes = []
+    ordered = sorted(rows.items(), key=lambda kv: kv[1]["status"] != "ok")
+    for name, row in ordered:
+        size = str(row["size"]) + ("*" if row["size"] != wr.size else "")
+        if row["status"] != "ok":
+            status = row["status"]
+            if status.startswith("fails"):
+                status += f" (at {w.size_name}={row['size']})"
+            table.append([name, "-", status, *("" for _ in COMPARISON_COLUMNS[1:])])
+            continue
+        table.append([name, size, *(_cell(row, k, f) for _, k, f in COMPARISON_COLUMNS)])
+        if row["reduced"]:
+            notes.append(
+                f"  * {name}: {w.size_name} reduced to {row['size']} ({row['reduced']}); "
+                f"its ns/op divides by pyad's {row['ops']} ops at that size"
+            )
+    figures = [r for r in table if r[1] != "-"]  # status rows span the columns instead
+    widths = [max(len(r[i]) for r in figures) for i in range(len(header))]
+    widths[0] = max(len(r[0]) for r in table)
+    lines = [f"{w.key} {w.title}  {w.size_name}={wr.size}: pyad against its peers"]
+    for i, r in enumerate(table):
+        if r[1] == "-":  # a status row: the text spans the figure columns
+            lines.append(f"{r[0].ljust(widths[0])}  {'-'.rjust(widths[1])}  {r[2]}".rstrip())
+        else:
+            cells = [r[0].ljust(widths[0])] + [c.rjust(widths[j + 1]) for j, c in enumerate(r[1:])]
+            lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * wd for wd in widths))
+    lines.extend(notes)
+    return "\n".join(lines)
+
+
+COMPARISON_LEGEND = """\
+comparison tables: ns/op = one-shot / pyad's record count of the workload at the size that
+engine ran (the same unit for all); x pyad = ns/op over pyad's ns/op (how many times slower than
+pyad one-shot); compile ms and replay (forward + gradient again at new inputs) only for engines
+that can replay, compile timed apart; B/op = bytes stored per op (pyad's tape); grad max rel err
+against pyad.reference at the same size, checked on every call; * = run at a reduced size."""
