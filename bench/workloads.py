@@ -181,6 +181,18 @@ def w3dot_loss(m: Engine, params: list[Any], points: int) -> Any:
     return _mlp_loss(m, params, points, use_dot=True)
 
 
+def mlp_unpack(p: Any) -> list[tuple[Any, Any]]:
+    """The flat parameter vector as (weights (nout, nin), bias (nout,)) per layer: parameters
+    go layer by layer, neuron by neuron, weights then bias."""
+    layers = []
+    k = 0
+    for nin, nout in zip(MLP_SIZES[:-1], MLP_SIZES[1:]):
+        block = p[k : k + nout * (nin + 1)].reshape((nout, nin + 1))
+        layers.append((block[:, :nin], block[:, nin]))
+        k += nout * (nin + 1)
+    return layers
+
+
 # -- W4 chain ----------------------------------------------------------------------------------
 def w4_inputs(m: Engine, depth: int) -> list[Any]:
     """The single leaf x0 = 0.5."""

@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any, Callable
 
 #: Adapter modules in table order. jax_peer and casadi_peer are written alongside; a module
 #: that does not exist yet is reported like a missing engine.
@@ -103,3 +104,21 @@ def display_name(module: str) -> str:
         return str(importlib.import_module(f"bench.peers.{module}").NAME)
     except Exception:
         return module
+
+
+def scalar_one_shot(
+    m: Any,
+    workload: str,
+    size: int,
+    value_of: Callable[[Any], float],
+    grad_of: Callable[[Any], float],
+) -> tuple[float, list[float]]:
+    """The one-shot of a scalar engine with micrograd's API (``loss.backward()``) running the
+    shared workload code on namespace ``m``: value and gradient through the two readers."""
+    from bench import workloads as wl
+
+    w = wl.WORKLOADS[workload]
+    leaves = w.inputs(m, size)
+    loss = w.loss(m, leaves, size)
+    loss.backward()
+    return value_of(loss), [grad_of(x) for x in leaves]

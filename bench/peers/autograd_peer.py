@@ -37,18 +37,6 @@ def mlp_arrays() -> tuple[np.ndarray, np.ndarray]:
     return data[:, :2], data[:, 2]
 
 
-def mlp_unpack(p: Any) -> list[tuple[Any, Any]]:
-    """The flat parameter vector as (weights (nout, nin), bias (nout,)) per layer: parameters
-    go layer by layer, neuron by neuron, weights then bias."""
-    layers = []
-    k = 0
-    for nin, nout in zip(wl.MLP_SIZES[:-1], wl.MLP_SIZES[1:]):
-        block = p[k : k + nout * (nin + 1)].reshape((nout, nin + 1))
-        layers.append((block[:, :nin], block[:, nin]))
-        k += nout * (nin + 1)
-    return layers
-
-
 def _function(workload: str, size: int) -> tuple[Callable[[Any], Any], np.ndarray]:
     import autograd.numpy as anp
     from autograd.tracer import getval
@@ -75,7 +63,7 @@ def _function(workload: str, size: int) -> tuple[Callable[[Any], Any], np.ndarra
 
         def f(p: Any) -> Any:
             h = xs
-            layers = mlp_unpack(p)
+            layers = wl.mlp_unpack(p)
             for i, (w, b) in enumerate(layers):
                 h = anp.dot(h, w.T) + b
                 if i < len(layers) - 1:

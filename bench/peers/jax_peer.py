@@ -92,18 +92,6 @@ def inputs(workload: str, size: int) -> np.ndarray:
     raise ValueError(f"JAX adapter: no workload {workload!r}; it has {WORKLOADS}")
 
 
-def _mlp_layers(p: Any) -> list[tuple[Any, Any]]:
-    """W3's flat parameters (layer by layer, neuron by neuron, weights then bias) as
-    (weights of shape (nout, nin), bias of shape (nout,)) per layer."""
-    layers = []
-    k = 0
-    for nin, nout in zip(wl.MLP_SIZES[:-1], wl.MLP_SIZES[1:]):
-        block = p[k : k + nout * (nin + 1)].reshape((nout, nin + 1))
-        layers.append((block[:, :nin], block[:, nin]))
-        k += nout * (nin + 1)
-    return layers
-
-
 def loss(workload: str, size: int) -> Loss:
     """The workload's loss as a function of its input vector, written in ``jax.numpy``."""
     jax = _jax()
@@ -130,7 +118,7 @@ def loss(workload: str, size: int) -> Loss:
         points, targets = data[:, :2], data[:, 2]
 
         def w3(p: Any) -> Any:
-            layers = _mlp_layers(p)
+            layers = wl.mlp_unpack(p)
             h = points
             for i, (w, b) in enumerate(layers):
                 h = h @ w.T + b

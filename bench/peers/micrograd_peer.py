@@ -15,7 +15,7 @@ import sys
 from types import SimpleNamespace
 from typing import Any
 
-from bench import workloads as wl
+from bench.peers import scalar_one_shot
 
 NAME = "micrograd"
 WORKLOADS = ("W1", "W2", "W3", "W4")
@@ -78,9 +78,6 @@ def max_size(workload: str, size: int) -> int:
 
 
 def one_shot(workload: str, size: int) -> tuple[float, list[float]]:
-    m = _engine()
-    w = wl.WORKLOADS[workload]
-    leaves = w.inputs(m, size)
-    loss = w.loss(m, leaves, size)
-    loss.backward()
-    return float(loss.data), [float(x.grad) for x in leaves]
+    return scalar_one_shot(
+        _engine(), workload, size, lambda loss: float(loss.data), lambda x: float(x.grad)
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from bench import workloads as wl
+from bench.peers import scalar_one_shot
 
 NAME = "torch (0-d tensors)"
 WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
@@ -63,9 +63,10 @@ def _engine() -> SimpleNamespace:
 
 
 def one_shot(workload: str, size: int) -> tuple[float, list[float]]:
-    m = _engine()
-    w = wl.WORKLOADS[workload]
-    leaves = w.inputs(m, size)
-    loss = w.loss(m, leaves, size)
-    loss.backward()
-    return float(loss.item()), [float(x.grad.item()) if x.grad is not None else 0.0 for x in leaves]
+    return scalar_one_shot(
+        _engine(),
+        workload,
+        size,
+        lambda loss: float(loss.item()),
+        lambda x: float(x.grad.item()) if x.grad is not None else 0.0,
+    )
