@@ -7,9 +7,9 @@
  * slots like any other so that every instruction reads its operands the same way; the
  * reverse sweep's writes to their adjoints are never read.
  *
- * Instruction i: kind[i] = op | form << PYAD_OP_BITS as on the tape, a[i] and b[i] the operand
- * slots in the op's own order (for a constant-operand form, the constant's slot), result
- * slot nin + i. n-ary instructions: b[i] = PYAD_NARY_BIT and a[i] indexes nary[], whose entry
+ * Instruction i (ins[i], see pyad_instr): a and b the operand slots in the op's own order (for
+ * a constant-operand form, the constant's slot), result slot nin + i. n-ary instructions:
+ * b = PYAD_NARY_BIT and a indexes nary[], whose entry
  * lists its operands in side[first .. first + count) (dot: w0, x0, w1, x1, ...). A softmax is
  * `count` consecutive instructions sharing one operand list, output j having index j: the
  * forward pass computes all outputs at index 0, the reverse pass sweeps all at the last.

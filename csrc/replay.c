@@ -2,12 +2,15 @@
  * replay.c - evaluating a program: forward replay, guards, reverse sweep, and
  * Hessian-vector products by forward-over-reverse.
  *
- * First order. The forward pass recomputes every value and stores both partials (from the
- * op table's VALUE, DA and DB columns, the very expressions a recording evaluates), so the
- * reverse pass is two multiply-adds per instruction, visiting instructions in the order the
- * tape's sweep visits records: gradients are bit for bit the recording's. Several points are
+ * First order. The forward pass recomputes every value from the op table's VALUE column and
+ * keeps, for the reverse pass, only the partials it cannot get otherwise (see the partial
+ * classes in program.h: constants kept by the program, a product's operand values, DA and DB
+ * stored for the rest), computed by the very expressions a recording evaluates. The reverse
+ * pass is two multiply-adds per instruction, visiting instructions in the order the tape's
+ * sweep visits records, so gradients are bit for bit the recording's; the first write to
+ * each adjoint is a store, so nothing is cleared before a sweep. Several points are
  * evaluated in blocks with the point index innermost (slot s of point q at s * B + q): one
- * instruction dispatch serves B points and the arithmetic ops vectorise. The single point
+ * instruction dispatch serves B points and the arithmetic vectorises. The single point
  * (B = 1) is a separate instantiation of the same code, without the inner loops.
  *
  * A zero adjoint is skipped, as the tape's sweep skips it (so an infinite partial times a
