@@ -204,6 +204,15 @@ static uint32_t const_ref(builder *bd, double c, int *st)
     return i | CONST_TAG;
 }
 
+/* The op table's PARTIALS column: what a replay keeps of each op's partials (see ops.def). */
+enum { STORED, CONST, OPERANDS };
+static const unsigned char partials_of[PYAD_OP_COUNT] = {
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)         \
+    [PYAD_OP_##NAME] = PARTIALS,
+#include "ops.def"
+#undef PYAD_OP
+};
+
 /* Pass 3 for one needed non-input record s: instruction i. */
 static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *nary_i,
                 uint32_t *side_i)
@@ -248,10 +257,10 @@ static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *
     }
     double y, da, db;
     const double c = form == PYAD_FORM_PLAIN ? 0.0 : r.db;
-    if (op == PYAD_OP_MUL && form == PYAD_FORM_PLAIN) {
+    const unsigned keep = partials_of[op];
+    if (keep == OPERANDS && form == PYAD_FORM_PLAIN) {
         p->ins[i].kind |= PYAD_OPERAND_BIT;
-    } else if ((op == PYAD_OP_ADD || op == PYAD_OP_SUB || op == PYAD_OP_NEG ||
-                op == PYAD_OP_MUL) &&
+    } else if ((keep == CONST || keep == OPERANDS) &&
                pyad__kernel((int)op, c, c, &y, &da, &db) == PYAD_OK) {
         /* the op table's partials at the constant (any value stands for the variable) */
         const uint32_t k = p->nstatic++;

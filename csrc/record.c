@@ -113,7 +113,7 @@ int64_t pyad_push_leaf(pyad_tape *t, double v)
                       a);                                                                     \
     }
 
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                                  \
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                                  \
     PYAD_DEFINE_##ARITY(NAME, name, VALUE, DA, DB, PRE, POST)
 #include "ops.def"
 #undef PYAD_OP
@@ -147,25 +147,25 @@ typedef int64_t (*vv_fn)(int64_t, int64_t);
 typedef int64_t (*vc_fn)(int64_t, double);
 typedef int64_t (*cv_fn)(double, int64_t);
 
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                                  \
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                                  \
     [PYAD_OP_##NAME] = PYAD_UNARY_ENTRY_##ARITY(name, ),
 static const unary_fn unary_table[PYAD_OP_COUNT] = {
 #include "ops.def"
 };
 #undef PYAD_OP
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                                  \
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                                  \
     [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, ),
 static const vv_fn vv_table[PYAD_OP_COUNT] = {
 #include "ops.def"
 };
 #undef PYAD_OP
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                                  \
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                                  \
     [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, _vc),
 static const vc_fn vc_table[PYAD_OP_COUNT] = {
 #include "ops.def"
 };
 #undef PYAD_OP
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                                  \
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                                  \
     [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, _cv),
 static const cv_fn cv_table[PYAD_OP_COUNT] = {
 #include "ops.def"

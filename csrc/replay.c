@@ -153,7 +153,7 @@ PYAD_ALWAYS_INLINE void forward(const pyad_program *p, const block *w, const int
         const double *xa = val + in.a * nb, *xb = val + in.b * nb;
         double *qa = w->pp + 2 * (size_t)in.part * nb, *qb = qa + nb;
         switch (in.kind & PYAD_SWITCH_MASK) {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                   \
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                   \
     PYAD_FWD_##ARITY(NAME, VALUE, DA, DB)
 #include "ops.def"
 #undef PYAD_OP
@@ -591,7 +591,7 @@ static void hvp_forward(const pyad_program *p, const hblock *h)
         double y = 0.0, da = 0.0, db = 0.0, daa = 0.0, dab = 0.0, dbb = 0.0;
         int va = 1, vb = 0;
         switch (kind) {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                   \
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                   \
     PYAD_HFWD_##ARITY(NAME, VALUE, DA, DB, DAA, DAB, DBB)
 #include "ops.def"
 #undef PYAD_OP

@@ -21,13 +21,13 @@ static const char *const status_messages[] = {
 };
 
 static const char *const op_names[] = {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST) #name,
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS) #name,
 #include "ops.def"
 #undef PYAD_OP
 };
 
 const signed char pyad__arity[] = {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST) ARITY,
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS) ARITY,
 #include "ops.def"
 #undef PYAD_OP
 };
@@ -72,7 +72,7 @@ int pyad__kernel(int op, double a, double b, double *res, double *pa, double *pb
 {
     int st;
     switch (op) {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                                        \
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                                        \
     case PYAD_OP_##NAME: {                                                                    \
         st = (PRE);                                                                           \
         if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \
@@ -116,7 +116,7 @@ int pyad_eval_second(int op, double a, double b, double *out)
     if (pyad__arity[op] == 1)
         b = 0.0;
     switch (op) {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST)                   \
+#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                   \
     case PYAD_OP_##NAME: {                                                                    \
         const double y = (VALUE), da = (DA), db = (DB);                                       \
         const double second[6] = {y, da, db, (DAA), (DAB), (DBB)};                            \
