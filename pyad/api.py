@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pyad._native import check, ffi, lib
-from pyad.compiled import compile
+from pyad.compiled import _as_points, compile
 from pyad.tape import Tape
 from pyad.var import Var
 
@@ -32,10 +32,11 @@ VectorFunction = Callable[[list[Var]], Union[Var, float, Sequence[Union[Var, flo
 
 
 def _vector(x: npt.ArrayLike, name: str = "x") -> FloatArray:
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of numbers, got shape {a.shape}")
-    return np.ascontiguousarray(a)
+    """x as a C-contiguous 1-D float64 array, with pyad.compile's checks and messages."""
+    if np.ndim(x) != 1:
+        raise ValueError(f"{name} must be a 1-D array of numbers, got shape {np.shape(x)}")
+    row: FloatArray = _as_points(x, None, name)[0]
+    return row
 
 
 class _Recording:
