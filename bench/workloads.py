@@ -37,10 +37,10 @@ def _float_softplus(x: float) -> float:
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-def _float_sum(xs: Iterable[float]) -> float:
+def sum_left_to_right(xs: Iterable[Any]) -> Any:
     """``0.0 + x0 + x1 + ...`` left to right, as pyad.sum computes it (``math.fsum`` would
-    round differently and ``sum`` starts at the integer 0)."""
-    y = 0.0
+    round differently and ``sum`` starts at the integer 0); any type with ``+`` will do."""
+    y: Any = 0.0
     for x in xs:
         y = y + x
     return y
@@ -68,7 +68,7 @@ FLOATS = SimpleNamespace(
     tanh=math.tanh,
     dot=_float_dot,
     softplus=_float_softplus,
-    sum=_float_sum,
+    sum=sum_left_to_right,
     softmax=_float_softmax,
 )
 
@@ -102,6 +102,22 @@ def w2_loss(m: Engine, x: list[Any], n: int) -> Any:
         u = 1 - a
         acc = acc + (100 * (t * t) + u * u)
     return acc
+
+
+# -- W1 and W2 as array code, for the engines whose users write them vectorised ------------
+def w1_array(xp: Any, x: Any) -> Any:
+    """W1 on an array ``x`` with ``xp`` a numpy-like module (autograd.numpy, jax.numpy,
+    torch): one elementwise expression and one sum."""
+    a, b = x[:-1], x[1:]
+    return xp.sum(xp.log(a) + a * b - xp.sin(b))
+
+
+def w2_array(xp: Any, x: Any) -> Any:
+    """W2 on an array ``x``, as :func:`w1_array`."""
+    a, b = x[:-1], x[1:]
+    t = b - a * a
+    u = 1.0 - a
+    return xp.sum(100.0 * (t * t) + u * u)
 
 
 # -- W3 mlp ------------------------------------------------------------------------------------

@@ -124,3 +124,13 @@ def test_python_m_bench_comparison_in_json(tmp_path: pytest.TempPathFactory) -> 
     assert rows["no_such_peer"]["status"].startswith("not installed")
     assert report["peers"]["seed"]["available"] is True
     assert report["versions"]["seed (recursive Var)"]
+
+
+def test_every_registered_peer_module_imports_without_its_engine() -> None:
+    """A peer module imports its engine only inside its functions, so a module that fails to
+    import is a bug in the adapter, never a missing engine (which load() would report as
+    "not installed" and hide)."""
+    import importlib
+
+    for module in peers.PEERS:
+        importlib.import_module(f"bench.peers.{module}")

@@ -77,6 +77,14 @@ PEERS: tuple[str, ...] = (
 )
 
 
+def unavailable(exc: BaseException, hint: str) -> tuple[bool, str]:
+    """What a peer's ``available()`` says when importing its engine raised ``exc``: not
+    installed (how to install it), or installed but broken (what the import said)."""
+    if isinstance(exc, ImportError):
+        return False, f"not installed ({hint})"
+    return False, f"not installed (import failed: {type(exc).__name__}: {exc})"
+
+
 def load(module: str) -> tuple[ModuleType | None, str]:
     """Import ``bench.peers.<module>`` and ask it whether its engine is there: (the module,
     its version) or (None, "not installed (reason)"). Never raises: a peer's import error is a

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bench import workloads as wl
+from bench.peers import unavailable
 
 NAME = "autograd (HIPS)"
 WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
@@ -23,8 +24,8 @@ def available() -> tuple[bool, str]:
         from importlib.metadata import version
 
         import autograd  # noqa: F401
-    except ImportError:
-        return False, "not installed (pip install autograd)"
+    except Exception as exc:
+        return unavailable(exc, "pip install autograd")
     try:
         return True, version("autograd")
     except Exception:
@@ -41,22 +42,9 @@ def _function(workload: str, size: int) -> tuple[Callable[[Any], Any], np.ndarra
     import autograd.numpy as anp
     from autograd.tracer import getval
 
-    if workload == "W1":
-
-        def f(x: Any) -> Any:
-            a, b = x[:-1], x[1:]
-            return anp.sum(anp.log(a) + a * b - anp.sin(b))
-
-        return f, np.array(wl.input_vector(size))
-    if workload == "W2":
-
-        def f(x: Any) -> Any:
-            a, b = x[:-1], x[1:]
-            t = b - a * a
-            u = 1.0 - a
-            return anp.sum(100.0 * (t * t) + u * u)
-
-        return f, np.array(wl.input_vector(size))
+    if workload in ("W1", "W2"):
+        loss = wl.w1_array if workload == "W1" else wl.w2_array
+        return (lambda x: loss(anp, x)), np.array(wl.input_vector(size))
     if workload == "W3":
         xs, targets = mlp_arrays()
         xs, targets = xs[:size], targets[:size]
@@ -86,20 +74,14 @@ def _function(workload: str, size: int) -> tuple[Callable[[Any], Any], np.ndarra
         def softplus(v: Any) -> Any:
             return anp.maximum(v, 0.0) + anp.log1p(anp.exp(-anp.abs(v)))
 
-        def add_all(vs: list[Any]) -> Any:
-            acc: Any = 0.0
-            for v in vs:
-                acc = acc + v
-            return acc
-
         def softmax(vs: list[Any]) -> list[Any]:
             top = max(getval(v) for v in vs)  # a constant shift: not differentiated
             es = [anp.exp(v - top) for v in vs]
-            s = add_all(es)
+            s = wl.sum_left_to_right(es)
             return [e / s for e in es]
 
         m = type("AutogradW5", (), {})()
-        m.softplus, m.sum, m.softmax = softplus, add_all, softmax
+        m.softplus, m.sum, m.softmax = softplus, wl.sum_left_to_right, softmax
 
         def f(x: Any) -> Any:
             return wl.w5_nodes(m, [x[i] for i in range(wl.W5_INPUTS)], size)[-1]

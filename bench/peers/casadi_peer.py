@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bench import workloads as wl
+from bench.peers import unavailable
 
 NAME = "CasADi"
 WORKLOADS = ("W1", "W2", "W3", "W5")
@@ -46,10 +47,8 @@ def available() -> tuple[bool, str]:
     """(True, "3.x.y") when CasADi imports, else (False, why)."""
     try:
         ca = _casadi()
-    except ImportError:
-        return False, "not installed (pip install casadi)"
     except Exception as exc:  # a broken install is a table row, not a crash
-        return False, f"not installed (import failed: {type(exc).__name__}: {exc})"
+        return unavailable(exc, "pip install casadi")
     return True, str(getattr(ca, "__version__", "unknown version"))
 
 

@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bench import workloads as wl
+from bench.peers import unavailable
 
 NAME = "JAX"
 WORKLOADS = ("W1", "W2", "W3", "W5")
@@ -61,10 +62,8 @@ def available() -> tuple[bool, str]:
         import jaxlib
 
         jax = _jax()
-    except ImportError:
-        return False, "not installed (pip install jax jaxlib)"
     except Exception as exc:  # a broken install is a table row, not a crash
-        return False, f"not installed (import failed: {type(exc).__name__}: {exc})"
+        return unavailable(exc, "pip install jax jaxlib")
     try:
         jaxlib_version = getattr(jaxlib, "__version__", None) or jaxlib.version.__version__
     except Exception:
@@ -97,22 +96,9 @@ def loss(workload: str, size: int) -> Loss:
     jax = _jax()
     jnp = jax.numpy
 
-    if workload == "W1":
-
-        def w1(x: Any) -> Any:
-            a, b = x[:-1], x[1:]
-            return jnp.sum(jnp.log(a) + a * b - jnp.sin(b))
-
-        return w1
-    if workload == "W2":
-
-        def w2(x: Any) -> Any:
-            a, b = x[:-1], x[1:]
-            t = b - a * a
-            u = 1.0 - a
-            return jnp.sum(100.0 * (t * t) + u * u)
-
-        return w2
+    if workload in ("W1", "W2"):
+        loss = wl.w1_array if workload == "W1" else wl.w2_array
+        return lambda x: loss(jnp, x)
     if workload == "W3":
         data = np.array(wl.mlp_data(size), dtype=np.float64)
         points, targets = data[:, :2], data[:, 2]

@@ -15,7 +15,7 @@ import sys
 from types import SimpleNamespace
 from typing import Any
 
-from bench.peers import scalar_one_shot
+from bench.peers import scalar_one_shot, unavailable
 
 NAME = "micrograd"
 WORKLOADS = ("W1", "W2", "W3", "W4")
@@ -28,8 +28,8 @@ def available() -> tuple[bool, str]:
         from importlib.metadata import version
 
         import micrograd.engine  # noqa: F401
-    except ImportError:
-        return False, "not installed (pip install micrograd)"
+    except Exception as exc:
+        return unavailable(exc, "pip install micrograd")
     try:
         return True, version("micrograd")
     except Exception:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from bench.peers import scalar_one_shot
+from bench import workloads as wl
+from bench.peers import scalar_one_shot, unavailable
 
 NAME = "torch (0-d tensors)"
 WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
@@ -21,13 +22,10 @@ WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
 def available() -> tuple[bool, str]:
     try:
         import torch
-    except ImportError:
-        return False, (
-            "not installed (CPU build: pip install torch --index-url "
-            "https://download.pytorch.org/whl/cpu)"
+    except Exception as exc:  # a broken install too (missing CUDA libraries, ...)
+        return unavailable(
+            exc, "CPU build: pip install torch --index-url https://download.pytorch.org/whl/cpu"
         )
-    except Exception as exc:  # a broken install (missing CUDA libraries, ...)
-        return False, f"not installed (import torch: {type(exc).__name__}: {exc})"
     return True, str(torch.__version__)
 
 
@@ -40,12 +38,6 @@ def _engine() -> SimpleNamespace:
     def softplus(x: Any) -> Any:
         return torch.clamp(x, min=0.0) + torch.log1p(torch.exp(-torch.abs(x)))
 
-    def add_all(xs: list[Any]) -> Any:
-        acc: Any = 0.0
-        for x in xs:
-            acc = acc + x
-        return acc
-
     def softmax(xs: list[Any]) -> list[Any]:
         return list(torch.softmax(torch.stack(xs), dim=0).unbind())
 
@@ -57,7 +49,7 @@ def _engine() -> SimpleNamespace:
         tanh=torch.tanh,
         dot=None,  # W3 writes each neuron with operators
         softplus=softplus,
-        sum=add_all,
+        sum=wl.sum_left_to_right,
         softmax=softmax,
     )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench import workloads as wl
 from bench.peers import torch_peer
-from bench.peers.autograd_peer import mlp_arrays, mlp_unpack
+from bench.peers.autograd_peer import mlp_arrays
 
 NAME = "torch (vectorised)"
 WORKLOADS = ("W1", "W2", "W3")
@@ -30,7 +30,7 @@ def one_shot(workload: str, size: int) -> tuple[float, list[float]]:
         targets = torch.from_numpy(targets_np[:size])
         p = torch.tensor(wl.mlp_parameter_values(), dtype=torch.float64, requires_grad=True)
         h: Any = xs
-        layers = mlp_unpack(p)
+        layers = wl.mlp_unpack(p)
         for i, (w, b) in enumerate(layers):
             h = h @ w.T + b
             if i < len(layers) - 1:
@@ -39,15 +39,9 @@ def one_shot(workload: str, size: int) -> tuple[float, list[float]]:
         loss = (d * d).sum()
     else:
         p = torch.tensor(wl.input_vector(size), dtype=torch.float64, requires_grad=True)
-        a, b = p[:-1], p[1:]
-        if workload == "W1":
-            loss = (torch.log(a) + a * b - torch.sin(b)).sum()
-        elif workload == "W2":
-            t = b - a * a
-            u = 1.0 - a
-            loss = (100.0 * (t * t) + u * u).sum()
-        else:
+        if workload not in ("W1", "W2"):
             raise ValueError(f"torch (vectorised): no workload {workload!r}")
+        loss = (wl.w1_array if workload == "W1" else wl.w2_array)(torch, p)
     loss.backward()
     assert p.grad is not None
     return float(loss.item()), p.grad.tolist()
