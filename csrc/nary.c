@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "internal.h"
 #include "narymath.h"
 
@@ -72,7 +73,7 @@ static double *values_buffer(pyad_tape *t, int64_t n, double *small, int *st)
 {
     if (n <= PYAD_SMALL)
         return small;
-    double *v = malloc((size_t)n * sizeof *v);
+    double *v = pyad__malloc((size_t)n * sizeof *v);
     if (v == NULL)
         *st = pyad__fail(t, PYAD_NOMEM, "out of memory for %lld operand values", (long long)n);
     return v;
@@ -214,7 +215,7 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const dou
     if (out == NULL)
         return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
     const uint32_t count = (uint32_t)n;
-    double *v = malloc(2 * (size_t)count * sizeof *v); /* operand values, then outputs */
+    double *v = pyad__malloc(2 * (size_t)count * sizeof *v); /* operand values, then outputs */
     if (v == NULL)
         return pyad__fail(t, PYAD_NOMEM, "out of memory for softmax");
     double *y = v + count;

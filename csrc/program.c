@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "program.h"
 
 #define UNMAPPED UINT32_MAX
@@ -42,12 +43,12 @@ static uint64_t bits_of(double v)
 static int pool_grow(const_pool *cp)
 {
     const uint32_t cap = cp->cap ? 2 * cp->cap : 16;
-    double *val = realloc(cp->val, (size_t)cap * sizeof *val);
+    double *val = pyad__realloc(cp->val, (size_t)cap * sizeof *val);
     if (val == NULL)
         return PYAD_NOMEM;
     cp->val = val;
     cp->cap = cap;
-    uint32_t *table = calloc(2 * (size_t)cap, sizeof *table);
+    uint32_t *table = pyad__calloc(2 * (size_t)cap, sizeof *table);
     if (table == NULL)
         return PYAD_NOMEM;
     free(cp->table);
@@ -177,10 +178,10 @@ static int operand_ref(builder *bd, int64_t h, double c, uint32_t *ref)
 static int alloc_program(pyad_program *p)
 {
     const size_t n = p->nrec ? p->nrec : 1;
-    p->ins = malloc(n * sizeof *p->ins);
-    p->cpart = calloc(2 * n, sizeof *p->cpart);
-    p->nary = malloc((p->nnary ? p->nnary : 1) * sizeof *p->nary);
-    p->side = malloc((p->nside ? p->nside : 1) * sizeof *p->side);
+    p->ins = pyad__malloc(n * sizeof *p->ins);
+    p->cpart = pyad__calloc(2 * n, sizeof *p->cpart);
+    p->nary = pyad__malloc((p->nnary ? p->nnary : 1) * sizeof *p->nary);
+    p->side = pyad__malloc((p->nside ? p->nside : 1) * sizeof *p->side);
     if (!p->ins || !p->cpart || !p->nary || !p->side)
         return PYAD_NOMEM;
     p->nbytes = sizeof *p + n * (sizeof *p->ins + 2 * sizeof *p->cpart) +
@@ -299,8 +300,8 @@ static void resolve_refs(const builder *bd, pyad_program *p)
 static int mark_first_touches(pyad_program *p)
 {
     const uint32_t ns = pyad__nslots(p), nwritable = p->nin + p->nrec;
-    uint8_t *touched = calloc(ns ? ns : 1, 1);
-    p->side_first = calloc(p->nside ? p->nside : 1, 1);
+    uint8_t *touched = pyad__calloc(ns ? ns : 1, 1);
+    p->side_first = pyad__calloc(p->nside ? p->nside : 1, 1);
     if (touched == NULL || p->side_first == NULL) {
         free(touched);
         return PYAD_NOMEM;
@@ -332,7 +333,7 @@ static int mark_first_touches(pyad_program *p)
         p->nzero += touched[s] != 1;
     for (uint32_t s = nwritable; s < ns; s++)
         p->nzero += touched[s] == 2; /* a constant output */
-    p->zero = malloc((p->nzero ? p->nzero : 1) * sizeof *p->zero);
+    p->zero = pyad__malloc((p->nzero ? p->nzero : 1) * sizeof *p->zero);
     if (p->zero == NULL) {
         free(touched);
         return PYAD_NOMEM;
@@ -352,10 +353,10 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
 {
     pyad_tape *t = bd->t;
     const size_t cap = (size_t)t->cap_chunks * PYAD_CHUNK;
-    bd->seq = malloc((t->nrecords ? t->nrecords : 1) * sizeof *bd->seq);
-    bd->pos = malloc((cap ? cap : 1) * sizeof *bd->pos);
-    bd->need = calloc(cap ? cap : 1, 1);
-    bd->map = malloc((cap ? cap : 1) * sizeof *bd->map);
+    bd->seq = pyad__malloc((t->nrecords ? t->nrecords : 1) * sizeof *bd->seq);
+    bd->pos = pyad__malloc((cap ? cap : 1) * sizeof *bd->pos);
+    bd->need = pyad__calloc(cap ? cap : 1, 1);
+    bd->map = pyad__malloc((cap ? cap : 1) * sizeof *bd->map);
     if (!bd->seq || !bd->pos || !bd->need || !bd->map)
         return PYAD_NOMEM;
     for (uint32_t k = 0; k < t->norder; k++) {
@@ -434,13 +435,14 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
     if (st != PYAD_OK)
         return st;
     p->nconst = bd->consts.n;
-    p->consts = malloc(p->nconst * sizeof *p->consts);
+    p->consts = pyad__malloc(p->nconst * sizeof *p->consts);
     if (p->consts == NULL)
         return PYAD_NOMEM;
     memcpy(p->consts, bd->consts.val, p->nconst * sizeof *p->consts);
     p->nbytes += p->nconst * sizeof *p->consts;
     /* cpart was sized for every instruction; keep the static ones' share */
-    double *cpart = realloc(p->cpart, (p->nstatic ? 2 * (size_t)p->nstatic : 1) * sizeof *cpart);
+    const size_t ncpart = p->nstatic ? 2 * (size_t)p->nstatic : 1;
+    double *cpart = pyad__realloc(p->cpart, ncpart * sizeof *cpart);
     if (cpart != NULL) {
         p->cpart = cpart;
         p->nbytes -= 2 * (size_t)(p->nrec - p->nstatic) * sizeof *cpart;
@@ -463,14 +465,14 @@ int pyad_program_new(pyad_tape *t, int64_t nin, const int64_t *inputs, int64_t n
         (nguard > 0 && (guard_h == NULL || guard_kind == NULL)))
         return pyad__fail(t, PYAD_MISUSE, "bad arguments to pyad_program_new");
     *out = NULL;
-    pyad_program *p = calloc(1, sizeof *p);
+    pyad_program *p = pyad__calloc(1, sizeof *p);
     if (p == NULL)
         return pyad__fail(t, PYAD_NOMEM, "out of memory for a program");
     p->nin = (uint32_t)nin;
     p->nout = (uint32_t)nout;
     p->nguard = (uint32_t)nguard;
-    p->out = malloc((nout ? (size_t)nout : 1) * sizeof *p->out);
-    p->guard = malloc((nguard ? (size_t)nguard : 1) * sizeof *p->guard);
+    p->out = pyad__malloc((nout ? (size_t)nout : 1) * sizeof *p->out);
+    p->guard = pyad__malloc((nguard ? (size_t)nguard : 1) * sizeof *p->guard);
     builder bd = {.t = t};
     st = (p->out && p->guard) ? build(&bd, p, inputs, outputs, out_consts, guard_h, guard_c,
                                       guard_kind)

@@ -184,6 +184,12 @@ int pyad_program_run(const pyad_program *p, int64_t k, const double *x, int64_t 
 int pyad_program_hvp(const pyad_program *p, const double *x, int64_t ndir, const double *v,
                      double *value, double *grad, double *hv, int64_t *guards, double *work,
                      int64_t nwork);
+/* ---- Testing allocation failure ------------------------------------------------------
+   The n-th allocation this thread makes from now on (n >= 1) fails, once; 0 turns that off.
+   Every entry point must then fail with PYAD_NOMEM and leave its tape as it was.
+   pyad_debug_alloc_count gives the allocations this thread has attempted. */
+int pyad_debug_fail_alloc(int64_t n);
+int64_t pyad_debug_alloc_count(void);
 /* pyad-cdef-end */
 
 #endif /* PYAD_H */

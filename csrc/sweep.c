@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "internal.h"
 
 /* Free the set-aside buffer after a sweep that needed more than this many chunks. */
@@ -20,11 +21,11 @@ static int save_reserve(pyad_tape *t, size_t nchunks)
 {
     if (nchunks <= t->save_cap)
         return PYAD_OK;
-    uint32_t *ids = realloc(t->save_slot, nchunks * sizeof *ids);
+    uint32_t *ids = pyad__realloc(t->save_slot, nchunks * sizeof *ids);
     if (ids == NULL)
         return PYAD_NOMEM;
     t->save_slot = ids;
-    double *vals = realloc(t->save_val, nchunks * PYAD_CHUNK * sizeof *vals);
+    double *vals = pyad__realloc(t->save_val, nchunks * PYAD_CHUNK * sizeof *vals);
     if (vals == NULL)
         return PYAD_NOMEM;
     t->save_val = vals;

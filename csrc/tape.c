@@ -17,6 +17,7 @@
 #include <unistd.h>
 #endif
 
+#include "alloc.h"
 #include "internal.h"
 #include "opfuncs.h"
 
@@ -114,7 +115,9 @@ static size_t page_round(size_t bytes)
 static void *resize(void *p, size_t old, size_t want)
 {
     if (want < PYAD_MAP_MIN)
-        return realloc(p, want);
+        return pyad__realloc(p, want);
+    if (pyad__alloc_fails())
+        return NULL;
     if (old >= PYAD_MAP_MIN) {
         void *q = mremap(p, page_round(old), page_round(want), MREMAP_MAYMOVE);
         return q == MAP_FAILED ? NULL : q;
@@ -140,7 +143,7 @@ static void release(void *p, size_t bytes)
 static void *resize(void *p, size_t old, size_t want)
 {
     (void)old;
-    return realloc(p, want);
+    return pyad__realloc(p, want);
 }
 
 static void release(void *p, size_t bytes)
@@ -166,7 +169,7 @@ static int grow(pyad_tape *t, uint32_t want)
     } while (0)
 #define GROW(field, count)                                                                    \
     do {                                                                                      \
-        void *p_ = realloc(t->field, (count) * sizeof *t->field);                             \
+        void *p_ = pyad__realloc(t->field, (count) * sizeof *t->field);                       \
         if (p_ == NULL)                                                                       \
             return pyad__fail(t, PYAD_NOMEM, "out of memory growing the tape to %zu records", \
                               n);                                                             \
@@ -197,11 +200,11 @@ static int ensure_side(pyad_tape *t, pyad_chunk *ch, uint32_t extra)
         want = (uint64_t)ch->side_len + extra;
     if (want > UINT32_MAX)
         want = UINT32_MAX;
-    uint32_t *slots = realloc(ch->side_slot, (size_t)want * sizeof *slots);
+    uint32_t *slots = pyad__realloc(ch->side_slot, (size_t)want * sizeof *slots);
     if (slots == NULL)
         return pyad__fail(t, PYAD_NOMEM, "out of memory for n-ary operands");
     ch->side_slot = slots;
-    double *vals = realloc(ch->side_val, (size_t)want * sizeof *vals);
+    double *vals = pyad__realloc(ch->side_val, (size_t)want * sizeof *vals);
     if (vals == NULL)
         return pyad__fail(t, PYAD_NOMEM, "out of memory for n-ary operands");
     ch->side_val = vals;
@@ -309,7 +312,7 @@ int pyad_tape_new(pyad_tape **out)
     if (out == NULL)
         return PYAD_MISUSE;
     *out = NULL;
-    pyad_tape *t = calloc(1, sizeof *t);
+    pyad_tape *t = pyad__calloc(1, sizeof *t);
     if (t == NULL)
         return PYAD_NOMEM;
     t->owner = pthread_self();
@@ -428,7 +431,7 @@ static void mark_slot(pyad_tape *t, uint8_t *mark, uint32_t s)
    chunk is kept if any record in it is; the others go back on the free list. */
 static void collect(pyad_tape *t)
 {
-    uint8_t *mark = calloc((size_t)t->cap_chunks * PYAD_CHUNK, 1);
+    uint8_t *mark = pyad__calloc((size_t)t->cap_chunks * PYAD_CHUNK, 1);
     if (mark == NULL)
         return; /* nothing lost: the next unpin tries again */
     for (uint32_t k = t->norder; k-- > 0;) {
@@ -530,7 +533,7 @@ int pyad_tape_stats(pyad_tape *t, int64_t *counts, int64_t *depth)
     if (counts == NULL || depth == NULL)
         return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
     /* depth of a record: 0 for leaves, else 1 + the deepest operand; oldest first */
-    uint32_t *d = malloc((size_t)t->cap_chunks * PYAD_CHUNK * sizeof *d);
+    uint32_t *d = pyad__malloc((size_t)t->cap_chunks * PYAD_CHUNK * sizeof *d);
     if (d == NULL)
         return pyad__fail(t, PYAD_NOMEM, "out of memory for the statistics");
     for (int op = 0; op < PYAD_OP_COUNT; op++)

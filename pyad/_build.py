@@ -15,7 +15,16 @@ from cffi import FFI
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
-SOURCES = ["status.c", "tape.c", "record.c", "nary.c", "sweep.c", "program.c", "replay.c"]
+SOURCES = [
+    "alloc.c",
+    "status.c",
+    "tape.c",
+    "record.c",
+    "nary.c",
+    "sweep.c",
+    "program.c",
+    "replay.c",
+]
 
 
 def _version() -> str:
