@@ -175,7 +175,8 @@ static int operand_ref(builder *bd, int64_t h, double c, uint32_t *ref)
     return st;
 }
 
-static int alloc_program(pyad_program *p)
+/* The arrays sized by nrec, nnary and nside (out and guard are the caller's), and nbytes. */
+int pyad__program_alloc(pyad_program *p)
 {
     const size_t n = p->nrec ? p->nrec : 1;
     p->ins = pyad__malloc(n * sizeof *p->ins);
@@ -214,6 +215,30 @@ static const unsigned char partials_of[PYAD_OP_COUNT] = {
 #undef PYAD_OP
 };
 
+/* The class of unary or binary instruction i's partials (program.h) and its part number, in
+   instruction order; c is the value of its constant operand (0 for the plain form). */
+void pyad__program_classify(pyad_program *p, uint32_t i, double c)
+{
+    const unsigned kind = p->ins[i].kind & PYAD_KIND_MASK, op = kind & PYAD_OP_MASK,
+                   form = kind >> PYAD_OP_BITS;
+    double y, da, db;
+    const unsigned keep = partials_of[op];
+    if (keep == OPERANDS && form == PYAD_FORM_PLAIN) {
+        p->ins[i].kind |= PYAD_OPERAND_BIT;
+        p->ins[i].part = 0; /* unused; set so that equal programs are equal bytes */
+    } else if ((keep == CONST || keep == OPERANDS) &&
+               pyad__kernel((int)op, c, c, &y, &da, &db) == PYAD_OK) {
+        /* the op table's partials at the constant (any value stands for the variable) */
+        const uint32_t k = p->nstatic++;
+        p->cpart[2 * k] = form == PYAD_FORM_CV ? 0.0 : da;
+        p->cpart[2 * k + 1] = pyad__arity[op] == 1 || form == PYAD_FORM_VC ? 0.0 : db;
+        p->ins[i].kind |= PYAD_STATIC_BIT;
+        p->ins[i].part = k;
+    } else {
+        p->ins[i].part = p->nstored++;
+    }
+}
+
 /* Pass 3 for one needed non-input record s: instruction i. */
 static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *nary_i,
                 uint32_t *side_i)
@@ -239,8 +264,6 @@ static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *
             const uint32_t o = ch->side_slot[e];
             p->side[(*side_i)++] = o == s ? const_ref(bd, ch->side_val[e], &st) : o;
         }
-        if (count > p->maxn)
-            p->maxn = count;
         return st;
     }
     if (pyad__arity[op] == 1) {
@@ -256,22 +279,7 @@ static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *
         p->ins[i].a = r.a;
         p->ins[i].b = r.b;
     }
-    double y, da, db;
-    const double c = form == PYAD_FORM_PLAIN ? 0.0 : r.db;
-    const unsigned keep = partials_of[op];
-    if (keep == OPERANDS && form == PYAD_FORM_PLAIN) {
-        p->ins[i].kind |= PYAD_OPERAND_BIT;
-    } else if ((keep == CONST || keep == OPERANDS) &&
-               pyad__kernel((int)op, c, c, &y, &da, &db) == PYAD_OK) {
-        /* the op table's partials at the constant (any value stands for the variable) */
-        const uint32_t k = p->nstatic++;
-        p->cpart[2 * k] = form == PYAD_FORM_CV ? 0.0 : da;
-        p->cpart[2 * k + 1] = pyad__arity[op] == 1 || form == PYAD_FORM_VC ? 0.0 : db;
-        p->ins[i].kind |= PYAD_STATIC_BIT;
-        p->ins[i].part = k;
-    } else {
-        p->ins[i].part = p->nstored++;
-    }
+    pyad__program_classify(p, i, form == PYAD_FORM_PLAIN ? 0.0 : r.db);
     return st;
 }
 
@@ -347,6 +355,25 @@ static int mark_first_touches(pyad_program *p)
     return PYAD_OK;
 }
 
+/* The fields that follow from the instructions once their operands are program slots and
+   each unary or binary one is classified: maxn, cpart's size, first touches and the zero
+   list. Building from a tape and loading a saved program both end here. */
+int pyad__program_finish(pyad_program *p)
+{
+    p->maxn = 0;
+    for (uint32_t k = 0; k < p->nnary; k++)
+        if (p->nary[k].count > p->maxn)
+            p->maxn = p->nary[k].count;
+    /* cpart was sized for every instruction; keep the static ones' share */
+    const size_t ncpart = p->nstatic ? 2 * (size_t)p->nstatic : 1;
+    double *cpart = pyad__realloc(p->cpart, ncpart * sizeof *cpart);
+    if (cpart != NULL) {
+        p->cpart = cpart;
+        p->nbytes -= 2 * (size_t)(p->nrec - p->nstatic) * sizeof *cpart;
+    }
+    return mark_first_touches(p);
+}
+
 static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int64_t *outputs,
                  const double *out_consts, const int64_t *guard_h, const double *guard_c,
                  const int *guard_kind)
@@ -418,7 +445,7 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
     if ((uint64_t)p->nin + p->nrec + p->nside >= CONST_TAG)
         return pyad__fail(t, PYAD_FULL, "program too large");
     /* pass 3: the instructions (outputs and guards were allocated by the caller) */
-    if ((st = alloc_program(p)) != PYAD_OK)
+    if ((st = pyad__program_alloc(p)) != PYAD_OK)
         return st;
     uint32_t i = 0, nary_i = 0, side_i = 0;
     for (uint32_t at = 0; at < bd->nseq && st == PYAD_OK; at++) {
@@ -440,15 +467,8 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
         return PYAD_NOMEM;
     memcpy(p->consts, bd->consts.val, p->nconst * sizeof *p->consts);
     p->nbytes += p->nconst * sizeof *p->consts;
-    /* cpart was sized for every instruction; keep the static ones' share */
-    const size_t ncpart = p->nstatic ? 2 * (size_t)p->nstatic : 1;
-    double *cpart = pyad__realloc(p->cpart, ncpart * sizeof *cpart);
-    if (cpart != NULL) {
-        p->cpart = cpart;
-        p->nbytes -= 2 * (size_t)(p->nrec - p->nstatic) * sizeof *cpart;
-    }
     resolve_refs(bd, p);
-    return mark_first_touches(p);
+    return pyad__program_finish(p);
 }
 
 int pyad_program_new(pyad_tape *t, int64_t nin, const int64_t *inputs, int64_t nout,

@@ -78,4 +78,14 @@ static inline int pyad__is_nary(unsigned kind)
     return pyad__arity[kind & PYAD_OP_MASK] == PYAD_NARY;
 }
 
+/* program.c: the steps that building from a tape (pyad_program_new) and loading a saved
+   program (saved.c) share, so that a loaded program's derived fields are computed by the same
+   code: allocate, classify each unary and binary instruction in order, then finish. */
+PYAD_INTERNAL int pyad__program_alloc(pyad_program *p);
+PYAD_INTERNAL void pyad__program_classify(pyad_program *p, uint32_t i, double c);
+PYAD_INTERNAL int pyad__program_finish(pyad_program *p);
+/* saved.c: recompute the checksum of a saved program of len bytes after changing it (tests
+   use it to reach the structural checks behind the checksum; so may a fuzzer). */
+PYAD_INTERNAL int pyad__saved_seal(void *buf, int64_t len);
+
 #endif /* PYAD_PROGRAM_H */

@@ -184,6 +184,15 @@ int pyad_program_run(const pyad_program *p, int64_t k, const double *x, int64_t 
 int pyad_program_hvp(const pyad_program *p, const double *x, int64_t ndir, const double *v,
                      double *value, double *grad, double *hv, int64_t *guards, double *work,
                      int64_t nwork);
+/* Saved programs (csrc/saved.c, format in docs/FORMAT.md): a portable little-endian form
+   of a program with a checksum. pyad_program_save writes it into buf when cap is enough and
+   always sets *size to the bytes it needs (buf may be NULL to ask). pyad_program_load checks
+   all of buf (checksum, every count, op, form, operand slot, n-ary list, output and guard)
+   before it builds a program, and rebuilds every derived field as pyad_program_new does;
+   anything else fails with PYAD_BADFORMAT and the reason in msg (msgcap bytes, may be 0). */
+int pyad_program_save(const pyad_program *p, void *buf, int64_t cap, int64_t *size);
+int pyad_program_load(const void *buf, int64_t len, pyad_program **out, char *msg,
+                      int64_t msgcap);
 /* ---- Testing allocation failure ------------------------------------------------------
    The n-th allocation this thread makes from now on (n >= 1) fails, once; 0 turns that off.
    Every entry point must then fail with PYAD_NOMEM and leave its tape as it was.

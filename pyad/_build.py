@@ -24,6 +24,7 @@ SOURCES = [
     "sweep.c",
     "program.c",
     "replay.c",
+    "saved.c",
 ]
 
 

@@ -60,6 +60,7 @@ EXCEPTIONS: dict[str, type[errors.PyadError]] = {
     "FULL": errors.TapeMemoryError,
     "NONFINITE": errors.NonFiniteError,
     "NOREPLAY": errors.TraceError,
+    "BADFORMAT": errors.FormatError,
 }
 _BY_CODE = {STATUS[name]: exc for name, exc in EXCEPTIONS.items()}
 

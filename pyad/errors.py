@@ -56,5 +56,11 @@ class GuardError(PyadError, RuntimeError):
     tracing comes out differently; the message names the comparison and its line."""
 
 
+class FormatError(PyadError, ValueError):
+    """Bytes that are not a valid saved :class:`pyad.Function` (or C program): truncated,
+    corrupted, of another format version, or structurally inconsistent. Loading checks
+    everything before using any of it; the message says what is wrong."""
+
+
 class InternalError(PyadError, SystemError):
     """pyad called its C library wrongly: a bug in pyad, please report it."""

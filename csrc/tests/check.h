@@ -63,5 +63,6 @@ static inline int64_t tape_len(pyad_tape *t)
 
 /* Test suites in other files, run by test_main.c's main. */
 void test_program(void); /* test_program.c: compile and replay */
+void test_saved(void);   /* test_saved.c: saving and loading programs */
 
 #endif
