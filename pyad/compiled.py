@@ -24,6 +24,7 @@ replay recomputes them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, Callable, Union
 
@@ -125,7 +126,21 @@ class _Program:
             out,
         )
         check(status, tape._p)
-        self.p = ffi.gc(out[0], lib.pyad_program_free)
+        self._attach(ffi.gc(out[0], lib.pyad_program_free))
+
+    @classmethod
+    def restore(
+        cls, p: Any, scalar: bool, where: list[str], cmps: list[str], held: list[bool]
+    ) -> _Program:
+        """A trace from a loaded C program ``p`` (pyad.saved) and its guards' descriptions."""
+        self = cls.__new__(cls)
+        self.scalar, self.where, self.cmps, self.held = scalar, where, cmps, held
+        self._attach(p)
+        self.n_inputs, self.n_outputs = self.info["inputs"], self.info["outputs"]
+        return self
+
+    def _attach(self, p: Any) -> None:
+        self.p = p
         info = ffi.new("int64_t[8]")
         check(lib.pyad_program_info(self.p, info))
         self.info = dict(zip(_INFO, (int(v) for v in info)))
@@ -215,7 +230,9 @@ class Function:
     """
 
     def __init__(self, fn: TracedFunction, x0: npt.ArrayLike, strict: bool = False) -> None:
-        self.fn = fn
+        #: the traced Python function; None for a Function loaded without it (see load)
+        self.fn: TracedFunction | None = fn
+        self._name = str(getattr(fn, "__name__", "fn"))
         self.strict = bool(strict)
         #: how many times ``fn`` was traced again because an input flipped a guard
         self.retraces = 0
@@ -246,11 +263,46 @@ class Function:
 
     def __repr__(self) -> str:
         i = self.info
-        name = getattr(self.fn, "__name__", "fn")
         return (
-            f"<pyad.Function {name}: {i['inputs']} inputs, {i['outputs']} outputs, "
+            f"<pyad.Function {self._name}: {i['inputs']} inputs, {i['outputs']} outputs, "
             f"{i['instructions']} instructions, {i['guards']} guards, retraces={self.retraces}>"
         )
+
+    # -- saving (pyad.saved; the format is docs/FORMAT.md) ----------------------------------
+    def to_bytes(self) -> bytes:
+        """Every trace's program and what its guards' messages need, as bytes (no pickle)."""
+        from pyad import saved
+
+        return saved.to_bytes(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Function:
+        """The Function of :meth:`to_bytes`'s bytes, checked throughout (else
+        :class:`pyad.errors.FormatError`). It has no ``fn``: an input that no stored trace's
+        guards accept raises :class:`pyad.errors.GuardError` instead of tracing again."""
+        from pyad import saved
+
+        return saved.from_bytes(data)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write :meth:`to_bytes` to the file ``path``."""
+        from pyad import saved
+
+        saved.save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Function:
+        """The Function saved in the file ``path`` (see :meth:`from_bytes`)."""
+        from pyad import saved
+
+        return saved.load(path)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as :meth:`to_bytes` plus ``fn`` where ``fn`` itself pickles (a module-level
+        function), so that the copy can still trace again; otherwise as a loaded Function."""
+        from pyad import saved
+
+        return saved.reduce(self)
 
     # -- evaluation -------------------------------------------------------------------------
     def __call__(self, x: npt.ArrayLike) -> Union[float, FloatArray]:
@@ -360,6 +412,13 @@ class Function:
             if not prog.run(point, None)[2][0]:
                 break
         else:
+            if self.fn is None:
+                raise errors.GuardError(
+                    f"{self._programs[0].describe(failed)} (x = {x.tolist()}), and no other "
+                    "stored trace applies; this Function was loaded without its Python "
+                    "function (Function.load, from_bytes, or unpickled where fn was not "
+                    "picklable), so it cannot trace fn again at this input"
+                )
             prog = _Program(self.fn, x)
             first = self._programs[0]
             if (prog.scalar, prog.n_outputs) != (first.scalar, first.n_outputs):
