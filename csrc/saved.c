@@ -2,7 +2,9 @@
  * saved.c - a program's portable form (pyad_program_save) and loading it back
  * (pyad_program_load). The layout is documented in docs/FORMAT.md.
  *
- * Only what cannot be derived is written: the input count, each instruction's op, form and
+ * Only what cannot be derived is written: the input count, the op table's names (so that a
+ * file names its ops, and op codes may move between versions of ops.def: the loader maps
+ * them by name), each instruction's op, form and
  * operand slots (n-ary ones with their operand lists, a softmax's outputs with their index),
  * the constants, outputs and guards, all in little-endian order whatever the machine, and an
  * FNV-1a 64 checksum of every byte before it. Loading trusts nothing in the buffer: it checks
@@ -22,7 +24,8 @@
 
 static const uint8_t MAGIC[8] = {'P', 'Y', 'A', 'D', 'P', 'R', 'O', 'G'};
 #define FORMAT_VERSION 1u
-#define HEADER_BYTES 40u  /* magic, version and seven u32 counts */
+#define HEADER_BYTES 48u  /* magic, version and nine u32 counts */
+#define MAX_OP_NAME 32u
 #define CHECKSUM_BYTES 8u
 #define GUARD_BYTES 9u    /* lhs, rhs (u32) and kind (u8) */
 /* A tape holds at most 2^28 records, inputs included; and slots must stay clear of
@@ -119,12 +122,14 @@ int pyad_program_save(const pyad_program *p, void *buf, int64_t cap, int64_t *si
 {
     if (p == NULL || size == NULL || (buf != NULL && cap < 0))
         return PYAD_MISUSE;
-    uint64_t code = 0;
+    uint64_t code = 0, table = 0;
     for (uint32_t i = 0; i < p->nrec; i++)
         code += code_bytes_of(p, i);
     if (code > UINT32_MAX)
         return PYAD_FULL;
-    const uint64_t total = HEADER_BYTES + code + 8 * (uint64_t)p->nconst +
+    for (int op = 0; op < PYAD_OP_COUNT; op++)
+        table += 1 + strlen(pyad_op_name(op));
+    const uint64_t total = HEADER_BYTES + table + code + 8 * (uint64_t)p->nconst +
                            4 * (uint64_t)p->nout + GUARD_BYTES * (uint64_t)p->nguard +
                            CHECKSUM_BYTES;
     *size = (int64_t)total;
@@ -135,10 +140,18 @@ int pyad_program_save(const pyad_program *p, void *buf, int64_t cap, int64_t *si
     writer w = {buf};
     memcpy(w.at, MAGIC, sizeof MAGIC);
     w.at += sizeof MAGIC;
-    const uint32_t head[8] = {FORMAT_VERSION, p->nin,   p->nrec,   p->nconst,
-                              p->nout,        p->nguard, p->nside, (uint32_t)code};
-    for (int k = 0; k < 8; k++)
+    const uint32_t head[10] = {FORMAT_VERSION, p->nin,    p->nrec,       p->nconst,
+                               p->nout,        p->nguard, p->nside,      PYAD_OP_COUNT,
+                               (uint32_t)table, (uint32_t)code};
+    for (int k = 0; k < 10; k++)
         put_u32(&w, head[k]);
+    for (int op = 0; op < PYAD_OP_COUNT; op++) {
+        const char *name = pyad_op_name(op);
+        const size_t n = strlen(name);
+        put_u8(&w, (unsigned)n);
+        memcpy(w.at, name, n);
+        w.at += n;
+    }
     for (uint32_t i = 0; i < p->nrec; i++) {
         const pyad_instr in = p->ins[i];
         put_u8(&w, in.kind & PYAD_KIND_MASK);
@@ -188,7 +201,9 @@ int pyad__saved_seal(void *buf, int64_t len)
 typedef struct loader {
     char *msg;
     size_t msgcap;
-    uint32_t nin, nrec, nconst, nout, nguard, nside, ncode;
+    uint32_t nin, nrec, nconst, nout, nguard, nside, nops, ntable, ncode;
+    uint8_t opmap[1u << PYAD_OP_BITS]; /* the file's op code -> ours, or NO_OP */
+    char opname[1u << PYAD_OP_BITS][MAX_OP_NAME + 1]; /* the file's names, for messages */
     reader code;                   /* the instruction section */
     const uint8_t *consts, *out, *guard;
     uint32_t nnary;                /* counted by the first pass */
@@ -207,6 +222,40 @@ static int bad(loader *ld, const char *fmt, ...)
     return PYAD_BADFORMAT;
 }
 
+#define NO_OP 0xffu
+
+/* The file's op names, mapped to our op codes by name; a name we lack is an error only where
+   an instruction uses it (scan_code). */
+static int read_op_table(loader *ld, reader r)
+{
+    if (ld->nops == 0 || ld->nops > (1u << PYAD_OP_BITS))
+        return bad(ld, "an op table of %u ops; op codes have %u bits", ld->nops, PYAD_OP_BITS);
+    for (uint32_t k = 0; k < ld->nops; k++) {
+        unsigned n;
+        if (!get_u8(&r, &n) || n == 0 || n > MAX_OP_NAME || (size_t)(r.end - r.at) < n)
+            return bad(ld, "op table entry %u is not a name of 1 to %u bytes within the table",
+                       k, MAX_OP_NAME);
+        for (unsigned j = 0; j < n; j++) {
+            const uint8_t c = r.at[j];
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+                return bad(ld, "op table entry %u has the byte 0x%02x, not [a-z0-9_]", k, c);
+            ld->opname[k][j] = (char)c;
+        }
+        ld->opname[k][n] = '\0';
+        r.at += n;
+        ld->opmap[k] = NO_OP;
+        for (int op = 0; op < PYAD_OP_COUNT; op++)
+            if (strcmp(ld->opname[k], pyad_op_name(op)) == 0)
+                ld->opmap[k] = (uint8_t)op;
+        for (uint32_t j = 0; j < k; j++)
+            if (strcmp(ld->opname[j], ld->opname[k]) == 0)
+                return bad(ld, "op table entries %u and %u are both %s", j, k, ld->opname[k]);
+    }
+    if (r.at != r.end)
+        return bad(ld, "%lld bytes after the op table's last entry", (long long)(r.end - r.at));
+    return PYAD_OK;
+}
+
 /* The header, the sizes and the checksum. */
 static int check_frame(loader *ld, const uint8_t *b, int64_t len)
 {
@@ -216,8 +265,8 @@ static int check_frame(loader *ld, const uint8_t *b, int64_t len)
                    (long long)len, (unsigned long long)least);
     if (memcmp(b, MAGIC, sizeof MAGIC) != 0)
         return bad(ld, "bad magic: not a saved pyad program");
-    uint32_t head[8];
-    for (int k = 0; k < 8; k++)
+    uint32_t head[10];
+    for (int k = 0; k < 10; k++)
         head[k] = le32(b + sizeof MAGIC + 4 * k);
     if (head[0] != FORMAT_VERSION)
         return bad(ld, "format version %u, this pyad reads version %u", head[0],
@@ -228,8 +277,11 @@ static int check_frame(loader *ld, const uint8_t *b, int64_t len)
     ld->nout = head[4];
     ld->nguard = head[5];
     ld->nside = head[6];
-    ld->ncode = head[7];
-    const uint64_t total = HEADER_BYTES + (uint64_t)ld->ncode + 8 * (uint64_t)ld->nconst +
+    ld->nops = head[7];
+    ld->ntable = head[8];
+    ld->ncode = head[9];
+    const uint64_t total = HEADER_BYTES + (uint64_t)ld->ntable + ld->ncode +
+                           8 * (uint64_t)ld->nconst +
                            4 * (uint64_t)ld->nout + GUARD_BYTES * (uint64_t)ld->nguard +
                            CHECKSUM_BYTES;
     if (total != (uint64_t)len)
@@ -246,13 +298,14 @@ static int check_frame(loader *ld, const uint8_t *b, int64_t len)
                    (unsigned long long)ld->nin + ld->nrec + ld->nconst, MAX_SLOTS);
     if (ld->nconst == 0)
         return bad(ld, "no constants: constant 0 (the value 0.0) is always present");
-    if (le64(b + HEADER_BYTES + ld->ncode) != 0)
+    const uint8_t *code = b + HEADER_BYTES + ld->ntable;
+    if (le64(code + ld->ncode) != 0)
         return bad(ld, "constant 0 is not 0.0");
-    ld->code = (reader){b + HEADER_BYTES, b + HEADER_BYTES + ld->ncode};
+    ld->code = (reader){code, code + ld->ncode};
     ld->consts = ld->code.end;
     ld->out = ld->consts + 8 * (size_t)ld->nconst;
     ld->guard = ld->out + 4 * (size_t)ld->nout;
-    return PYAD_OK;
+    return read_op_table(ld, (reader){b + HEADER_BYTES, code});
 }
 
 static const char *op_name(unsigned op)
@@ -272,9 +325,14 @@ static int scan_code(loader *ld)
         unsigned kind;
         if (!get_u8(&r, &kind))
             return bad(ld, "the code section ends before instruction %u of %u", i, ld->nrec);
-        const unsigned op = kind & PYAD_OP_MASK, form = kind >> PYAD_OP_BITS;
-        if (op >= PYAD_OP_COUNT)
-            return bad(ld, "instruction %u has unknown op code %u", i, op);
+        const unsigned code = kind & PYAD_OP_MASK, form = kind >> PYAD_OP_BITS;
+        if (code >= ld->nops)
+            return bad(ld, "instruction %u has op code %u, past the %u ops of the op table", i,
+                       code, ld->nops);
+        const unsigned op = ld->opmap[code];
+        if (op == NO_OP)
+            return bad(ld, "instruction %u uses the op %s, which this pyad does not have", i,
+                       ld->opname[code]);
         const int arity = pyad__arity[op];
         if (group != next && op != PYAD_OP_SOFTMAX)
             return bad(ld, "instruction %u (%s) interrupts a softmax of %u outputs at output %u",
@@ -370,8 +428,9 @@ static int fill_code(loader *ld, pyad_program *p)
     for (uint32_t i = 0; i < p->nrec && st == PYAD_OK; i++) {
         unsigned kind = 0;
         uint32_t a = 0, b = 0, index = 0;
-        get_u8(&r, &kind); /* shapes were checked by scan_code */
-        const unsigned op = kind & PYAD_OP_MASK, form = kind >> PYAD_OP_BITS;
+        get_u8(&r, &kind); /* shapes and op codes were checked by scan_code */
+        const unsigned op = ld->opmap[kind & PYAD_OP_MASK], form = kind >> PYAD_OP_BITS;
+        kind = op | form << PYAD_OP_BITS;
         pyad_instr *in = &p->ins[i];
         in->kind = kind;
         in->part = 0;

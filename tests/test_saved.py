@@ -386,10 +386,12 @@ def test_c_programs_are_checked_behind_both_checksums(small: bytes) -> None:
     meta, blobs = split(small)
     with pytest.raises(FormatError, match="trace 1: checksum mismatch"):
         pyad.Function.from_bytes(join(meta, [blobs[0], blobs[1][:-1] + b"\0"]))
-    # the first instruction's operand slot (after the 40-byte header and its op byte) made
-    # to point at the instruction itself
+    # the first instruction's operand slot (after the 48-byte header, the op table and the
+    # op byte) made to point at the instruction itself
     (nin,) = struct.unpack_from("<I", blobs[0], 12)
-    bad = blobs[0][:41] + struct.pack("<I", nin) + blobs[0][45:]
+    (table,) = struct.unpack_from("<I", blobs[0], 40)
+    at = 48 + table + 1
+    bad = blobs[0][:at] + struct.pack("<I", nin) + blobs[0][at + 4 :]
     with pytest.raises(FormatError, match=f"trace 0: instruction 0 .* slot {nin}"):
         pyad.Function.from_bytes(join(meta, [bad, blobs[1]], seal_blobs=True))
     # any byte of a program changed behind both checksums: refused or a working program

@@ -432,9 +432,16 @@ static void load_anything(const uint8_t *buf, int64_t len, int must_fail)
         }
         free(grads);
     }
+    /* saved again, it is the same program; with our op table, the same bytes too */
     int64_t n = 0;
     uint8_t *again = save(p, &n);
-    CHECKC(n == len && memcmp(again, buf, (size_t)len) == 0);
+    pyad_program *q = load(again, n);
+    if (q != NULL)
+        check_same_program(p, q);
+    pyad_program_free(q);
+    const size_t table = (size_t)(again[40] | again[41] << 8);
+    if ((int64_t)(48 + table) <= len && memcmp(again, buf, 48 + table) == 0)
+        CHECKC(n == len && memcmp(again, buf, (size_t)len) == 0);
     free(again);
     pyad_program_free(p);
 }
@@ -505,8 +512,8 @@ static void test_corruption(void)
 /* ---- hand-made buffers: each structural check and its message ------------------------------- */
 
 typedef struct blob {
-    uint8_t b[512];
-    int64_t n;
+    uint8_t b[1024];
+    int64_t n, code; /* length, the code section's offset */
 } blob;
 
 static void put32(blob *w, uint32_t v)
@@ -526,14 +533,33 @@ static void put64(blob *w, uint64_t v)
     put32(w, (uint32_t)(v >> 32));
 }
 
-/* A header for nin inputs, nrec instructions, nside n-ary entries, consts 0.0 and 2.0. */
-static void begin(blob *w, uint32_t nin, uint32_t nrec, uint32_t nside)
+/* A header for nin inputs, nrec instructions, nside n-ary entries, consts 0.0 and 2.0, and
+   an op table of the names given (NULL: ours). */
+static void begin_ops(blob *w, uint32_t nin, uint32_t nrec, uint32_t nside, int nops,
+                      const char *const *names)
 {
     memcpy(w->b, "PYADPROG", 8);
     w->n = 8;
-    const uint32_t head[8] = {1, nin, nrec, 2, 0, 0, nside, 0};
-    for (int k = 0; k < 8; k++)
+    if (names == NULL)
+        nops = pyad_op_count();
+    const uint32_t head[10] = {1, nin, nrec, 2, 0, 0, nside, (uint32_t)nops, 0, 0};
+    for (int k = 0; k < 10; k++)
         put32(w, head[k]);
+    for (int op = 0; op < nops; op++) {
+        const char *name = names ? names[op] : pyad_op_name(op);
+        put8(w, (unsigned)strlen(name));
+        memcpy(w->b + w->n, name, strlen(name));
+        w->n += (int64_t)strlen(name);
+    }
+    w->code = w->n;
+    w->n = 40;
+    put32(w, (uint32_t)(w->code - 48));
+    w->n = w->code;
+}
+
+static void begin(blob *w, uint32_t nin, uint32_t nrec, uint32_t nside)
+{
+    begin_ops(w, nin, nrec, nside, 0, NULL);
 }
 
 /* Closes the code section, adds the constants, outputs and guards, sets the sizes and
@@ -541,7 +567,7 @@ static void begin(blob *w, uint32_t nin, uint32_t nrec, uint32_t nside)
 static void end(blob *w, uint32_t nout, const uint32_t *out, uint32_t nguard,
                 const uint32_t *guard)
 {
-    const uint32_t code = (uint32_t)(w->n - 40);
+    const uint32_t code = (uint32_t)(w->n - w->code);
     put64(w, 0);
     double two = 2.0;
     uint64_t bits;
@@ -558,7 +584,7 @@ static void end(blob *w, uint32_t nout, const uint32_t *out, uint32_t nguard,
     w->n = 24;
     put32(w, nout);
     put32(w, nguard);
-    w->n = 36;
+    w->n = 44;
     put32(w, code);
     w->n = n + 8;
     pyad__saved_seal(w->b, w->n);
@@ -618,7 +644,7 @@ static void test_structural_checks(void)
     begin(&w, 2, 1, 0);
     put8(&w, 63), put32(&w, 0);
     end(&w, 1, out0, 0, NULL);
-    expect_bad(&w, "unknown op code 63");
+    expect_bad(&w, "op code 63, past the");
     begin(&w, 2, 1, 0);
     put8(&w, PYAD_OP_LEAF), put32(&w, 0);
     end(&w, 1, out0, 0, NULL);
@@ -741,6 +767,49 @@ static void test_structural_checks(void)
     end(&w, 1, out0, 0, NULL);
     expect_bad(&w, "reads n-ary operand slot 3, not computed before it");
 
+    /* op tables: codes are mapped by name */
+    static const char *const swapped[3] = {"sin", "add", "leaf"};
+    begin_ops(&w, 2, 2, 0, 3, swapped);
+    put8(&w, 0), put32(&w, 0), put8(&w, 1), put32(&w, 1), put32(&w, 2);
+    end(&w, 1, (uint32_t[]){3}, 0, NULL);
+    {
+        pyad_program *p = load(w.b, w.n);
+        CHECKC(p != NULL && (p->ins[0].kind & PYAD_OP_MASK) == PYAD_OP_SIN &&
+               (p->ins[1].kind & PYAD_OP_MASK) == PYAD_OP_ADD);
+        pyad_program_free(p);
+    }
+    static const char *const unknown[2] = {"sin", "frobnicate"};
+    begin_ops(&w, 2, 1, 0, 2, unknown); /* unknown but unused: fine */
+    put8(&w, 0), put32(&w, 0);
+    end(&w, 1, out0, 0, NULL);
+    expect_ok(&w);
+    begin_ops(&w, 2, 1, 0, 2, unknown);
+    put8(&w, 1), put32(&w, 0);
+    end(&w, 1, out0, 0, NULL);
+    expect_bad(&w, "instruction 0 uses the op frobnicate, which this pyad does not have");
+    begin_ops(&w, 2, 1, 0, 2, unknown);
+    put8(&w, 2), put32(&w, 0);
+    end(&w, 1, out0, 0, NULL);
+    expect_bad(&w, "instruction 0 has op code 2, past the 2 ops of the op table");
+    static const char *const twice[2] = {"sin", "sin"};
+    begin_ops(&w, 2, 1, 0, 2, twice);
+    put8(&w, 0), put32(&w, 0);
+    end(&w, 1, out0, 0, NULL);
+    expect_bad(&w, "op table entries 0 and 1 are both sin");
+    static const char *const upper[1] = {"Sin"};
+    begin_ops(&w, 2, 1, 0, 1, upper);
+    put8(&w, 0), put32(&w, 0);
+    end(&w, 1, out0, 0, NULL);
+    expect_bad(&w, "op table entry 0 has the byte 0x53");
+    static const char *const empty[1] = {""};
+    begin_ops(&w, 2, 1, 0, 1, empty);
+    put8(&w, 0), put32(&w, 0);
+    end(&w, 1, out0, 0, NULL);
+    expect_bad(&w, "op table entry 0 is not a name");
+    begin_ops(&w, 2, 0, 0, 0, swapped);
+    end(&w, 1, (uint32_t[]){0}, 0, NULL);
+    expect_bad(&w, "an op table of 0 ops");
+
     /* the frame */
     begin(&w, 2, 1, 0);
     put8(&w, SIN), put32(&w, 0);
@@ -773,7 +842,7 @@ static void test_structural_checks(void)
     pyad__saved_seal(v.b, v.n);
     expect_bad(&v, "trailing bytes");
     v = w;
-    v.b[40 + 5] = 1; /* constant 0 is not 0.0 */
+    v.b[v.code + 5 + 5] = 1; /* constant 0 (after sin's 5 bytes) is not 0.0 */
     pyad__saved_seal(v.b, v.n);
     expect_bad(&v, "constant 0 is not 0.0");
     /* counts near 2^32 whose sizes overflow 32 bits: refused by the size check */
