@@ -9,6 +9,10 @@ repeat, round-robin (this machine's 2 cores are shared and noisy, so bursts hit 
 * two threads with the release switched off (``pyad.compiled._RELEASE_WORK`` infinite): the
   control, which the GIL serialises.
 
+The speedup is bounded by the cores other processes leave free, so the process's CPU time
+over wall time during the two-thread rounds is reported too: above 1 only if both threads
+computed at once.
+
 The speedup is (one thread) / (two threads), per repeat; the median and the quartiles are
 reported. Every threaded result is checked bit for bit against the single-thread one.
 
@@ -79,13 +83,14 @@ class _Pair:
             self.results[i] = self._jobs[i]()
             self._done.wait()
 
-    def run(self, a: Callable[[], Any], b: Callable[[], Any]) -> float:
-        """Seconds to run a and b at once, one per thread."""
+    def run(self, a: Callable[[], Any], b: Callable[[], Any]) -> tuple[float, float]:
+        """Seconds to run a and b at once, one per thread, and the process's CPU seconds
+        meanwhile."""
         self._jobs = [a, b]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         self._start.wait()
         self._done.wait()
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
     def close(self) -> None:
         self._stop = True
@@ -107,7 +112,7 @@ def run(quick: bool, progress: Callable[[str], None] | None = None) -> dict[str,
     A, B = rng.uniform(-1.0, 1.0, size=(2, k, n))
     want_a, want_b = F.value_and_grad(A), F.value_and_grad(B)
     pair = _Pair()
-    one, two, held = [], [], []
+    one, two, held, cores, held_cores = [], [], [], [], []
     try:
         for r in range(repeats):
             if progress and r % 10 == 0:
@@ -118,11 +123,15 @@ def run(quick: bool, progress: Callable[[str], None] | None = None) -> dict[str,
             one.append(time.perf_counter() - t0)
             _check(got_a, want_a)
             _check(got_b, want_b)
-            two.append(pair.run(lambda: F.value_and_grad(A), lambda: F.value_and_grad(B)))
+            wall, cpu = pair.run(lambda: F.value_and_grad(A), lambda: F.value_and_grad(B))
+            two.append(wall)
+            cores.append(cpu / wall)
             _check(pair.results[0], want_a)
             _check(pair.results[1], want_b)
             with _threshold(float("inf")):
-                held.append(pair.run(lambda: F.value_and_grad(A), lambda: F.value_and_grad(B)))
+                wall, cpu = pair.run(lambda: F.value_and_grad(A), lambda: F.value_and_grad(B))
+            held.append(wall)
+            held_cores.append(cpu / wall)
     finally:
         pair.close()
     speedup = [o / t for o, t in zip(one, two)]
@@ -131,7 +140,7 @@ def run(quick: bool, progress: Callable[[str], None] | None = None) -> dict[str,
     # the price of a release: a short replay, GIL held against released
     S = pyad.compile(small, np.zeros(3))
     x = np.array([1.2, 1.0, 0.8])
-    number, rounds = (1000, 5) if quick else (20000, 41)
+    number, rounds = (1000, 5) if quick else (5000, 41)
     held_ns, released_ns = [], []
     for _ in range(rounds):
         with _threshold(float("inf")):
@@ -153,6 +162,8 @@ def run(quick: bool, progress: Callable[[str], None] | None = None) -> dict[str,
         "speedup_median": statistics.median(speedup),
         "speedup_quartiles": statistics.quantiles(speedup, n=4),
         "held_speedup_median": statistics.median(control),
+        "cores_used_median": statistics.median(cores),
+        "held_cores_used_median": statistics.median(held_cores),
         "short_call_held_ns": statistics.median(held_ns) * 1e9,
         "short_call_released_ns": statistics.median(released_ns) * 1e9,
         "release_cost_ns": statistics.median(release_cost),
@@ -174,6 +185,8 @@ def format_report(r: dict[str, Any]) -> str:
             f"  two threads, GIL held (control)     {r['two_threads_held_s'] * 1e3:8.1f} ms",
             f"  speedup of two threads: {r['speedup_median']:.2f} (quartiles {q1:.2f}, "
             f"{q3:.2f}); with the GIL held: {r['held_speedup_median']:.2f}",
+            f"  cores busy while two threads run (process CPU time / wall time): "
+            f"{r['cores_used_median']:.2f}; with the GIL held: {r['held_cores_used_median']:.2f}",
             f"release cost: short call {r['short_call_held_ns']:.0f} ns held, "
             f"{r['short_call_released_ns']:.0f} ns released "
             f"(difference {r['release_cost_ns']:.0f} ns)",
