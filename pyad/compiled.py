@@ -51,10 +51,13 @@ _BLOCK_BYTES = 32 << 20  # work buffer per block of points: about the L3 (32 MiB
 _ONE_SEED = np.ones((1, 1))  # the seed of a scalar function's one reverse sweep
 _ONE_SEED.flags.writeable = False
 # Replays of at least this many instruction-passes (points x instructions x (1 + reverse
-# sweeps), or directions for hvp) release the GIL. Releasing and retaking it costs ~0.2-1 us
-# alone and more when other threads want it (the GIL goes to them until they let it go);
-# a replay this long takes ~20 us or more, so the release costs a few percent at most, while a
-# short call, the single-point optimiser loop, keeps the GIL and its speed.
+# sweeps); instructions x (1 + directions) for hvp) release the GIL. Releasing and retaking
+# it costs ~0.2 us when no other thread wants it (measured on a one-point replay of 15
+# instructions); a replay of this size took 40-80 us (9-19 ns a pass on a busy machine,
+# python -m bench.threads), so the release costs under 1%, and the short calls of an
+# optimiser's loop keep the GIL. A thread that releases it may wait up to
+# sys.getswitchinterval() to take it back from a thread running Python: the usual price,
+# paid only by long calls here.
 _RELEASE_WORK = 1 << 12
 _INFO = ("inputs", "outputs", "instructions", "slots", "constants", "entries", "guards", "bytes")
 

@@ -107,7 +107,7 @@ def test_threads_replaying_one_function_match_one_thread(threshold: int | None) 
     def work(i: int) -> None:
         for r in range(rounds):
             for j in range(len(calls[i])):
-                call, want = calls[i][(j + 7 * r) % len(calls[i])]  # each round in another order
+                call, want = calls[i][(j + 7 * r) % len(calls[i])]  # each round from another start
                 got = call()
                 assert same(got, want), f"thread {i}, round {r}, call {j}"
 
