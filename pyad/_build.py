@@ -112,6 +112,12 @@ int pyad_program_hvp_nogil(const pyad_program *p, const double *x, int64_t ndir,
                            int64_t *guards, double *work, int64_t nwork);
 """
 
+# Floating-point flags, none of which changes a result (so values stay pyad.reference's):
+# -ffp-contract=off: a fused multiply-add would round differently from pyad.reference;
+# -fno-math-errno: pyad never reads errno, and without it every exp() is an opaque call that
+#   cannot be shared between an op's value and its partial;
+# -fno-trapping-math: FP exceptions never trap here (Clang's default), which lets the replay's
+#   loops over a block of points compute a sum and select it instead of branching.
 FP_FLAGS = ["-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math"]
 _compile_args = ["-std=c11", "-O3", *FP_FLAGS]
 _compile_args += ["-D_POSIX_C_SOURCE=200809L"]
