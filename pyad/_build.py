@@ -72,7 +72,7 @@ def _cdef() -> str:
 # Long replays are the exception: pyad.compiled calls these two wrappers instead, which
 # release the GIL around the replay so that other Python threads run meanwhile (replays of
 # one program from several threads at once among them: a program is only read, and each
-# thread brings its own work buffer). They touch no Python object between the save and the
+# replay brings its own work buffer). They touch no Python object between the save and the
 # restore; the numpy buffers they are given stay alive in the caller's frame.
 PRELUDE = """
 #include "pyad.h"
@@ -87,7 +87,8 @@ static int pyad_program_run_nogil(const pyad_program *p, int64_t k, const double
                                   double *grads, int64_t *guards, double *work, int64_t nwork)
 {
     PyThreadState *state = PyEval_SaveThread();
-    const int status = pyad_program_run(p, k, x, nseed, seeds, values, grads, guards, work, nwork);
+    const int status =
+        pyad_program_run(p, k, x, nseed, seeds, values, grads, guards, work, nwork);
     PyEval_RestoreThread(state);
     return status;
 }
