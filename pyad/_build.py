@@ -61,12 +61,20 @@ def _cdef() -> str:
     match = re.search(r"/\* pyad-cdef-begin \*/(.*)/\* pyad-cdef-end \*/", header, re.S)
     if match is None:
         raise RuntimeError("csrc/pyad.h lacks the pyad-cdef-begin/end markers")
-    return "\n".join([match.group(1), _per_op_cdef(), "const char *pyad_build_version(void);"])
+    return "\n".join(
+        [match.group(1), _per_op_cdef(), "const char *pyad_build_version(void);", _NOGIL_CDEF]
+    )
 
 
 # The tape is owned by one thread (other threads get PYAD_THREAD) and a recording call takes
 # tens of nanoseconds, so releasing and retaking the GIL around each call would cost more
 # than the call. The macros below keep the GIL for every call of this module.
+#
+# Long replays are the exception: pyad.compiled calls these two wrappers instead, which
+# release the GIL around the replay so that other Python threads run meanwhile (replays of
+# one program from several threads at once among them: a program is only read, and each
+# replay brings its own work buffer). They touch no Python object between the save and the
+# restore; the numpy buffers they are given stay alive in the caller's frame.
 PRELUDE = """
 #include "pyad.h"
 #undef Py_BEGIN_ALLOW_THREADS
@@ -74,6 +82,36 @@ PRELUDE = """
 #define Py_BEGIN_ALLOW_THREADS {
 #define Py_END_ALLOW_THREADS }
 static const char *pyad_build_version(void) { return "%s"; }
+
+static int pyad_program_run_nogil(const pyad_program *p, int64_t k, const double *x,
+                                  int64_t nseed, const double *seeds, double *values,
+                                  double *grads, int64_t *guards, double *work, int64_t nwork)
+{
+    PyThreadState *state = PyEval_SaveThread();
+    const int status =
+        pyad_program_run(p, k, x, nseed, seeds, values, grads, guards, work, nwork);
+    PyEval_RestoreThread(state);
+    return status;
+}
+
+static int pyad_program_hvp_nogil(const pyad_program *p, const double *x, int64_t ndir,
+                                  const double *v, double *value, double *grad, double *hv,
+                                  int64_t *guards, double *work, int64_t nwork)
+{
+    PyThreadState *state = PyEval_SaveThread();
+    const int status = pyad_program_hvp(p, x, ndir, v, value, grad, hv, guards, work, nwork);
+    PyEval_RestoreThread(state);
+    return status;
+}
+"""
+
+_NOGIL_CDEF = """
+int pyad_program_run_nogil(const pyad_program *p, int64_t k, const double *x, int64_t nseed,
+                           const double *seeds, double *values, double *grads, int64_t *guards,
+                           double *work, int64_t nwork);
+int pyad_program_hvp_nogil(const pyad_program *p, const double *x, int64_t ndir,
+                           const double *v, double *value, double *grad, double *hv,
+                           int64_t *guards, double *work, int64_t nwork);
 """
 
 # Floating-point flags, none of which changes a result (so values stay pyad.reference's):

@@ -20,11 +20,17 @@ input changes a guard's outcome traces ``fn`` again there (``F.retraces`` counts
 ``float(x)``) while tracing raises :class:`pyad.errors.TraceError`: what Python computes from
 a value cannot be replayed. Kinks inside ops (``abs``, ``relu``, ...) are not guards: the
 replay recomputes them.
+
+Threads: a Function may be called from several threads at once. Its C programs are only read
+by a replay, each replay takes a work buffer of its own, and replays long enough to pay for
+it (see ``_RELEASE_WORK``) run with the GIL released, so threads replaying batches use
+several cores. Retraces are serialised by a lock.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any, Callable, Union
 
@@ -45,6 +51,15 @@ _MAX_VARIANTS = 16  # traces kept per Function, for inputs on different sides of
 _BLOCK_BYTES = 32 << 20  # work buffer per block of points: about the L3 (32 MiB); measured best
 _ONE_SEED = np.ones((1, 1))  # the seed of a scalar function's one reverse sweep
 _ONE_SEED.flags.writeable = False
+# Replays of at least this many instruction-passes (points x instructions x (1 + reverse
+# sweeps); instructions x (1 + directions) for hvp) release the GIL. Releasing and retaking
+# it costs ~0.2 us when no other thread wants it (measured on a one-point replay of 15
+# instructions); a replay of this size took 40-80 us (9-19 ns a pass on a busy machine,
+# python -m bench.threads), so the release costs under 1%, and the short calls of an
+# optimiser's loop keep the GIL. A thread that releases it may wait up to
+# sys.getswitchinterval() to take it back from a thread running Python: the usual price,
+# paid only by long calls here.
+_RELEASE_WORK = 1 << 12
 _INFO = ("inputs", "outputs", "instructions", "slots", "constants", "entries", "guards", "bytes")
 
 
@@ -84,7 +99,8 @@ def _handle_or_const(x: object) -> tuple[int, float]:
 
 
 class _Program:
-    """One trace of ``fn``: its C program and what is needed to explain its guards."""
+    """One trace of ``fn``: its C program and what is needed to explain its guards. The C
+    program is only read by replays; each replay takes a work buffer of its own."""
 
     def __init__(self, fn: TracedFunction, x: FloatArray) -> None:
         tape = Tape()
@@ -144,20 +160,27 @@ class _Program:
         info = ffi.new("int64_t[8]")
         check(lib.pyad_program_info(self.p, info))
         self.info = dict(zip(_INFO, (int(v) for v in info)))
+        self.instructions = self.info["instructions"]
         work = lib.pyad_program_work
         self.per_point = int(work(self.p, 2, 0) - work(self.p, 1, 0))
-        self._work: FloatArray = np.empty(0)
+        self._spare: list[FloatArray] = []
 
-    def work(self, points: int, directions: int = 0) -> FloatArray:
-        """A work buffer for a block of points (or for hvp's directions). One buffer is kept
-        and grown to the largest size asked for: allocating megabytes at every call would
-        cost page faults at every call."""
+    def work(self, points: int, directions: int = 0) -> tuple[FloatArray, int]:
+        """A work buffer for a block of points (or for hvp's directions), and the doubles of it
+        the replay needs. The buffer is the caller's alone until it gives it back to
+        ``_spare``: replays of this program in several threads at once, the GIL released,
+        must not share one. Spare buffers are kept, and replaced by larger ones as needed,
+        because allocating megabytes at every call would cost page faults at every call;
+        there are as many as there were replays at once (list.pop and list.append are
+        atomic, which is cheaper than a lock or a thread-local on the single-point path)."""
         size = int(lib.pyad_program_work(self.p, points, directions))
         if size < 0:
             raise MemoryError("the work buffer for this program would be too large")
-        if self._work.size < size:
-            self._work = np.empty(size)
-        return self._work[:size]
+        try:
+            buf = self._spare.pop()
+        except IndexError:
+            return np.empty(size), size
+        return (buf if buf.size >= size else np.empty(size)), size
 
     def block(self, k: int) -> int:
         """Points per block of a k-point call: as many as fit in the cache budget."""
@@ -172,8 +195,9 @@ class _Program:
         values = np.empty((k, self.n_outputs))
         grads = np.empty((k, nseed, self.n_inputs)) if nseed else None
         guards = np.empty(k, dtype=np.int64)
-        work = self.work(self.block(k))
-        status = lib.pyad_program_run(
+        work, nwork = self.work(self.block(k))
+        long = k * self.instructions * (1 + nseed) >= _RELEASE_WORK
+        status = (lib.pyad_program_run_nogil if long else lib.pyad_program_run)(
             self.p,
             k,
             ffi.from_buffer("double[]", x),
@@ -183,8 +207,9 @@ class _Program:
             ffi.from_buffer("double[]", grads) if nseed else ffi.NULL,
             ffi.from_buffer("int64_t[]", guards),
             ffi.from_buffer("double[]", work),
-            work.size,
+            nwork,
         )
+        self._spare.append(work)
         if status != STATUS["OK"]:
             raise error(status)
         return values, grads, guards
@@ -196,8 +221,9 @@ class _Program:
         grad = np.empty(self.n_inputs)
         hv = np.empty((ndir, self.n_inputs))
         guard = np.zeros(1, dtype=np.int64)
-        work = self.work(1, ndir)
-        status = lib.pyad_program_hvp(
+        work, nwork = self.work(1, ndir)
+        long = self.instructions * (1 + ndir) >= _RELEASE_WORK
+        status = (lib.pyad_program_hvp_nogil if long else lib.pyad_program_hvp)(
             self.p,
             ffi.from_buffer("double[]", x),
             ndir,
@@ -207,8 +233,9 @@ class _Program:
             ffi.from_buffer("double[]", hv),
             ffi.from_buffer("int64_t[]", guard),
             ffi.from_buffer("double[]", work),
-            work.size,
+            nwork,
         )
+        self._spare.append(work)
         if status != STATUS["OK"]:
             raise error(status)
         return float(value[0]), grad, hv, int(guard[0])
@@ -227,19 +254,44 @@ class Function:
 
     ``x`` is a 1-D array of the n inputs, or a 2-D array (k, n) of k points evaluated in one
     call (results then gain a leading axis of length k). Inputs are converted to float64.
+
+    Thread-safe: several threads may call one Function at once and get what one thread
+    would. Each replay takes a work buffer of its own; replays of many points or
+    instructions release the GIL, so batches in several threads run on several cores. A
+    retrace (an input flipping a guard) runs ``fn`` in the calling thread, on a tape of its
+    own, under a lock that also guards the kept traces and ``retraces``: two threads flipping
+    the same guard trace once. ``fn`` itself must then be safe to call from any thread.
     """
 
     def __init__(self, fn: TracedFunction, x0: npt.ArrayLike, strict: bool = False) -> None:
-        #: the traced Python function; None for a Function loaded without it (see load)
-        self.fn: TracedFunction | None = fn
-        self._name = str(getattr(fn, "__name__", "fn"))
-        self.strict = bool(strict)
-        #: how many times ``fn`` was traced again because an input flipped a guard
-        self.retraces = 0
         x = _as_points(x0, None, "x0")
         if np.ndim(x0) != 1:
             raise ValueError(f"x0 must be one point (a 1-D array), got shape {np.shape(x0)}")
-        self._programs = [_Program(fn, x[0])]
+        self._setup([_Program(fn, x[0])], fn, strict, str(getattr(fn, "__name__", "fn")))
+
+    @classmethod
+    def _of_traces(
+        cls, programs: list[_Program], fn: TracedFunction | None, strict: bool, name: str
+    ) -> Function:
+        """A Function of traces made elsewhere (pyad.saved's loader)."""
+        self = cls.__new__(cls)
+        self._setup(programs, fn, strict, name)
+        return self
+
+    def _setup(
+        self, programs: list[_Program], fn: TracedFunction | None, strict: bool, name: str
+    ) -> None:
+        #: the traced Python function; None for a Function loaded without it (see load)
+        self.fn = fn
+        self._name = name
+        self.strict = bool(strict)
+        #: how many times ``fn`` was traced again because an input flipped a guard
+        self.retraces = 0
+        self._programs = programs
+        # Held while the kept traces or the retrace count change, and while tracing; readers
+        # take self._programs[0] without it (one list read, and the program stays alive in
+        # their frame even if another thread drops it from the list).
+        self._lock = threading.RLock()
 
     # -- shape ------------------------------------------------------------------------------
     @property
@@ -379,9 +431,10 @@ class Function:
     def _evaluate(
         self, pts: FloatArray, seeds: FloatArray | None
     ) -> tuple[FloatArray, FloatArray | None]:
-        values, grads, guards = self._programs[0].run(pts, seeds)
+        first = self._programs[0]
+        values, grads, guards = first.run(pts, seeds)
         for i in np.flatnonzero(guards).tolist():
-            prog = self._program_for(pts[i], int(guards[i]), pts.shape[0] == 1)
+            prog = self._program_for(first, pts[i], int(guards[i]), pts.shape[0] == 1)
             v, g, failed = prog.run(pts[i : i + 1], seeds)
             if failed[0]:
                 raise errors.InternalError("a fresh trace does not hold its own guards")
@@ -391,48 +444,52 @@ class Function:
         return values, grads
 
     def _hvp_point(self, x: FloatArray, dirs: FloatArray) -> FloatArray:
-        _, _, hv, failed = self._programs[0].hvp(x, dirs)
+        first = self._programs[0]
+        _, _, hv, failed = first.hvp(x, dirs)
         if failed:
-            prog = self._program_for(x, failed, True)
+            prog = self._program_for(first, x, failed, True)
             _, _, hv, failed = prog.hvp(x, dirs)
             if failed:
                 raise errors.InternalError("a fresh trace does not hold its own guards")
         return hv
 
-    def _program_for(self, x: FloatArray, failed: int, promote: bool) -> _Program:
-        """A trace whose guards hold at x (another kept one, or a new one), after the current
-        trace's guard number ``failed`` did not."""
+    def _program_for(self, tried: _Program, x: FloatArray, failed: int, promote: bool) -> _Program:
+        """A trace whose guards hold at x (another kept one, or a new one), after the guard
+        numbered ``failed`` of the trace ``tried`` did not."""
         if self.strict:
             raise errors.GuardError(
-                f"{self._programs[0].describe(failed)} (x = {x.tolist()}); compiled with "
-                "strict=True, so fn is not traced again"
+                f"{tried.describe(failed)} (x = {x.tolist()}); compiled with strict=True, so "
+                "fn is not traced again"
             )
         point = x.reshape(1, -1)
-        for j, prog in enumerate(self._programs[1:], start=1):  # noqa: B007 - j used below
-            if not prog.run(point, None)[2][0]:
-                break
-        else:
-            if self.fn is None:
-                raise errors.GuardError(
-                    f"{self._programs[0].describe(failed)} (x = {x.tolist()}), and no other "
-                    "stored trace applies; this Function was loaded without its Python "
-                    "function (Function.load, from_bytes, or unpickled where fn was not "
-                    "picklable), so it cannot trace fn again at this input"
-                )
-            prog = _Program(self.fn, x)
-            first = self._programs[0]
-            if (prog.scalar, prog.n_outputs) != (first.scalar, first.n_outputs):
-                raise ValueError(
-                    f"fn traced again at x = {x.tolist()} returns {_shape(prog)}, but "
-                    f"{_shape(first)} where it was compiled; a compiled function keeps one "
-                    "output shape"
-                )
-            self.retraces += 1
-            self._programs.append(prog)
-            del self._programs[1 : max(1, len(self._programs) - _MAX_VARIANTS)]
-            j = len(self._programs) - 1
-        if promote:  # a single point: later calls most likely fall on the same side
-            self._programs.insert(0, self._programs.pop(j))
+        with self._lock:
+            # Every kept trace but the one tried is a candidate, the first one included:
+            # another thread may have traced or promoted one since this thread's replay.
+            for j, prog in enumerate(self._programs):  # noqa: B007 - j used below
+                if prog is not tried and not prog.run(point, None)[2][0]:
+                    break
+            else:
+                if self.fn is None:
+                    raise errors.GuardError(
+                        f"{tried.describe(failed)} (x = {x.tolist()}), and no other stored "
+                        "trace applies; this Function was loaded without its Python function "
+                        "(Function.load, from_bytes, or unpickled where fn was not picklable), "
+                        "so it cannot trace fn again at this input"
+                    )
+                prog = _Program(self.fn, x)
+                first = self._programs[0]
+                if (prog.scalar, prog.n_outputs) != (first.scalar, first.n_outputs):
+                    raise ValueError(
+                        f"fn traced again at x = {x.tolist()} returns {_shape(prog)}, but "
+                        f"{_shape(first)} where it was compiled; a compiled function keeps one "
+                        "output shape"
+                    )
+                self.retraces += 1
+                self._programs.append(prog)
+                del self._programs[1 : max(1, len(self._programs) - _MAX_VARIANTS)]
+                j = len(self._programs) - 1
+            if promote and j:  # a single point: later calls most likely fall on the same side
+                self._programs.insert(0, self._programs.pop(j))
         return prog
 
 

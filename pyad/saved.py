@@ -206,13 +206,7 @@ def from_bytes(data: bytes | bytearray | memoryview, fn: TracedFunction | None =
         programs.append(prog)
     if r.at != len(body):
         raise errors.FormatError(f"{len(body) - r.at} bytes after the last trace")
-    f = Function.__new__(Function)
-    f.fn = fn
-    f.strict = meta["strict"]
-    f.retraces = 0
-    f._programs = programs
-    f._name = meta["name"]
-    return f
+    return Function._of_traces(programs, fn, meta["strict"], meta["name"])
 
 
 def save(f: Function, path: str | os.PathLike[str]) -> None:
