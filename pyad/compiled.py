@@ -419,6 +419,28 @@ class Function:
             hess[start:stop] = self._hvp_point(pts[0], eye[start:stop])
         return hess
 
+    def map(
+        self,
+        x: npt.ArrayLike,
+        executor: Any = None,
+        *,
+        method: str = "value_and_grad",
+        chunks: int | None = None,
+    ) -> Any:
+        """``getattr(self, method)(x)`` for a batch ``x`` (k, n), split across processes.
+
+        ``executor`` is a ``concurrent.futures.Executor`` or a Dask ``distributed.Client``
+        (anything with ``submit``); None starts a process pool of one worker per core for this
+        call. The points go in ``chunks`` parts (default: one per worker). ``method`` is
+        ``"__call__"``, ``"value_and_grad"``, ``"grad"`` or ``"jacobian"``. Results are bit for
+        bit those of the single-process call: workers use the kept traces, and points that
+        flip a guard are traced again here. It pays only for large batches of large functions
+        (``python -m bench.map`` measures where); see :mod:`pyad.parallel`.
+        """
+        from pyad import parallel
+
+        return parallel.map_points(self, x, executor, method=method, chunks=chunks)
+
     # -- internals --------------------------------------------------------------------------
     def _need_scalar(self, what: str) -> None:
         if not self.scalar:

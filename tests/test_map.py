@@ -1,0 +1,166 @@
+"""Function.map: a batch split across worker processes (or a Dask cluster) gives bit for bit
+the single-process call's results, guards and retraces included."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import pyad
+from pyad import errors
+from pyad.parallel import METHODS
+
+N = 6
+
+
+def smooth(v: list[pyad.Var]) -> pyad.Var:
+    """Every kind of op the replay has: unary, binary, constants, n-ary."""
+    s = pyad.sum([pyad.sin(a) * b + pyad.exp(-a * a) for a, b in zip(v, v[1:])])
+    return s + pyad.logsumexp(v) + pyad.dot(v, v) / 7.0 + pyad.softmax(v)[2]
+
+
+def kinked(v: list[pyad.Var]) -> pyad.Var:
+    """Python control flow on values: every sign pattern of v[0], v[1] is a trace of its own."""
+    y = v[2] * v[3]
+    y = y + (pyad.log(v[0]) if v[0] > 0 else v[0] * 3.0)
+    return y + (v[1] ** 2 if v[1] >= 0.5 else -v[1])
+
+
+def several(v: list[pyad.Var]) -> list[pyad.Var]:
+    return [v[0] * v[1], pyad.tanh(v[2]) + v[3], pyad.sum(v)]
+
+
+@pytest.fixture(scope="module", params=["fork", "spawn"])
+def pool(request: pytest.FixtureRequest) -> Iterator[Executor]:
+    ctx = multiprocessing.get_context(request.param)
+    with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as executor:
+        yield executor
+
+
+def points(k: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-2.0, 2.0, size=(k, N))
+
+
+def assert_same(got: object, want: object) -> None:
+    if isinstance(want, tuple):
+        assert isinstance(got, tuple) and len(got) == len(want)
+        for g, w in zip(got, want):
+            assert_same(g, w)
+        return
+    assert isinstance(got, np.ndarray) and isinstance(want, np.ndarray)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("method", ["__call__", "value_and_grad", "grad"])
+def test_map_equals_one_process(pool: Executor, method: str) -> None:
+    f = pyad.compile(smooth, np.ones(N))
+    x = points(101)
+    assert_same(f.map(x, pool, method=method), getattr(f, method)(x))
+
+
+def test_map_vector_function(pool: Executor) -> None:
+    f = pyad.compile(several, np.ones(N))
+    x = points(37, seed=1)
+    assert_same(f.map(x, pool, method="__call__"), f(x))
+    assert_same(f.map(x, pool, method="jacobian"), f.jacobian(x))
+    with pytest.raises(ValueError, match="value_and_grad needs fn to return one Var"):
+        f.map(x, pool)
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 3, 7, 50, 1000])
+def test_map_any_chunking(pool: Executor, chunks: int) -> None:
+    f = pyad.compile(smooth, np.ones(N))
+    x = points(50, seed=chunks)
+    assert_same(f.map(x, pool, chunks=chunks), f.value_and_grad(x))
+
+
+def test_map_guards_traced_again_in_the_caller(pool: Executor) -> None:
+    """Workers answer the points their kept traces accept; the rest are traced here. The fn is
+    a lambda (it does not pickle), so no worker could trace it."""
+    f = pyad.compile(lambda v: kinked(v), np.full(N, 1.0))
+    reference = pyad.compile(lambda v: kinked(v), np.full(N, 1.0))
+    x = points(64, seed=3)
+    got = f.map(x, pool)
+    assert_same(got, reference.value_and_grad(x))
+    assert f.retraces == 3  # the three other sign patterns of v[0] and v[1] - 0.5
+    # Now that f keeps every pattern's trace, workers answer every point themselves.
+    assert_same(f.map(x, pool), got)
+    assert f.retraces == 3
+
+
+def test_map_strict_guard_error(pool: Executor) -> None:
+    f = pyad.compile(kinked, np.full(N, 1.0), strict=True)
+    with pytest.raises(errors.GuardError, match="strict=True"):
+        f.map(points(20, seed=4), pool)
+
+
+def test_map_loaded_function_without_fn(pool: Executor) -> None:
+    g = pyad.Function.from_bytes(pyad.compile(kinked, np.full(N, 1.0)).to_bytes())
+    x = np.abs(points(30, seed=5)) + 1.0  # every point on the traced side of both guards
+    assert_same(g.map(x, pool), g.value_and_grad(x))
+    with pytest.raises(errors.GuardError, match="loaded without its Python function"):
+        g.map(-x, pool)
+
+
+def test_map_default_executor_is_a_process_pool() -> None:
+    f = pyad.compile(smooth, np.ones(N))
+    x = points(9, seed=6)
+    assert_same(f.map(x), f.value_and_grad(x))
+
+
+def test_map_thread_pool() -> None:
+    f = pyad.compile(kinked, np.full(N, 1.0))
+    x = points(40, seed=7)
+    with ThreadPoolExecutor(max_workers=3) as threads:
+        got = f.map(x, threads, chunks=5)
+    assert_same(got, pyad.compile(kinked, np.full(N, 1.0)).value_and_grad(x))
+
+
+def test_map_empty_batch(pool: Executor) -> None:
+    f = pyad.compile(smooth, np.ones(N))
+    x = np.empty((0, N))
+    assert_same(f.map(x, pool), f.value_and_grad(x))
+
+
+def test_map_refuses_bad_arguments(pool: Executor) -> None:
+    f = pyad.compile(smooth, np.ones(N))
+    with pytest.raises(ValueError, match="method must be one of"):
+        f.map(points(3), pool, method="hessian")
+    with pytest.raises(ValueError, match=r"map takes a batch of points, shape \(k, 6\)"):
+        f.map(np.ones(N), pool)
+    with pytest.raises(ValueError, match=r"shape \(6,\) or \(k, 6\)"):
+        f.map(np.ones((3, N + 1)), pool)
+    with pytest.raises(ValueError, match="chunks must be a positive int"):
+        f.map(points(3), pool, chunks=0)
+    with pytest.raises(TypeError, match="executor must have a submit method"):
+        f.map(points(3), object())
+    assert set(METHODS) == {"__call__", "value_and_grad", "grad", "jacobian"}
+
+
+def test_map_worker_errors_reach_the_caller(pool: Executor) -> None:
+    """A failure in a worker (here the executor is shut down) is raised, not swallowed."""
+    f = pyad.compile(smooth, np.ones(N))
+    closed = ProcessPoolExecutor(max_workers=1)
+    closed.shutdown()
+    with pytest.raises(RuntimeError):
+        f.map(points(4), closed)
+
+
+def test_map_on_a_dask_cluster() -> None:
+    """A Dask LocalCluster of two worker processes on loopback, started and stopped here."""
+    import distributed  # in the dev extra: this test runs wherever the suite does
+
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
+    with cluster, distributed.Client(cluster) as client:
+        f = pyad.compile(lambda v: kinked(v), np.full(N, 1.0))
+        reference = pyad.compile(lambda v: kinked(v), np.full(N, 1.0))
+        x = points(80, seed=8)
+        assert_same(f.map(x, client), reference.value_and_grad(x))
+        assert_same(f.map(x, client, method="__call__"), reference(x))
