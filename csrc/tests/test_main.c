@@ -452,6 +452,7 @@ int main(void)
     test_threads();
     test_eval();
     test_program();
+    test_alloc();
     if (pyad_test_failures) {
         fprintf(stderr, "%d C check(s) failed\n", pyad_test_failures);
         return 1;
