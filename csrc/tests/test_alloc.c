@@ -652,8 +652,40 @@ static void test_max_bytes(void)
     pyad_tape_free(t);
 }
 
+/* A tape grown past 1 MiB per buffer (where growth maps pages instead of calling realloc),
+   each push's allocations failing in turn before it goes through. */
+static void test_growth_to_mapped_buffers(void)
+{
+    enum { N = 140000 };
+    pyad_tape *t = new_tape();
+    const int64_t x = got(t, pyad_push_leaf(t, 0.0));
+    int64_t prev = x;
+    int failures = 0;
+    for (int i = 1; i < N; i++) {
+        const int64_t len = tape_len(t), nbytes = nbytes_of(t);
+        int64_t r;
+        for (int64_t k = 1;; k++) {
+            CHECK(pyad_debug_fail_alloc(k) == PYAD_OK);
+            r = pyad_push_vc(t, PYAD_OP_ADD, prev, 1.0);
+            CHECK(pyad_debug_fail_alloc(0) == PYAD_OK);
+            if (r != -(int64_t)PYAD_NOMEM)
+                break;
+            failures++;
+            CHECK(tape_len(t) == len && nbytes_of(t) == nbytes && value(t, prev) == i - 1);
+        }
+        prev = got(t, r);
+    }
+    CHECK(t->slot_bytes[1] >= (size_t)1 << 20 && t->slot_bytes[2] >= (size_t)1 << 20);
+    CHECK(failures >= 7 * 20); /* every buffer failed in each of the growths */
+    CHECK(value(t, prev) == N - 1 && tape_len(t) == N);
+    CHECK(pyad_backward(t, prev, 1.0) == PYAD_OK && grad(t, x) == 1.0);
+    printf("allocation failure, growth to %d records: %d failure points\n", N, failures);
+    pyad_tape_free(t);
+}
+
 void test_alloc(void)
 {
+    test_growth_to_mapped_buffers();
     test_max_bytes();
     every_allocation_fails(build_workload, "workload", 1);
     every_allocation_fails(build_big_softmax, "softmax over three segments", 0);
