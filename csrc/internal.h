@@ -73,6 +73,8 @@ typedef struct pyad_chunk {
     uint8_t dirty;       /* some grad in it may be nonzero */
     uint8_t needed;      /* scratch for pyad__collect */
     uint32_t side_len, side_cap;
+    uint32_t side_room;  /* entries the side arrays hold; side_cap (what nbytes counts) catches
+                            up once the call that grew them succeeds */
     uint32_t *side_slot; /* n-ary operands: slot, or the record's own slot for a constant */
     double *side_val;    /* ... and its partial, or the constant's value */
 } pyad_chunk;
@@ -103,6 +105,7 @@ struct pyad_tape {
     size_t save_cap;
 
     int debug;           /* refuse records with a non-finite value or partial */
+    int64_t max_bytes;   /* growth past this many bytes (pyad_tape_nbytes) fails; 0: no cap */
     pthread_t owner;
     char errmsg[200];
 };
@@ -121,6 +124,9 @@ PYAD_INTERNAL int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uin
 /* Records pushed one at a time that must not fail half-way: pyad__prepare makes room for
    nrec records with `per` side entries each (the only step that can fail), then each
    pyad__next_slot gives the next slot, opening prepared chunks as needed. */
+/* FULL, with a message naming the cap, if growing by `extra` bytes would take the tape past
+   its max_bytes. */
+PYAD_INTERNAL int pyad__within_cap(pyad_tape *t, size_t extra);
 PYAD_INTERNAL int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per);
 PYAD_INTERNAL uint32_t pyad__next_slot(pyad_tape *t, int *opened);
 PYAD_INTERNAL int pyad__math_error(pyad_tape *t, int status, int op, double a, double b);

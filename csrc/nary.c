@@ -225,10 +225,6 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const dou
         free(v);
         return pyad__fail(t, PYAD_DOMAIN, "math domain error: softmax of a non-finite maximum");
     }
-    if ((st = pyad__prepare(t, count, count)) != PYAD_OK) {
-        free(v);
-        return st;
-    }
     pyad__softmax_of(v, n, m, y);
     for (uint32_t i = 0; PYAD_UNLIKELY(t->debug) && i < count; i++)
         if (!pyad__finite(t, y[i], 0.0, 0.0)) {
@@ -236,6 +232,11 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const dou
             free(v);
             return pyad__nonfinite(t, PYAD_OP_SOFTMAX, yi, 0.0, 0.0);
         }
+    /* the only step that changes the tape before the records are written */
+    if ((st = pyad__prepare(t, count, count)) != PYAD_OK) {
+        free(v);
+        return st;
+    }
     int opened = 0;
     for (uint32_t i = 0; i < count; i++) {
         const uint32_t slot = pyad__next_slot(t, &opened);

@@ -77,6 +77,10 @@ int pyad_tape_new(pyad_tape **out);
 void pyad_tape_free(pyad_tape *t);            /* NULL is a no-op */
 int pyad_tape_reset(pyad_tape *t);            /* drop every record; old handles go stale */
 const char *pyad_tape_errmsg(const pyad_tape *t);
+/* Cap the memory the tape holds (pyad_tape_nbytes): a call that would grow it past max_bytes
+   fails with PYAD_FULL and leaves the tape as it was. 0 (the default) is no cap; a cap below
+   what the tape holds already only stops further growth. */
+int pyad_tape_set_max_bytes(pyad_tape *t, int64_t max_bytes);
 int pyad_tape_len(pyad_tape *t, int64_t *out);      /* records held */
 int pyad_tape_nbytes(pyad_tape *t, int64_t *out);   /* memory held, all buffers */
 int pyad_tape_last(pyad_tape *t, int64_t *out);     /* handle of the newest record */

@@ -21,13 +21,17 @@ static int save_reserve(pyad_tape *t, size_t nchunks)
 {
     if (nchunks <= t->save_cap)
         return PYAD_OK;
+    const int st = pyad__within_cap(t, (nchunks - t->save_cap) *
+                                           (sizeof *t->save_slot + PYAD_CHUNK * sizeof *t->save_val));
+    if (st != PYAD_OK)
+        return st;
     uint32_t *ids = pyad__realloc(t->save_slot, nchunks * sizeof *ids);
     if (ids == NULL)
-        return PYAD_NOMEM;
+        return pyad__fail(t, PYAD_NOMEM, "out of memory before the reverse sweep");
     t->save_slot = ids;
     double *vals = pyad__realloc(t->save_val, nchunks * PYAD_CHUNK * sizeof *vals);
     if (vals == NULL)
-        return PYAD_NOMEM;
+        return pyad__fail(t, PYAD_NOMEM, "out of memory before the reverse sweep");
     t->save_val = vals;
     t->save_cap = nchunks;
     return PYAD_OK;
@@ -94,8 +98,8 @@ int pyad_backward(pyad_tape *t, int64_t h, double upstream)
     size_t ndirty = 0;
     for (uint32_t k = 0; k <= top; k++)
         ndirty += t->chunks[t->order[k]].dirty;
-    if (save_reserve(t, ndirty) != PYAD_OK)
-        return pyad__fail(t, PYAD_NOMEM, "out of memory before the reverse sweep");
+    if ((st = save_reserve(t, ndirty)) != PYAD_OK)
+        return st;
     size_t saved = 0;
     for (uint32_t k = 0; k <= top; k++) {
         const uint32_t c = t->order[k];

@@ -189,15 +189,45 @@ static int grow(pyad_tape *t, uint32_t want)
     return PYAD_OK;
 }
 
-static int ensure_side(pyad_tape *t, pyad_chunk *ch, uint32_t extra)
+/* Bytes pyad_tape_nbytes reports, and what one more chunk adds to them. */
+#define PER_SLOT_BYTES (sizeof(uint8_t) + sizeof(pyad_rec) + 2 * sizeof(double))
+#define PER_CHUNK_BYTES                                                                       \
+    (PYAD_CHUNK * PER_SLOT_BYTES + sizeof(pyad_chunk) + 2 * sizeof(uint32_t))
+#define SIDE_ENTRY_BYTES (sizeof(uint32_t) + sizeof(double))
+
+static size_t tape_bytes(const pyad_tape *t)
 {
-    if (extra <= ch->side_cap - ch->side_len)
+    size_t n = sizeof *t + (size_t)t->cap_chunks * PER_CHUNK_BYTES;
+    for (uint32_t c = 0; c < t->cap_chunks; c++)
+        n += (size_t)t->chunks[c].side_cap * SIDE_ENTRY_BYTES;
+    return n + t->save_cap * (sizeof *t->save_slot + PYAD_CHUNK * sizeof *t->save_val);
+}
+
+int pyad__within_cap(pyad_tape *t, size_t extra)
+{
+    if (PYAD_LIKELY(t->max_bytes == 0 || extra == 0))
         return PYAD_OK;
-    if (extra > UINT32_MAX - ch->side_len)
+    const size_t now = tape_bytes(t), cap = (size_t)t->max_bytes;
+    if (extra <= cap && now <= cap - extra)
+        return PYAD_OK;
+    return pyad__fail(t, PYAD_FULL,
+                      "the tape reached its memory cap (max_bytes = %lld): it holds %zu bytes "
+                      "and needs %zu more",
+                      (long long)t->max_bytes, now, extra);
+}
+
+/* Side arrays of ch that hold `total` entries (the first side_len kept). The room is not
+   counted in nbytes (side_cap) until the caller publishes it, so that a call failing after
+   this step leaves nbytes as it was; unpublished room is simply reused later. */
+static int side_room(pyad_tape *t, pyad_chunk *ch, uint64_t total)
+{
+    if (total <= ch->side_room)
+        return PYAD_OK;
+    if (total > UINT32_MAX)
         return pyad__fail(t, PYAD_FULL, "too many operands in one segment");
-    uint64_t want = (uint64_t)ch->side_cap + ch->side_cap / 2;
-    if (want < (uint64_t)ch->side_len + extra)
-        want = (uint64_t)ch->side_len + extra;
+    uint64_t want = (uint64_t)ch->side_room + ch->side_room / 2;
+    if (want < total)
+        want = total;
     if (want > UINT32_MAX)
         want = UINT32_MAX;
     uint32_t *slots = pyad__realloc(ch->side_slot, (size_t)want * sizeof *slots);
@@ -208,8 +238,21 @@ static int ensure_side(pyad_tape *t, pyad_chunk *ch, uint32_t extra)
     if (vals == NULL)
         return pyad__fail(t, PYAD_NOMEM, "out of memory for n-ary operands");
     ch->side_val = vals;
-    ch->side_cap = (uint32_t)want;
+    ch->side_room = (uint32_t)want;
     return PYAD_OK;
+}
+
+/* Room for `extra` more side entries in chunk ch, counted in nbytes. */
+static int ensure_side(pyad_tape *t, pyad_chunk *ch, uint32_t extra)
+{
+    if (extra <= ch->side_cap - ch->side_len)
+        return PYAD_OK;
+    int st = side_room(t, ch, (uint64_t)ch->side_len + extra);
+    if (st == PYAD_OK)
+        st = pyad__within_cap(t, (size_t)(ch->side_room - ch->side_cap) * SIDE_ENTRY_BYTES);
+    if (st == PYAD_OK)
+        ch->side_cap = ch->side_room;
+    return st;
 }
 
 static void open_chunk(pyad_tape *t, uint32_t c)
@@ -234,14 +277,23 @@ static int ensure_free(pyad_tape *t, uint32_t need)
                               PYAD_MAX_CHUNKS * PYAD_CHUNK);
         /* Small steps keep the unused tail under 1/8 of the tape; realloc moves large blocks
            by remapping pages, so frequent growth copies nothing. */
+        const uint64_t least = (uint64_t)t->cap_chunks + need - t->nfree;
         uint64_t want = (uint64_t)t->cap_chunks + t->cap_chunks / 8 + 1;
-        if (want < (uint64_t)t->cap_chunks + need - t->nfree)
-            want = (uint64_t)t->cap_chunks + need - t->nfree;
+        if (want < least)
+            want = least;
+        if (t->max_bytes > 0 && want > least) { /* a smaller step rather than pass the cap */
+            const size_t now = tape_bytes(t), cap = (size_t)t->max_bytes;
+            const uint64_t fits = t->cap_chunks + (now < cap ? (cap - now) / PER_CHUNK_BYTES : 0);
+            want = fits > want ? want : fits > least ? fits : least;
+        }
         if (want > PYAD_MAX_CHUNKS)
             want = PYAD_MAX_CHUNKS;
         const uint32_t old_cap = t->cap_chunks;
-        if (grow(t, (uint32_t)want) != PYAD_OK)
-            return PYAD_NOMEM;
+        int st = pyad__within_cap(t, (size_t)(want - old_cap) * PER_CHUNK_BYTES);
+        if (st == PYAD_OK)
+            st = grow(t, (uint32_t)want);
+        if (st != PYAD_OK)
+            return st;
         /* New chunks go under the chunks already free, lowest last: the lowest is used
            first, and chunks prepared by pyad__prepare stay on top. */
         const uint32_t added = t->cap_chunks - old_cap;
@@ -253,24 +305,73 @@ static int ensure_free(pyad_tape *t, uint32_t need)
     return PYAD_OK;
 }
 
+/* Undo ensure_free's growth: the chunks past old_cap leave the free list (which they joined
+   at its bottom) and give back their side arrays. The buffers keep their larger size; the
+   next growth reuses it. */
+static void shrink_back(pyad_tape *t, uint32_t old_cap, uint32_t old_nfree)
+{
+    const uint32_t added = t->cap_chunks - old_cap;
+    if (added == 0)
+        return;
+    for (uint32_t c = old_cap; c < t->cap_chunks; c++) {
+        free(t->chunks[c].side_slot);
+        free(t->chunks[c].side_val);
+        memset(&t->chunks[c], 0, sizeof t->chunks[c]);
+    }
+    memmove(t->free_ids, t->free_ids + added, (size_t)old_nfree * sizeof *t->free_ids);
+    t->nfree = old_nfree;
+    t->cap_chunks = old_cap;
+}
+
+/* Room, all or nothing, for records that fill the current chunk with `cur_extra` more side
+   entries and then open the next `need` chunks of the free list, with `side_full` side
+   entries in each but the last and `side_last` in the last. On failure the tape, nbytes
+   included, is as it was. */
+static int room_ahead(pyad_tape *t, uint32_t cur_extra, uint32_t need, uint64_t side_full,
+                      uint64_t side_last)
+{
+    const uint32_t old_cap = t->cap_chunks, old_nfree = t->nfree;
+    int st = ensure_free(t, need);
+    size_t extra = 0;
+    /* pass 0 makes the room and adds up its bytes; pass 1 counts it in nbytes */
+    for (int pass = 0; pass < 2 && st == PYAD_OK; pass++) {
+        for (uint32_t k = 0; k <= need && st == PYAD_OK; k++) {
+            const int is_cur = k == need;
+            pyad_chunk *ch = &t->chunks[is_cur ? t->cur : t->free_ids[t->nfree - 1 - k]];
+            const uint64_t total = is_cur ? (uint64_t)ch->side_len + cur_extra
+                                          : k + 1 < need ? side_full : side_last;
+            if (is_cur && cur_extra <= ch->side_cap - ch->side_len)
+                continue;
+            if (pass == 1) {
+                ch->side_cap = ch->side_room;
+            } else if ((st = side_room(t, ch, total)) == PYAD_OK) {
+                extra += (size_t)(ch->side_room - ch->side_cap) * SIDE_ENTRY_BYTES;
+            }
+        }
+        if (pass == 0 && st == PYAD_OK)
+            st = pyad__within_cap(t, extra);
+    }
+    if (st != PYAD_OK)
+        shrink_back(t, old_cap, old_nfree);
+    return st;
+}
+
 int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, int *opened)
 {
     pyad_chunk *cur = &t->chunks[t->cur];
+    int st;
     if (PYAD_LIKELY(nrec <= PYAD_CHUNK - cur->fill)) {
-        if (PYAD_UNLIKELY(nside > 0) && ensure_side(t, cur, nside) != PYAD_OK)
-            return PYAD_NOMEM;
+        if (PYAD_UNLIKELY(nside > 0) && (st = ensure_side(t, cur, nside)) != PYAD_OK)
+            return st;
         *slot = (t->cur << PYAD_CHUNK_BITS) | cur->fill;
         *opened = 0;
         return PYAD_OK;
     }
     if (nrec > PYAD_CHUNK)
         return pyad__fail(t, PYAD_MISUSE, "%u records do not fit in one segment", nrec);
-    if (ensure_free(t, 1) != PYAD_OK)
-        return PYAD_NOMEM;
-    const uint32_t c = t->free_ids[t->nfree - 1];
-    if (nside > 0 && ensure_side(t, &t->chunks[c], nside) != PYAD_OK)
-        return PYAD_NOMEM;
-    t->nfree--;
+    if ((st = room_ahead(t, 0, 1, 0, nside)) != PYAD_OK)
+        return st;
+    const uint32_t c = t->free_ids[--t->nfree];
     open_chunk(t, c);
     *slot = c << PYAD_CHUNK_BITS;
     *opened = 1;
@@ -279,23 +380,14 @@ int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, i
 
 int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per)
 {
-    pyad_chunk *cur = &t->chunks[t->cur];
-    uint32_t room = PYAD_CHUNK - cur->fill;
+    uint32_t room = PYAD_CHUNK - t->chunks[t->cur].fill;
     if (room > nrec)
         room = nrec;
-    if ((uint64_t)room * per > UINT32_MAX || ensure_side(t, cur, room * per) != PYAD_OK)
-        return PYAD_NOMEM;
+    if ((uint64_t)room * per > UINT32_MAX)
+        return pyad__fail(t, PYAD_FULL, "too many operands in one segment");
     const uint32_t rest = nrec - room, need = (rest + PYAD_CHUNK - 1) / PYAD_CHUNK;
-    if (ensure_free(t, need) != PYAD_OK)
-        return PYAD_NOMEM;
-    for (uint32_t k = 0; k < need; k++) {
-        const uint32_t recs = k + 1 < need ? PYAD_CHUNK : rest - k * PYAD_CHUNK;
-        pyad_chunk *ch = &t->chunks[t->free_ids[t->nfree - 1 - k]];
-        ch->side_len = 0;
-        if ((uint64_t)recs * per > UINT32_MAX || ensure_side(t, ch, recs * per) != PYAD_OK)
-            return PYAD_NOMEM;
-    }
-    return PYAD_OK;
+    const uint64_t last = need > 0 ? (uint64_t)(rest - (need - 1) * PYAD_CHUNK) * per : 0;
+    return room_ahead(t, room * per, need, (uint64_t)PYAD_CHUNK * per, last);
 }
 
 uint32_t pyad__next_slot(pyad_tape *t, int *opened)
@@ -351,6 +443,18 @@ void pyad_tape_free(pyad_tape *t)
     free(t);
 }
 
+int pyad_tape_set_max_bytes(pyad_tape *t, int64_t max_bytes)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    if (max_bytes < 0)
+        return pyad__fail(t, PYAD_MISUSE, "max_bytes must be >= 0 (0: no cap), not %lld",
+                          (long long)max_bytes);
+    t->max_bytes = max_bytes;
+    return PYAD_OK;
+}
+
 int pyad_tape_reset(pyad_tape *t)
 {
     int st = pyad__enter(t);
@@ -395,12 +499,7 @@ int pyad_tape_nbytes(pyad_tape *t, int64_t *out)
         return st;
     if (out == NULL)
         return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
-    const size_t per_slot = sizeof *t->kind + sizeof *t->rec + sizeof *t->val + sizeof *t->grad;
-    const size_t per_chunk = sizeof *t->chunks + sizeof *t->order + sizeof *t->free_ids;
-    size_t n = sizeof *t + (size_t)t->cap_chunks * (PYAD_CHUNK * per_slot + per_chunk);
-    for (uint32_t c = 0; c < t->cap_chunks; c++)
-        n += (size_t)t->chunks[c].side_cap * (sizeof(uint32_t) + sizeof(double));
-    n += t->save_cap * (sizeof *t->save_slot + PYAD_CHUNK * sizeof *t->save_val);
+    const size_t n = tape_bytes(t);
     *out = (int64_t)n;
     return PYAD_OK;
 }
@@ -429,11 +528,8 @@ static void mark_slot(pyad_tape *t, uint8_t *mark, uint32_t s)
    roots. A record is kept if it is a root or an operand of a kept record; operands are never
    newer than their user, so one pass from the newest record to the oldest finds them all. A
    chunk is kept if any record in it is; the others go back on the free list. */
-static void collect(pyad_tape *t)
+static void collect(pyad_tape *t, uint8_t *mark)
 {
-    uint8_t *mark = pyad__calloc((size_t)t->cap_chunks * PYAD_CHUNK, 1);
-    if (mark == NULL)
-        return; /* nothing lost: the next unpin tries again */
     for (uint32_t k = t->norder; k-- > 0;) {
         const uint32_t c = t->order[k];
         pyad_chunk *ch = &t->chunks[c];
@@ -518,8 +614,19 @@ int pyad_tape_unpin(pyad_tape *t, int64_t h)
         return PYAD_OK;
     /* Collect when as many segments were released as survived the last collection: each
        collection's cost is then paid for by the records released since the previous one. */
-    if (++t->unpins_since_collect >= 4 && t->unpins_since_collect >= t->live_after_collect)
-        collect(t);
+    const uint32_t unpins = t->unpins_since_collect + 1;
+    if (unpins < 4 || unpins < t->live_after_collect) {
+        t->unpins_since_collect = unpins;
+        return PYAD_OK;
+    }
+    /* The collection's marks are the only allocation: without them, the unpin fails and
+       leaves the pin in place, so that the caller can try again later. */
+    uint8_t *mark = pyad__calloc((size_t)t->cap_chunks * PYAD_CHUNK, 1);
+    if (mark == NULL) {
+        t->chunks[c].pins++;
+        return pyad__fail(t, PYAD_NOMEM, "out of memory releasing a segment");
+    }
+    collect(t, mark);
     return PYAD_OK;
 }
 

@@ -19,9 +19,10 @@ from types import TracebackType
 from typing import Any
 
 from pyad import errors
-from pyad._native import CHUNK_RECORDS, OP_NAMES, check, ffi, lib, new_tape
+from pyad._native import CHUNK_RECORDS, OP_NAMES, STATUS, check, ffi, lib, new_tape
 
 _get_ident = threading.get_ident
+_NOMEM = STATUS["NOMEM"]
 
 
 class _Segment:
@@ -88,12 +89,19 @@ class Tape:
     :class:`pyad.errors.ThreadError`. Memory is reclaimed as Vars die, so a training loop
     needs no tape calls; ``reset()`` drops every record at once (Vars recorded before it raise
     :class:`pyad.errors.StaleVarError` when used).
+
+    ``max_bytes`` caps the memory the tape holds (:attr:`nbytes`): an operation that would
+    take it past the cap raises :class:`pyad.errors.TapeMemoryError` (a MemoryError), and
+    records nothing, like any operation that runs out of memory: the tape and its Vars stay
+    as they were, and recording can go on after ``reset()`` or once the cap is raised.
+    ``None`` (the default) sets no cap beyond the machine's memory.
     """
 
     __slots__ = (
         "__weakref__",
         "_debug",
         "_dout",
+        "_max_bytes",
         "_out",
         "_owner",
         "_p",
@@ -102,7 +110,8 @@ class Tape:
         "_trace",
     )
 
-    def __init__(self, debug: bool = False) -> None:
+    def __init__(self, debug: bool = False, max_bytes: int | None = None) -> None:
+        self._max_bytes: int | None = None
         self._p = new_tape()
         self._owner = _get_ident()
         self._pending: list[int] = []
@@ -111,6 +120,7 @@ class Tape:
         self._s = self._current_segment()
         self._debug = False
         self.debug = debug
+        self.max_bytes = max_bytes
         # While pyad.compile traces a function on this tape: what records its comparisons
         # (guards) and refuses reads of values; None otherwise.
         self._trace: Any = None
@@ -153,6 +163,23 @@ class Tape:
     def debug(self, on: bool) -> None:
         check(lib.pyad_tape_set_debug(self._p, bool(on)), self._p)
         self._debug = bool(on)
+
+    @property
+    def max_bytes(self) -> int | None:
+        """The cap on :attr:`nbytes` (None: no cap). Growing past it raises
+        :class:`pyad.errors.TapeMemoryError` and leaves the tape unchanged; setting a cap
+        below what the tape holds already only stops further growth."""
+        return self._max_bytes
+
+    @max_bytes.setter
+    def max_bytes(self, value: int | None) -> None:
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"max_bytes must be an int or None, not {type(value).__name__}")
+            if value <= 0:
+                raise ValueError(f"max_bytes must be a positive number of bytes, not {value}")
+        check(lib.pyad_tape_set_max_bytes(self._p, value or 0), self._p)
+        self._max_bytes = value
 
     # -- whole-tape operations -------------------------------------------------------------
     def reset(self) -> None:
@@ -235,4 +262,9 @@ class Tape:
             return
         pending, unpin, p = self._pending, lib.pyad_tape_unpin, self._p
         while pending:
-            unpin(p, pending.pop())
+            h = pending.pop()
+            if unpin(p, h) == _NOMEM:
+                # The release's bookkeeping found no memory: the segment stays pinned, and
+                # the next release tries again. Not an error of the caller's operation.
+                pending.append(h)
+                return

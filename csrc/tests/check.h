@@ -64,5 +64,6 @@ static inline int64_t tape_len(pyad_tape *t)
 /* Test suites in other files, run by test_main.c's main. */
 void test_program(void); /* test_program.c: compile and replay */
 void test_saved(void);   /* test_saved.c: saving and loading programs */
+void test_alloc(void);   /* test_alloc.c: allocation failure at every allocation */
 
 #endif

@@ -453,6 +453,7 @@ int main(void)
     test_eval();
     test_program();
     test_saved();
+    test_alloc();
     if (pyad_test_failures) {
         fprintf(stderr, "%d C check(s) failed\n", pyad_test_failures);
         return 1;
