@@ -430,11 +430,12 @@ class Function:
         """``getattr(self, method)(x)`` for a batch ``x`` (k, n), split across processes.
 
         ``executor`` is a ``concurrent.futures.Executor`` or a Dask ``distributed.Client``
-        (anything with ``submit``); None starts a process pool of one worker per core for this
-        call. The points go in ``chunks`` parts (default: one per worker). ``method`` is
-        ``"__call__"``, ``"value_and_grad"``, ``"grad"`` or ``"jacobian"``. Results are bit for
-        bit those of the single-process call: workers use the kept traces, and points that
-        flip a guard are traced again here. It pays only for large batches of large functions
+        (anything with ``submit``); None uses a process pool of one worker per core, started
+        at the first such call and kept (``pyad.parallel.shutdown()`` stops it). The points
+        go in ``chunks`` parts (default: one per worker). ``method`` is ``"__call__"``,
+        ``"value_and_grad"``, ``"grad"`` or ``"jacobian"``. Results are bit for bit those of
+        the single-process call: workers use the kept traces, and points that flip a guard
+        are traced again here. It pays only for large batches of costly points
         (``python -m bench.map`` measures where); see :mod:`pyad.parallel`.
         """
         from pyad import parallel

@@ -7,15 +7,19 @@ unanswered and is evaluated here, by the Function itself, which traces ``fn`` ag
 single-process call would. Each point's results therefore come from a trace whose guards
 hold at it, so they are bit for bit those of the single-process batch call.
 
-What it costs: the Function's bytes go to every chunk (about 8 bytes per instruction), the
-points and results are pickled, and ``executor=None`` starts a process pool per call. It pays
-for large batches of large functions only: ``python -m bench.map`` measures the crossover.
+What it costs: the Function's bytes go to every chunk (about 8 bytes per instruction; a
+worker loads them once), and the points and results are pickled. ``executor=None`` uses a
+pool of one process per core started at the first such call and kept (:func:`shutdown`
+stops it). It pays for large batches of costly points only: ``python -m bench.map``
+measures the crossover.
 """
 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
+import threading
 import weakref
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +33,8 @@ from pyad.compiled import _ONE_SEED, FloatArray, Function
 METHODS = ("__call__", "value_and_grad", "grad", "jacobian")
 _KEPT = 4  # Functions a worker keeps loaded, so repeated maps do not load the bytes again
 _loaded: OrderedDict[str, Function] = OrderedDict()  # in a worker
+_default_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
 _bytes_of: weakref.WeakKeyDictionary[Function, tuple[tuple[Any, ...], str, bytes]] = (
     weakref.WeakKeyDictionary()
 )  # in the caller
@@ -95,6 +101,28 @@ def _workers(executor: object) -> int:
     return os.cpu_count() or 1
 
 
+def default_executor() -> ProcessPoolExecutor:
+    """The process pool ``map`` uses when given no executor: one worker per core, started at
+    the first call and kept (workers keep the Functions they loaded) until :func:`shutdown`
+    or exit. Workers start by ``forkserver``: forking a caller that runs threads (JAX, a
+    thread pool) can deadlock the child; ``fork`` would start faster."""
+    global _default_pool
+    with _pool_lock:
+        if _default_pool is None or getattr(_default_pool, "_broken", False):
+            context = multiprocessing.get_context("forkserver")
+            _default_pool = ProcessPoolExecutor(os.cpu_count() or 1, mp_context=context)
+        return _default_pool
+
+
+def shutdown() -> None:
+    """Stop the default pool's workers (a later ``map`` without executor starts new ones)."""
+    global _default_pool
+    with _pool_lock:
+        pool, _default_pool = _default_pool, None
+    if pool is not None:
+        pool.shutdown()
+
+
 def _saved(f: Function) -> tuple[str, bytes]:
     """A name for ``f``'s current traces, under which workers keep them loaded, and their
     bytes; kept while the traces stay the same (saving takes milliseconds at 10^4 ops)."""
@@ -130,8 +158,7 @@ def map_points(
     if chunks is not None and (not isinstance(chunks, int) or chunks < 1):
         raise ValueError(f"chunks must be a positive int, got {chunks!r}")
     if executor is None:
-        with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            return map_points(f, pts, pool, method=method, chunks=chunks)
+        executor = default_executor()
     if not callable(getattr(executor, "submit", None)):
         raise TypeError(
             "executor must have a submit method (a concurrent.futures.Executor or a "

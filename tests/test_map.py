@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import pyad
-from pyad import errors
+from pyad import errors, parallel
 from pyad.parallel import METHODS
 
 N = 6
@@ -34,7 +34,7 @@ def several(v: list[pyad.Var]) -> list[pyad.Var]:
     return [v[0] * v[1], pyad.tanh(v[2]) + v[3], pyad.sum(v)]
 
 
-@pytest.fixture(scope="module", params=["fork", "spawn"])
+@pytest.fixture(scope="module", params=["forkserver", "spawn"])
 def pool(request: pytest.FixtureRequest) -> Iterator[Executor]:
     ctx = multiprocessing.get_context(request.param)
     with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as executor:
@@ -107,10 +107,20 @@ def test_map_loaded_function_without_fn(pool: Executor) -> None:
         g.map(-x, pool)
 
 
-def test_map_default_executor_is_a_process_pool() -> None:
+def test_map_default_executor_is_a_kept_process_pool() -> None:
     f = pyad.compile(smooth, np.ones(N))
     x = points(9, seed=6)
-    assert_same(f.map(x), f.value_and_grad(x))
+    try:
+        assert_same(f.map(x), f.value_and_grad(x))
+        pool = parallel.default_executor()
+        assert isinstance(pool, ProcessPoolExecutor)
+        assert_same(f.map(x, method="__call__"), f(x))
+        assert parallel.default_executor() is pool  # kept between calls
+    finally:
+        parallel.shutdown()
+    assert parallel._default_pool is None
+    assert_same(f.map(x), f.value_and_grad(x))  # a new pool after shutdown
+    parallel.shutdown()
 
 
 def test_map_thread_pool() -> None:

@@ -267,7 +267,7 @@ def _evaluate(F: pyad.Function, xs: np.ndarray) -> tuple[Any, ...]:
     return values, grads, F.hessian(xs[0]), F(xs[1]), F.retraces
 
 
-@pytest.mark.parametrize("start", ["fork", "spawn"])
+@pytest.mark.parametrize("start", ["forkserver", "spawn"])
 def test_a_process_pool_gives_the_same_bits(start: str) -> None:
     """Spawned workers share no memory with this process: everything comes in the pickle."""
     F = pyad.compile(cubic_or_square, [1.0, 2.0])
