@@ -800,21 +800,31 @@ static void do_tape(state *s, reader *r)
     unchanged(s, sn);
 }
 
-/* Many records at once: leaves, or a chain of unary ops, to cross segment boundaries. */
+/* Many records at once: leaves, or a chain of unary ops, to cross segment boundaries. With
+   `drop`, each segment is unpinned once the next one opens, as the frontend does when its
+   Vars die: segments then get collected and reused, and old handles name new records. */
 static void do_bulk(state *s, reader *r)
 {
     int which;
     pyad_tape *t = tape_of(s, r, &which);
     const int64_t n = (int64_t)(u8(r) % 5) * 300;
-    const int chain = u8(r) & 1;
+    const uint8_t mode = u8(r);
+    const int chain = mode & 1, drop = mode & 2;
     const double v = f64(r);
-    int64_t h = chain ? handle(s, r) : 0;
+    int64_t h = chain ? handle(s, r) : 0, seg = 0;
+    if (drop && (t == NULL || pyad_tape_segment(t, &seg) != PYAD_OK))
+        return;
     for (int64_t j = 0; j < n && s->records < MAXREC; j++) {
         const snapshot sn = snap(s);
         const int64_t got = chain ? pyad_push_v(t, PYAD_OP_TANH, h) : pyad_push_leaf(t, v);
         h = pushed(s, sn, got, which, 1);
         if (h == 0)
             return;
+        if (drop && got == -PYAD_SEGMENT) {
+            const int st = pyad_tape_unpin(t, seg);
+            CHECK(st == PYAD_OK || st == PYAD_MISUSE); /* the fuzzer may have unpinned it */
+            CHECK(pyad_tape_segment(t, &seg) == PYAD_OK);
+        }
     }
 }
 

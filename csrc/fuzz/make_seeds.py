@@ -133,6 +133,14 @@ def seeds() -> dict[str, bytes]:
     s.b += bytes([12, 0, 20, NUM[1.0], 0])
     out["segments"] = bytes(s.b)
 
+    s = Seed()  # segments released as they fill: collected, reused, old handles renamed
+    x = s.leaf(2.0)
+    for _ in range(4):
+        s.b += bytes([13, 0, 4, 2, NUM[0.5]])  # 1200 leaves, unpinning full segments
+    s.b += bytes([12, 0, x, NUM[1.0], 1])
+    s.b += bytes([10, 0, 0, 7, 1])             # stats
+    out["collect"] = bytes(s.b)
+
     s = Seed()  # allocation failures in the middle of recording and compiling
     x, y = s.leaf(2.0), s.leaf(3.0)
     s.b += bytes([11, 0, 7, 3])               # the 2nd allocation from now fails
