@@ -5,12 +5,25 @@ and replay. Run from anywhere: python3 csrc/fuzz/make_seeds.py"""
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "corpus" / "api"
-OPS = (
-    "leaf add sub mul div pow atan2 hypot neg abs exp log log1p expm1 sqrt sin cos tan asin "
-    "acos atan sinh cosh tanh sigmoid relu softplus sum dot logsumexp softmax primitive"
-).split()
+# op names in code order, from the rows of csrc/ops.def
+OPS = [
+    line.split(",")[1].strip()
+    for line in (OUT.parents[2] / "ops.def").read_text().splitlines()
+    if line.startswith("PYAD_OP(")
+]
 # indices into the harness's table of awkward doubles
-NUM = {0.0: 0, -0.0: 1, 1.0: 2, -1.0: 3, 2.0: 4, 0.5: 5, -2.5: 6, 3.0: 7, "nan": 16, "inf": 17}
+NUM: dict[object, int] = {
+    0.0: 0,
+    "-0.0": 1,
+    1.0: 2,
+    -1.0: 3,
+    2.0: 4,
+    0.5: 5,
+    -2.5: 6,
+    3.0: 7,
+    "nan": 16,
+    "inf": 17,
+}
 
 
 class Seed:
@@ -68,8 +81,14 @@ class Seed:
         self.num(1.0)
         self.b.append(1)
 
-    def program(self, ins: list[int], outs: list[int], guards: list[tuple[int, int, int]],
-                slot: int = 0, tape: int = 0) -> None:
+    def program(
+        self,
+        ins: list[int],
+        outs: list[int],
+        guards: list[tuple[int, int, int]],
+        slot: int = 0,
+        tape: int = 0,
+    ) -> None:
         shape = next(s for s in range(256) if s % 9 == len(ins) and (s >> 4) % 5 == len(outs))
         self.b += bytes([14, tape, slot, shape, len(guards)])
         for k in ins:
@@ -112,10 +131,10 @@ def seeds() -> dict[str, bytes]:
 
     s = Seed()  # n-ary ops, a primitive, a program over them
     a, b, c = s.leaf(1.0), s.leaf(-2.5), s.leaf(0.5)
-    s.nary(0, [a, b, c])                      # sum
-    s.nary(1, [a, b, c, a])                   # dot of (a, b) with (c, a)
+    s.nary(0, [a, b, c])  # sum
+    s.nary(1, [a, b, c, a])  # dot of (a, b) with (c, a)
     s.nary(0, [a, c], tail=b"\x00" + bytes([OPS.index("logsumexp")]))
-    s.nary(3, [a, b, c])                      # softmax: three records
+    s.nary(3, [a, b, c])  # softmax: three records
     soft = s.handles - 1
     s.nary(2, [a, b], tail=bytes([NUM[3.0], 1]))  # primitive
     s.backward(soft)
@@ -124,12 +143,12 @@ def seeds() -> dict[str, bytes]:
     out["nary"] = bytes(s.b)
 
     s = Seed()  # beyond one segment, stats, pins, reset
-    s.b += bytes([13, 0, 4, 0, NUM[0.5]])     # 1200 leaves
+    s.b += bytes([13, 0, 4, 0, NUM[0.5]])  # 1200 leaves
     s.b += bytes([13, 0, 2, 1, NUM[0.5], 0])  # a chain of 600 tanh
-    s.b += bytes([10, 0, 0, 7, 1])            # stats
-    s.b += bytes([11, 0, 4, 10])              # unpin
-    s.b += bytes([12, 0, 20, NUM[1.0], 0])    # backward
-    s.b += bytes([11, 0, 0])                  # reset: every handle goes stale
+    s.b += bytes([10, 0, 0, 7, 1])  # stats
+    s.b += bytes([11, 0, 4, 10])  # unpin
+    s.b += bytes([12, 0, 20, NUM[1.0], 0])  # backward
+    s.b += bytes([11, 0, 0])  # reset: every handle goes stale
     s.b += bytes([12, 0, 20, NUM[1.0], 0])
     out["segments"] = bytes(s.b)
 
@@ -138,12 +157,12 @@ def seeds() -> dict[str, bytes]:
     for _ in range(4):
         s.b += bytes([13, 0, 4, 2, NUM[0.5]])  # 1200 leaves, unpinning full segments
     s.b += bytes([12, 0, x, NUM[1.0], 1])
-    s.b += bytes([10, 0, 0, 7, 1])             # stats
+    s.b += bytes([10, 0, 0, 7, 1])  # stats
     out["collect"] = bytes(s.b)
 
     s = Seed()  # allocation failures in the middle of recording and compiling
     x, y = s.leaf(2.0), s.leaf(3.0)
-    s.b += bytes([11, 0, 7, 3])               # the 2nd allocation from now fails
+    s.b += bytes([11, 0, 7, 3])  # the 2nd allocation from now fails
     s.nary(3, [x, y])
     s.nary(0, [x, y])
     s.b += bytes([11, 0, 7, 2])
@@ -157,11 +176,11 @@ def seeds() -> dict[str, bytes]:
     for op in ("pow", "atan2", "log", "softmax"):
         s.b += bytes([0x8D, OPS.index(op), NUM[2.0], NUM[-0.0], 3, NUM[1.0], NUM[2.0], NUM[3.0]])
     x, y = s.leaf(2.0, tape=1), s.leaf(0.5, tape=0)
-    s.b += bytes([5, 1, 3, x, y, NUM[1.0]])   # a binary entry point on operands of two tapes
-    s.b += bytes([11, 1, 5, 1])               # debug on
-    s.b += bytes([5, 0, 3, x, x, NUM["inf"]]) # a unary entry point
-    s.b += bytes([11, 1, 1])                  # free tape 1 and make a new one
-    s.b += bytes([5, 0, 3, x, x, NUM[1.0]])   # x is now stale
+    s.b += bytes([5, 1, 3, x, y, NUM[1.0]])  # a binary entry point on operands of two tapes
+    s.b += bytes([11, 1, 5, 1])  # debug on
+    s.b += bytes([5, 0, 3, x, x, NUM["inf"]])  # a unary entry point
+    s.b += bytes([11, 1, 1])  # free tape 1 and make a new one
+    s.b += bytes([5, 0, 3, x, x, NUM[1.0]])  # x is now stale
     out["eval"] = bytes(s.b)
     return out
 
