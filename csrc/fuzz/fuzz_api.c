@@ -782,6 +782,14 @@ static void do_tape(state *s, reader *r)
         break;
     case 4:
         st = pyad_tape_unpin(t, handle(s, r));
+        if (st == PYAD_OK) {
+            /* the last pin going may collect unneeded segments: fewer records held, but
+               the current segment and its newest record stay */
+            const snapshot now = snap(s);
+            CHECK(now.len[which] <= sn.len[which] && now.last[which] == sn.last[which]);
+            CHECK(now.len[1 - which] == sn.len[1 - which]);
+            return;
+        }
         break;
     case 5:
         st = pyad_tape_set_debug(t, (int)(int8_t)u8(r));
