@@ -100,7 +100,12 @@ static int64_t handle(state *s, reader *r)
     return (int64_t)u64(r);
 }
 
-static int known(int st) { return st >= 0 && st < pyad_status_count(); }
+/* A status of status.def, with a name and a message. */
+static int known(int st)
+{
+    return st >= 0 && st < pyad_status_count() && pyad_status_name(st) != NULL &&
+           pyad_strstatus(st) != NULL;
+}
 
 static int64_t len_of(pyad_tape *t)
 {
@@ -215,9 +220,11 @@ static const cv_fn cv_fns[] = {
 static int op_code(reader *r)
 {
     const uint8_t b = u8(r);
-    if (b < 240)
-        return b % (pyad_op_count() + 2); /* now and then one past the table */
-    return (int)(int32_t)(uint32_t)u64(r);
+    const int op = b < 240 ? b % (pyad_op_count() + 2) /* now and then one past the table */
+                           : (int)(int32_t)(uint32_t)u64(r);
+    CHECK((pyad_op_name(op) == NULL) == (pyad_op_arity(op) == -2));
+    CHECK((op >= 0 && op < pyad_op_count()) == (pyad_op_name(op) != NULL));
+    return op;
 }
 
 /* An operand count: small mostly, sometimes around a segment, sometimes invalid. */
@@ -688,9 +695,11 @@ static void do_records(state *s, reader *r)
     double v;
     int op = -1;
     int st;
-    switch (u8(r) % 8) {
+    const uint8_t sub = u8(r);
+    double *vp = (sub & 0xf0) == 0xf0 ? NULL : &v; /* now and then a NULL out-pointer */
+    switch (sub % 8) {
     case 0:
-        st = pyad_get_value(t, h, &v);
+        st = pyad_get_value(t, h, vp);
         break;
     case 1:
         st = pyad_set_value(t, h, f64(r));
@@ -698,13 +707,13 @@ static void do_records(state *s, reader *r)
             s->edited[which] = 1;
         break;
     case 2:
-        st = pyad_get_grad(t, h, &v);
+        st = pyad_get_grad(t, h, vp);
         break;
     case 3:
         st = pyad_set_grad(t, h, f64(r));
         break;
     case 4:
-        st = pyad_get_op(t, h, &op);
+        st = pyad_get_op(t, h, vp ? &op : NULL);
         CHECK(st != PYAD_OK || (op >= 0 && op < pyad_op_count()));
         break;
     case 5: {
@@ -799,8 +808,12 @@ static void do_tape(state *s, reader *r)
         CHECK(st != PYAD_OK || out > 0);
         break;
     default:
-        st = pyad_debug_fail_alloc((int64_t)(u8(r) % 12) - 1);
+    {
+        const int64_t made = pyad_debug_alloc_count();
+        st = pyad_debug_fail_alloc((int64_t)(u8(r) % 24) - 1);
         CHECK(st == PYAD_OK || st == PYAD_MISUSE);
+        CHECK(made >= 0 && pyad_debug_alloc_count() == made);
+    }
         return;
     }
     CHECK(known(st) && st != PYAD_SEGMENT);
