@@ -24,15 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "pyad.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                           \
-    do {                                                                                      \
-        if (!(cond))                                                                          \
-            __builtin_trap();                                                                 \
-    } while (0)
 
 enum { POOL = 64, MAXN = 1100, MAXREC = 6000, MAXPROG = 2, MAXWORK = 1 << 20 };
 
@@ -100,12 +94,6 @@ static int64_t handle(state *s, reader *r)
     return (int64_t)u64(r);
 }
 
-/* A status of status.def, with a name and a message. */
-static int known(int st)
-{
-    return st >= 0 && st < pyad_status_count() && pyad_status_name(st) != NULL &&
-           pyad_strstatus(st) != NULL;
-}
 
 static int64_t len_of(pyad_tape *t)
 {
@@ -174,10 +162,6 @@ static pyad_tape *tape_of(state *s, reader *r, int *which)
 
 static int same_double(double a, double b) { return a == b || (isnan(a) && isnan(b)); }
 
-static int same_bits(double a, double b)
-{
-    return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
-}
 
 /* ---- the per-op entry points, from the op table -------------------------------------- */
 
