@@ -11,10 +11,11 @@ Choose a hypothesis profile with the environment variable HYPOTHESIS_PROFILE:
   pyad.reference, repeated and intermediate backward calls, compiled replay against a fresh
   recording). Select it alone, it takes about half an hour on one core::
 
-      HYPOTHESIS_PROFILE=large python -m pytest tests/test_dags.py -k scale \\
+      HYPOTHESIS_PROFILE=large python -m pytest tests/test_dags.py -k scale -s \\
           --hypothesis-show-statistics
 
-  The statistics give the number of DAGs checked ("N passing").
+  ``-s`` shows a progress line every 10,000 DAGs; the statistics at the end give the number
+  of DAGs checked ("N passing").
 """
 
 from __future__ import annotations

@@ -12,9 +12,12 @@ included) is compared after each backward sweep.
 
 from __future__ import annotations
 
+import functools
 import gc
+import itertools
 import math
 import random
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from types import ModuleType
@@ -184,6 +187,29 @@ def _softmax_outputs(step: Step) -> int:
     return len(step.items) if step.name == "softmax" else 1
 
 
+# The strategies a program draws from, made once per number of nodes: hypothesis validates
+# every new strategy object, which cost several times the whole test when they were built
+# afresh at every step.
+
+
+@functools.cache
+def _node_index(length: int) -> st.SearchStrategy[int]:
+    # an offset from the newest node: shrinks toward deep chains; any earlier node is
+    # reachable, so shared subexpressions arise too
+    return st.integers(0, length - 1).map(lambda k: length - 1 - k)
+
+
+@functools.cache
+def _nary_item(length: int) -> st.SearchStrategy[Item]:
+    return st.one_of(
+        _node_index(length).map(lambda i: ("v", i)),
+        st.sampled_from(CONSTANTS).map(lambda c: ("c", c)),
+    )
+
+
+_STEP_NAME = st.sampled_from([st.sampled_from(kind) for kind in STEP_KINDS])
+
+
 @st.composite
 def programs(draw: Any, max_inputs: int = 4, max_steps: int = 14) -> Program:
     inputs = tuple(
@@ -192,13 +218,8 @@ def programs(draw: Any, max_inputs: int = 4, max_steps: int = 14) -> Program:
     length = len(inputs)
     steps = []
     for _ in range(draw(st.integers(1, max_steps))):
-        # an offset from the newest node: shrinks toward deep chains; any earlier node is
-        # reachable, so shared subexpressions arise too
-        idx = st.integers(0, length - 1).map(lambda k, n=length: n - 1 - k)
-        item = st.one_of(
-            idx.map(lambda i: ("v", i)), st.sampled_from(CONSTANTS).map(lambda c: ("c", c))
-        )
-        name = draw(st.sampled_from(draw(st.sampled_from(STEP_KINDS))))
+        idx, item = _node_index(length), _nary_item(length)
+        name = draw(draw(_STEP_NAME))  # the kind first, so the n-ary ops are not crowded out
         if name in UNARY_STEPS:
             step = Step(name, (draw(idx),))
         elif name in BINARY_STEPS:
@@ -399,6 +420,12 @@ def assert_replay_is_a_fresh_trace(program: Program, point: Sequence[float]) -> 
     assert F.retraces == 0  # these programs compare nothing, so nothing can retrace
 
 
+#: DAGs that passed test_dag_at_scale in this process, for a progress line on stderr every
+#: PROGRESS_EVERY of them (seen with pytest -s) during the long runs of the large profile
+_checked = itertools.count(1)
+PROGRESS_EVERY = 10_000
+
+
 @given(
     programs(),
     st.integers(0, 10**6),
@@ -428,6 +455,9 @@ def test_dag_at_scale(program: Program, pick: int, upstream: float, point: list[
         assert_grads_equal(gp, gr, f"backward({upstream!r}) on node {k}")
         assert_values_equal(gp, gr)
     assert_replay_is_a_fresh_trace(program, point[: len(program.inputs)])
+    done = next(_checked)
+    if done % PROGRESS_EVERY == 0:
+        print(f"test_dag_at_scale: {done:,} DAGs checked", file=sys.stderr, flush=True)
 
 
 def _kink_signature(g: Graph) -> list[tuple[float, ...]]:
