@@ -12,11 +12,14 @@ included) is compared after each backward sweep.
 
 from __future__ import annotations
 
+import functools
 import gc
+import itertools
 import math
 import random
+import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
@@ -184,6 +187,29 @@ def _softmax_outputs(step: Step) -> int:
     return len(step.items) if step.name == "softmax" else 1
 
 
+# The strategies a program draws from, made once per number of nodes: hypothesis validates
+# every new strategy object, which cost several times the whole test when they were built
+# afresh at every step.
+
+
+@functools.cache
+def _node_index(length: int) -> st.SearchStrategy[int]:
+    # an offset from the newest node: shrinks toward deep chains; any earlier node is
+    # reachable, so shared subexpressions arise too
+    return st.integers(0, length - 1).map(lambda k: length - 1 - k)
+
+
+@functools.cache
+def _nary_item(length: int) -> st.SearchStrategy[Item]:
+    return st.one_of(
+        _node_index(length).map(lambda i: ("v", i)),
+        st.sampled_from(CONSTANTS).map(lambda c: ("c", c)),
+    )
+
+
+_STEP_NAME = st.sampled_from([st.sampled_from(kind) for kind in STEP_KINDS])
+
+
 @st.composite
 def programs(draw: Any, max_inputs: int = 4, max_steps: int = 14) -> Program:
     inputs = tuple(
@@ -192,13 +218,8 @@ def programs(draw: Any, max_inputs: int = 4, max_steps: int = 14) -> Program:
     length = len(inputs)
     steps = []
     for _ in range(draw(st.integers(1, max_steps))):
-        # an offset from the newest node: shrinks toward deep chains; any earlier node is
-        # reachable, so shared subexpressions arise too
-        idx = st.integers(0, length - 1).map(lambda k, n=length: n - 1 - k)
-        item = st.one_of(
-            idx.map(lambda i: ("v", i)), st.sampled_from(CONSTANTS).map(lambda c: ("c", c))
-        )
-        name = draw(st.sampled_from(draw(st.sampled_from(STEP_KINDS))))
+        idx, item = _node_index(length), _nary_item(length)
+        name = draw(draw(_STEP_NAME))  # the kind first, so the n-ary ops are not crowded out
         if name in UNARY_STEPS:
             step = Step(name, (draw(idx),))
         elif name in BINARY_STEPS:
@@ -258,10 +279,19 @@ def random_program(rng: random.Random, n_inputs: int, n_steps: int) -> Program:
 # -- the builder, written once for both engines ----------------------------------------------
 
 
-def build(M: ModuleType, program: Program, inputs: Sequence[float] | None = None) -> Graph:
-    """Record ``program`` with module M (pyad or pyad.reference)."""
-    xs = [M.Var(v) for v in (program.inputs if inputs is None else inputs)]
-    g = Graph(xs, list(xs), list(xs))
+def build(
+    M: ModuleType,
+    program: Program,
+    inputs: Sequence[float] | None = None,
+    xs: Sequence[Any] | None = None,
+) -> Graph:
+    """Record ``program`` with module M (pyad or pyad.reference), on new leaves holding
+    ``inputs`` (the program's own by default) or on the given Vars ``xs``. With ``xs`` no value
+    is read (``kinks`` stays empty), so that ``pyad.compile`` can trace the builder."""
+    kinks = xs is None
+    if xs is None:
+        xs = [M.Var(v) for v in (program.inputs if inputs is None else inputs)]
+    g = Graph(list(xs), list(xs), list(xs))
     bounds = [2.0 + 1e-6] * len(xs)  # static bounds: inputs are in [0.5, 2]
     for step in program.steps:
         outs: list[Any]
@@ -269,7 +299,7 @@ def build(M: ModuleType, program: Program, inputs: Sequence[float] | None = None
             fn, bound = UNARY_STEPS[step.name]
             (i,) = step.operands
             a = g.main[i]
-            if step.name in ("abs", "relu"):
+            if kinks and step.name in ("abs", "relu"):
                 g.kinks.append((step.name, a.v, 0.0))
             outs = [fn(M, g, a)]
             b = bound(bounds[i])
@@ -277,7 +307,7 @@ def build(M: ModuleType, program: Program, inputs: Sequence[float] | None = None
             fn, bound = BINARY_STEPS[step.name]
             i, j = step.operands
             a, c = g.main[i], g.main[j]
-            if step.name in ("atan2", "hypot"):
+            if kinks and step.name in ("atan2", "hypot"):
                 g.kinks.append((step.name, a.v, c.v))
             outs = [fn(M, g, a, c)]
             b = bound(bounds[i], bounds[j])
@@ -285,9 +315,9 @@ def build(M: ModuleType, program: Program, inputs: Sequence[float] | None = None
             fn, bound = CONST_STEPS[step.name]
             (i,) = step.operands
             a = g.main[i]
-            if step.name in ("atan2_c", "hypot_c"):
+            if kinks and step.name in ("atan2_c", "hypot_c"):
                 g.kinks.append((step.name, a.v, float(step.const)))
-            elif step.name == "c_atan2":
+            elif kinks and step.name == "c_atan2":
                 g.kinks.append((step.name, float(step.const), a.v))
             outs = [fn(M, g, a, step.const)]
             b = bound(bounds[i], float(step.const))
@@ -358,8 +388,55 @@ def assert_partials_equal(gp: Graph, gr: Graph) -> None:
 # -- the properties -----------------------------------------------------------------------------
 
 
-@given(programs(), st.integers(0, 10**6), st.floats(-3.0, 3.0))
-def test_dag_matches_reference(program: Program, pick: int, upstream: float) -> None:
+def replayable(program: Program) -> Program:
+    """The program with each user primitive (which ``pyad.compile`` refuses) replaced by a
+    sum of the same operands."""
+    steps = tuple(replace(s, name="sum") if s.name == "primitive" else s for s in program.steps)
+    return Program(program.inputs, steps)
+
+
+def assert_replay_is_a_fresh_trace(program: Program, point: Sequence[float]) -> None:
+    """``pyad.compile`` of the program at its own inputs, replayed at ``point``, gives the
+    bits a fresh recording at ``point`` gives (value and gradient)."""
+    program = replayable(program)
+
+    def fn(v: list[pyad.Var]) -> Any:
+        return build(pyad, program, xs=v).main[-1]
+
+    F = pyad.compile(fn, program.inputs)
+    value, grad = F.value_and_grad(np.array(point))
+    with pyad.Tape():
+        g = build(pyad, program, point)
+        out = g.main[-1]
+        out.backward()
+        want_value, want_grad = out.v, np.array([x.grad for x in g.inputs])
+    assert type(value) is float
+    assert np.float64(value).tobytes() == np.float64(want_value).tobytes(), (
+        f"replay value {value!r}, fresh trace {want_value!r} at {list(point)}"
+    )
+    assert grad.dtype == np.float64 and grad.tobytes() == want_grad.tobytes(), (
+        f"replay gradient {grad!r}, fresh trace {want_grad!r} at {list(point)}"
+    )
+    assert F.retraces == 0  # these programs compare nothing, so nothing can retrace
+
+
+#: DAGs that passed test_dag_at_scale in this process, for a progress line on stderr every
+#: PROGRESS_EVERY of them (seen with pytest -s) during the long runs of the large profile
+_checked = itertools.count(1)
+PROGRESS_EVERY = 10_000
+
+
+@given(
+    programs(),
+    st.integers(0, 10**6),
+    st.floats(-3.0, 3.0),
+    st.lists(st.floats(0.5, 2.0), min_size=4, max_size=4),
+)
+def test_dag_at_scale(program: Program, pick: int, upstream: float, point: list[float]) -> None:
+    """Everything one random DAG can be asked, in one property (the one the ``large``
+    hypothesis profile runs 10^5 times: ``HYPOTHESIS_PROFILE=large ... -k scale``): values,
+    partials and gradients against pyad.reference, a second backward accumulating, a backward
+    from any node, and the compiled replay at another point against a fresh recording."""
     with pyad.Tape():
         gp = build(pyad, program)
         gr = build(R, program)
@@ -377,6 +454,10 @@ def test_dag_matches_reference(program: Program, pick: int, upstream: float) -> 
         gr.every[k].backward(upstream)
         assert_grads_equal(gp, gr, f"backward({upstream!r}) on node {k}")
         assert_values_equal(gp, gr)
+    assert_replay_is_a_fresh_trace(program, point[: len(program.inputs)])
+    done = next(_checked)
+    if done % PROGRESS_EVERY == 0:
+        print(f"test_dag_at_scale: {done:,} DAGs checked", file=sys.stderr, flush=True)
 
 
 def _kink_signature(g: Graph) -> list[tuple[float, ...]]:
