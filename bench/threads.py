@@ -52,7 +52,8 @@ def small(v: list[Var]) -> Any:
 
 
 @contextmanager
-def _threshold(work: float) -> Iterator[None]:
+def release_threshold(work: float) -> Iterator[None]:
+    """Replays of at least `work` instruction-passes release the GIL (0: all, inf: none)."""
     before = compiled._RELEASE_WORK
     compiled._RELEASE_WORK = work  # type: ignore[assignment]
     try:
@@ -128,7 +129,7 @@ def run(quick: bool, progress: Callable[[str], None] | None = None) -> dict[str,
             cores.append(cpu / wall)
             _check(pair.results[0], want_a)
             _check(pair.results[1], want_b)
-            with _threshold(float("inf")):
+            with release_threshold(float("inf")):
                 wall, cpu = pair.run(lambda: F.value_and_grad(A), lambda: F.value_and_grad(B))
             held.append(wall)
             held_cores.append(cpu / wall)
@@ -143,9 +144,9 @@ def run(quick: bool, progress: Callable[[str], None] | None = None) -> dict[str,
     number, rounds = (1000, 5) if quick else (5000, 41)
     held_ns, released_ns = [], []
     for _ in range(rounds):
-        with _threshold(float("inf")):
+        with release_threshold(float("inf")):
             held_ns.append(timeit.timeit(lambda: S.value_and_grad(x), number=number) / number)
-        with _threshold(0):
+        with release_threshold(0):
             released_ns.append(timeit.timeit(lambda: S.value_and_grad(x), number=number) / number)
     release_cost = [(r - h) * 1e9 for h, r in zip(held_ns, released_ns)]
     passes = k * F.info["instructions"] * 2

@@ -12,14 +12,14 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
 import pyad
+from bench.threads import release_threshold
 from pyad import Var, compiled
 
 THREADS = 8
@@ -52,17 +52,6 @@ def run_threads(work: Callable[[int], None], count: int = THREADS) -> None:
         t.join()
     if failures:
         raise failures[0]
-
-
-@contextmanager
-def release_threshold(work: float) -> Iterator[None]:
-    """Replays of at least `work` instruction-passes release the GIL (0: all, inf: none)."""
-    before = compiled._RELEASE_WORK
-    compiled._RELEASE_WORK = work  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        compiled._RELEASE_WORK = before
 
 
 def same(a: Any, b: Any) -> bool:
