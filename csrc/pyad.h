@@ -83,7 +83,7 @@ const char *pyad_tape_errmsg(const pyad_tape *t);
 int pyad_tape_set_max_bytes(pyad_tape *t, int64_t max_bytes);
 int pyad_tape_len(pyad_tape *t, int64_t *out);      /* records held */
 int pyad_tape_nbytes(pyad_tape *t, int64_t *out);   /* memory held, all buffers */
-int pyad_tape_last(pyad_tape *t, int64_t *out);     /* handle of the newest record */
+int pyad_tape_last(pyad_tape *t, int64_t *out);     /* newest record; MISUSE if empty */
 
 /* Segments: records are grouped in segments of pyad_chunk_records(). A segment stays while
    the frontend holds a pin on it (a new segment starts with one, see PYAD_SEGMENT), or while a
