@@ -47,7 +47,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bench import workloads
-from bench.workloads import W5_INPUTS, W5_OPS, input_vector
+from bench.workloads import W5_OPS, input_values, input_vector
 
 HERE = Path(__file__).resolve().parent
 CSRC = HERE / "csrc"
@@ -199,9 +199,7 @@ def ops_count(workload: str, size: int) -> int:
 
 def workload_inputs(workload: str, size: int) -> np.ndarray:
     """The inputs the peers are evaluated at: the README's x vector (W1, W2) or 0..99 (W5)."""
-    if workload == "W5":
-        return np.arange(W5_INPUTS, dtype=np.float64)
-    return np.asarray(input_vector(size), dtype=np.float64)
+    return np.array(input_values(workload, size), dtype=np.float64)
 
 
 # -- the Rogozhnikov tape -------------------------------------------------------------------------

@@ -246,6 +246,18 @@ def w5_inputs(m: Engine, n_ops: int) -> list[Any]:
     return [var(float(i)) for i in range(W5_INPUTS)]
 
 
+def input_values(workload: str, size: int) -> list[float]:
+    """The point every engine evaluates a workload at, as floats: the x vector of n = size
+    (W1, W2), the network's parameters (W3) or W5's initial nodes 0.0 .. 99.0."""
+    if workload in ("W1", "W2"):
+        return input_vector(size)
+    if workload == "W3":
+        return mlp_parameter_values()
+    if workload == "W5":
+        return [float(i) for i in range(W5_INPUTS)]
+    raise ValueError(f"{workload} has no input vector; W1, W2, W3 and W5 have")
+
+
 def w5_nodes(m: Engine, x: list[Any], n_ops: int) -> list[Any]:
     """Every node of W5 in order, the inputs ``x`` first; op k by k % 4: softplus of
     nodes[-10], sum of nodes[-30:-10:5], nodes[-20] * nodes[-10], softmax of nodes[-4:]

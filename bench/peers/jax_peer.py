@@ -80,15 +80,10 @@ def max_size(workload: str, size: int) -> int:
 
 
 def inputs(workload: str, size: int) -> np.ndarray:
-    """The README's inputs: the x vector (W1, W2), the 337 network parameters (W3) or the 100
-    initial nodes 0..99 (W5)."""
-    if workload in ("W1", "W2"):
-        return np.array(wl.input_vector(size), dtype=np.float64)
-    if workload == "W3":
-        return np.array(wl.mlp_parameter_values(), dtype=np.float64)
-    if workload == "W5":
-        return np.arange(wl.W5_INPUTS, dtype=np.float64)
-    raise ValueError(f"JAX adapter: no workload {workload!r}; it has {WORKLOADS}")
+    """The README's point of the workload (bench.workloads.input_values)."""
+    if workload not in WORKLOADS:
+        raise ValueError(f"JAX adapter: no workload {workload!r}; it has {WORKLOADS}")
+    return np.array(wl.input_values(workload, size), dtype=np.float64)
 
 
 def loss(workload: str, size: int) -> Loss:
