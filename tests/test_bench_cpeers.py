@@ -133,7 +133,7 @@ def test_w5_every_node_matches_reference(n_ops: int) -> None:
         assert v == values[-1]
         assert np.array_equal(node_values(), values)
         _assert_close(node_grads(), adjoints, 1e-10)
-        _assert_close(g, adjoints[: W5_INPUTS], 1e-10)
+        _assert_close(g, adjoints[:W5_INPUTS], 1e-10)
 
 
 def test_w5_input_gradient_is_exactly_zero_at_full_size() -> None:
@@ -141,7 +141,7 @@ def test_w5_input_gradient_is_exactly_zero_at_full_size() -> None:
     the README asks for is exactly 0 in every engine, so the test above checks all nodes."""
     _, adjoints = _reference_w5(cpeers.W5_OPS)
     x = cpeers.workload_inputs("W5", cpeers.W5_OPS)
-    assert not adjoints[: W5_INPUTS].any()
+    assert not adjoints[:W5_INPUTS].any()
     for peer in (cpeers.rogozhnikov_graph("W5", cpeers.W5_OPS).replay, cpeers.handwritten("W5")):
         _, g = peer(x)
         assert not g.any()
