@@ -21,13 +21,14 @@ from typing import Any, Callable, Union
 import numpy as np
 import numpy.typing as npt
 
+from pyad import errors
 from pyad._native import check, ffi, lib
 from pyad.compiled import _as_points, compile
 from pyad.tape import Tape
 from pyad.var import Var
 
 FloatArray = npt.NDArray[np.float64]
-ScalarFunction = Callable[[list[Var]], Union[Var, float]]
+ScalarFunction = Callable[[list[Var]], Var]
 VectorFunction = Callable[[list[Var]], Union[Var, float, Sequence[Union[Var, float]]]]
 
 
@@ -59,13 +60,18 @@ class _Recording:
         """d(y)/d(inputs) * upstream, as a new array (zeros when y is a constant)."""
         n = len(self.inputs)
         out = np.zeros(n)
-        if isinstance(y, Var):
-            if y.tape is not self.tape:
-                raise ValueError("fn returned a Var recorded on another tape")
-            p, h = self.tape._p, ffi.from_buffer("int64_t[]", self.handles)
-            check(lib.pyad_set_grads(p, n, h, 0.0), p)
-            y.backward(upstream)
-            check(lib.pyad_get_grads(p, n, h, ffi.from_buffer("double[]", out)), p)
+        if not isinstance(y, Var):
+            return out
+        if y.tape is not self.tape:
+            raise errors.ForeignVarError(
+                "fn returned a Var recorded outside it (not computed from its input), so it "
+                "has no derivative with respect to the input; return a Var computed from fn's "
+                "argument"
+            )
+        p, h = self.tape._p, ffi.from_buffer("int64_t[]", self.handles)
+        check(lib.pyad_set_grads(p, n, h, 0.0), p)
+        y.backward(upstream)
+        check(lib.pyad_get_grads(p, n, h, ffi.from_buffer("double[]", out)), p)
         return out
 
 
@@ -78,8 +84,17 @@ def _scalar_output(y: object) -> Union[Var, float]:
         raise TypeError(f"fn must return Vars or numbers, got {type(y).__name__}") from None
 
 
-def _value(y: Union[Var, float]) -> float:
-    return y.v if isinstance(y, Var) else float(y)
+def _differentiable(y: Union[Var, float]) -> Var:
+    """The one output of a scalar function, which must be a Var: a plain number there is
+    almost always a Var turned into a number by mistake, and its gradient would be zeros."""
+    if isinstance(y, Var):
+        return y
+    raise TypeError(
+        f"fn returned a plain number ({y!r}), not a Var computed from its input, so there is "
+        "no gradient to take. A Var turned into a number (x.v) carries no derivative: use "
+        "pyad's functions on Vars. For a function constant on purpose, return a Var such as "
+        "0.0 * v[0] + c"
+    )
 
 
 def value_and_grad(fn: ScalarFunction) -> Callable[[npt.ArrayLike], tuple[float, FloatArray]]:
@@ -90,7 +105,8 @@ def value_and_grad(fn: ScalarFunction) -> Callable[[npt.ArrayLike], tuple[float,
         outs = rec.outputs()
         if len(outs) != 1:
             raise ValueError(f"fn must return one Var, got {len(outs)} outputs (use jacobian)")
-        return _value(outs[0]), rec.gradient(outs[0])
+        y = _differentiable(outs[0])
+        return y.v, rec.gradient(y)
 
     return evaluate
 

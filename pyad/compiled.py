@@ -14,12 +14,12 @@ numpy buffers, with no Python per operation. Values and gradients are bit for bi
 a fresh recording at the same input.
 
 Python control flow is frozen at trace time. Comparisons of Vars (``<``, ``<=``, ``>``,
-``>=``, so also ``max``/``min`` and ``if x > 0:``) are recorded as *guards*; a call whose
-input changes a guard's outcome traces ``fn`` again there (``F.retraces`` counts it), or with
-``strict=True`` raises :class:`pyad.errors.GuardError`. Reading a value (``x.v``,
-``float(x)``) while tracing raises :class:`pyad.errors.TraceError`: what Python computes from
-a value cannot be replayed. Kinks inside ops (``abs``, ``relu``, ...) are not guards: the
-replay recomputes them.
+``>=``, so also ``max``/``min`` and ``if x > 0:``) and truthiness (``if x:``) are recorded as
+*guards*; a call whose input changes a guard's outcome traces ``fn`` again there
+(``F.retraces`` counts it), or with ``strict=True`` raises :class:`pyad.errors.GuardError`.
+Reading a value (``x.v``) while tracing raises :class:`pyad.errors.TraceError`: what Python
+computes from a value cannot be replayed. Kinks inside ops (``abs``, ``relu``, ...) are not
+guards: the replay recomputes them.
 
 Threads: a Function may be called from several threads at once. Its C programs are only read
 by a replay, each replay takes a work buffer of its own, and replays long enough to pay for
@@ -78,7 +78,7 @@ class _Trace:
 
     def value_read(self, where: str) -> errors.TraceError:
         return errors.TraceError(
-            f"a traced Var's value or gradient was used at {where} (.v, float(), .grad, "
+            f"a traced Var's value or gradient was used at {where} (.v, .grad, "
             "backward() or predecessors); pyad.compile replays the recorded operations only, "
             "so Python computations on values cannot be replayed. Use pyad ops (pyad.relu, "
             "pyad.abs; comparisons are kept as guards), or pyad.grad / pyad.value_and_grad, "

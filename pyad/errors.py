@@ -36,6 +36,11 @@ class NotLeafError(PyadError, AttributeError):
     """Assigning .v of a computed node; only inputs (leaves) can be assigned."""
 
 
+class CopyError(PyadError, TypeError):
+    """``copy.copy``, ``copy.deepcopy`` or ``pickle`` of a computed Var: only inputs (leaves)
+    can be copied, as new inputs with the same value and grad."""
+
+
 class NonFiniteError(PyadError, FloatingPointError):
     """Debug mode (``pyad.Tape(debug=True)`` or ``pyad.detect_anomaly()``): an operation
     produced a NaN or infinite value or partial. The message names the op and the line of
@@ -48,7 +53,7 @@ class TapeMemoryError(PyadError, MemoryError):
 
 class TraceError(PyadError, RuntimeError):
     """Something :func:`pyad.compile` cannot replay: reading a traced Var's value (``.v``,
-    ``float()``) while tracing, or a :func:`pyad.primitive` in the function."""
+    ``.grad``) while tracing, or a :func:`pyad.primitive` in the function."""
 
 
 class GuardError(PyadError, RuntimeError):

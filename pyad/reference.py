@@ -270,7 +270,13 @@ class Var:
     # -- conversions and comparisons ----------------------------------------------------------
 
     def __float__(self) -> float:
-        return self.v
+        raise TypeError(
+            "float() of a Var: a Var is not turned into a plain number implicitly, because "
+            "the number would carry no derivative; use x.v to read the value on purpose"
+        )
+
+    def __bool__(self) -> bool:
+        return self.v != 0.0
 
     def __repr__(self) -> str:
         return f"Var(v={self.v!r}, grad={self.grad!r})"

@@ -14,6 +14,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
+import numpy as np
+
 from pyad import errors
 from pyad._native import CHUNK_RECORDS, OP_NAMES, OPS, SEGMENT, STATUS, error, eval_op, ffi, lib
 from pyad.tape import Tape
@@ -63,10 +65,7 @@ def _failed(t: Tape, h: int, *operands: object, node: type[Var] | None = None) -
     if status == STALE:
         for x in operands:
             if isinstance(x, Var) and x._t is not t:
-                raise errors.ForeignVarError(
-                    "an operation mixes Vars of two different tapes; record a computation "
-                    "on one tape"
-                )
+                raise errors.ForeignVarError(_FOREIGN)
         raise errors.StaleVarError(
             "this Var was recorded before its tape was reset, so its record is gone"
         )
@@ -74,6 +73,16 @@ def _failed(t: Tape, h: int, *operands: object, node: type[Var] | None = None) -
     if status == NONFINITE:
         exc = errors.NonFiniteError(f"{exc} at {_caller()}")
     raise exc
+
+
+_FOREIGN = (
+    "an operation mixes Vars of two different tapes. pyad.grad, value_and_grad, jacobian, "
+    "hvp, hessian and compile record fn on a fresh tape of their own, so a Var made outside "
+    "fn (a model's parameter it closes over, say) cannot enter its computation: pass it in "
+    "through fn's input vector to get its derivative too, or use its value (p.v) as a "
+    "constant. Elsewhere, record one computation on one tape (Vars made inside "
+    "`with pyad.Tape():` belong to that tape, others to the thread's default tape)"
+)
 
 
 def _caller() -> str:
@@ -244,10 +253,11 @@ class Var:
     def __init__(self, v: Number) -> None:
         if isinstance(v, Var):
             raise TypeError("Var(v) takes a number; a Var is already a node of the tape")
-        if not _is_number(v):
+        value = _real_or_none(v)
+        if value is None:
             raise TypeError(f"Var(v) takes a real number, got {type(v).__name__}")
         t = Tape.current()
-        h = _push_leaf(t._p, float(v))
+        h = _push_leaf(t._p, value)
         if h < 0:
             h = _failed(t, h)._h
         self._t = t
@@ -357,8 +367,49 @@ class Var:
         """The tape this Var is recorded on."""
         return self._t
 
+    # -- a Var never quietly becomes a number ---------------------------------------------
     def __float__(self) -> float:
-        return self.v
+        raise TypeError(_NOT_A_NUMBER.format("float()"))
+
+    def __int__(self) -> int:
+        raise TypeError(_NOT_A_NUMBER.format("int()"))
+
+    def __complex__(self) -> complex:
+        raise TypeError(_NOT_A_NUMBER.format("complex()"))
+
+    def __round__(self, ndigits: int | None = None) -> float:
+        raise TypeError(_NOT_A_NUMBER.format("round()"))
+
+    def __bool__(self) -> bool:
+        """``x != 0``, as for a float (``if x:``, ``x or y``). While :func:`pyad.compile`
+        traces, the outcome is kept as guards (``x >= 0`` and ``x <= 0``: together they tell
+        negative, zero, positive and NaN apart), so a call on the other side traces again."""
+        v = self._read(_get_value)
+        trace = self._t._trace
+        if trace is not None:
+            where = _caller()
+            trace.guard(_GE, self, 0.0, v >= 0.0, where)
+            trace.guard(_LE, self, 0.0, v <= 0.0, where)
+        return v != 0.0
+
+    # -- copies and pickles: inputs only, as new inputs ------------------------------------
+    def __copy__(self: _V) -> _V:
+        """A new input on the same tape with this input's value and grad."""
+        value, grad = _leaf_copy(self, "copy.copy")
+        r = _new(self.__class__)
+        with self._t:
+            Var.__init__(r, value)
+        r._write(_set_grad, grad)
+        return r
+
+    def __deepcopy__(self: _V, memo: dict[int, Any]) -> _V:
+        """As :meth:`__copy__`: ``copy.deepcopy(model)`` gives a model of new inputs."""
+        return self.__copy__()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its value and grad; unpickled as a new input of the active tape."""
+        value, grad = _leaf_copy(self, "pickle")
+        return (_unpickle_leaf, (self.__class__, value, grad))
 
     def __repr__(self) -> str:
         try:
@@ -409,10 +460,51 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _CHUNK_SHIFT = (CHUNK_RECORDS - 1).bit_length()
 
 
+def _real_or_none(x: object) -> float | None:
+    """``float(x)`` for a real number that is not a Var, including a numpy array holding one
+    real number in zero dimensions (``float()`` accepts those too); None otherwise."""
+    if _is_number(x):
+        return float(x)  # type: ignore[arg-type]
+    if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "biuf":
+        return float(x)
+    return None
+
+
 def _checked_float(x: object) -> float:
-    if isinstance(x, Var) or not _is_number(x):
+    value = _real_or_none(x)
+    if value is None:
         raise TypeError(f"expected a real number, got {type(x).__name__}")
-    return float(x)  # type: ignore[arg-type]
+    return value
+
+
+def _leaf_copy(x: Var, what: str) -> tuple[float, float]:
+    """The value and adjoint of input ``x`` for ``what`` (a copy or a pickle), which makes a
+    new input with them; a computed node or a traced Var refuses."""
+    t = x._t
+    if t._trace is not None:
+        raise t._trace.value_read(_caller())
+    if x.op != "leaf":
+        raise errors.CopyError(
+            f"{what} of a computed Var: only inputs (made with Var(v)) can be copied or "
+            "pickled, as a new input with the same value and grad; a computed node is part "
+            "of its tape's graph. Copy its value instead (x.v)"
+        )
+    return x._read(_get_value), x._read(_get_grad)
+
+
+def _unpickle_leaf(cls: type[Var], value: float, grad: float) -> Var:
+    """A pickled input, back as a new input of the active tape."""
+    r = _new(cls)
+    Var.__init__(r, value)
+    r._write(_set_grad, grad)
+    return r
+
+
+_NOT_A_NUMBER = (
+    "{} of a Var: a Var is not turned into a plain number implicitly, because the number "
+    "would carry no derivative. Use pyad's functions on Vars (pyad.exp(x) where math.exp(x) "
+    "was written), or x.v to read the value as a constant on purpose"
+)
 
 
 def install_operators(cls: type[Var]) -> None:

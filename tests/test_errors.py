@@ -11,6 +11,7 @@ not mix, and plain-number calls raise the same exceptions as Var calls.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -404,7 +405,8 @@ STALE_USES: list[tuple[str, Callable[[pyad.Var, pyad.Var, pyad.Var], Any]]] = [
     ("x.v = 1", lambda x, f, y: setattr(x, "v", 1.0)),
     ("x.grad = 0", lambda x, f, y: setattr(x, "grad", 0.0)),
     ("f.predecessors", lambda x, f, y: f.predecessors),
-    ("float(x)", lambda x, f, y: float(x)),
+    ("bool(x)", lambda x, f, y: bool(x)),
+    ("copy.copy(x)", lambda x, f, y: copy.copy(x)),
     ("x < 1", lambda x, f, y: x < 1),
 ]
 

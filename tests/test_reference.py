@@ -587,7 +587,9 @@ def test_var_basics() -> None:
     assert x.v == 3.0
     assert x.grad == 0.0
     assert type(Var(np.float64(2.5)).v) is float
-    assert float(Var(2.5)) == 2.5
+    with pytest.raises(TypeError, match=r"x\.v"):
+        float(Var(2.5))  # would drop the derivative: .v is the explicit way
+    assert not Var(0.0) and Var(-1.0)
     assert repr(Var(2.0)) == "Var(v=2.0, grad=0.0)"
     assert +x is x
     x.v -= 1.0  # plain attributes

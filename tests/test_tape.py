@@ -231,11 +231,11 @@ def test_drop_in_var_behaviour() -> None:
         assert x.predecessors == []
         assert [m for m, _ in (x * 3.0).predecessors] == [3.0]
         assert [m for m, _ in (3.0 - x).predecessors] == [-1.0]
-        # identity semantics, comparisons on values, float()
+        # identity semantics, comparisons on values, truthiness on values
         assert x == x and x != Var(2.0)
         assert len({x, y, x}) == 2 and {x: 1}[x] == 1
         assert x < y and y >= x and x <= 2.0 and x > 1 and not (x > y)
-        assert float(x) == 2.0 and +x is x
+        assert bool(x) and not Var(0.0) and +x is x
         assert "Var(v=2.0" in repr(x)
         # .v writable on leaves, .grad writable
         x.v -= 0.5
