@@ -1,5 +1,5 @@
 """``python -m bench``: pyad against pyad.reference and the float floor on the workloads of
-/work/shared/workloads/README.md; a text table per workload on stdout, progress on stderr,
+docs/WORKLOADS.md; a text table per workload on stdout, progress on stderr,
 every figure in a JSON file.
 
     python -m bench                      # full sizes, 7 repeats (< 5 min)

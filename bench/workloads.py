@@ -1,4 +1,4 @@
-"""The benchmark workloads of /work/shared/workloads/README.md, each written once.
+"""The benchmark workloads of docs/WORKLOADS.md, each written once.
 
 Every workload is a pair of functions of an *engine* ``m``: a module (or namespace) providing
 ``Var, log, sin, exp, tanh, dot, softplus, sum, softmax``. ``pyad`` and ``pyad.reference``

@@ -1,6 +1,6 @@
 """Peer engines of ``python -m bench``: one small adapter module per AD engine.
 
-Why adapters: each peer computes the workloads of /work/shared/workloads/README.md in its own
+Why adapters: each peer computes the workloads of docs/WORKLOADS.md in its own
 idiom (what its users would write), so the comparison with pyad is fair, and a peer that is
 not installed costs nothing but a "not installed (...)" row.
 
