@@ -21,7 +21,7 @@ failing.
 Op counts (:func:`ops_count`) are pyad's: the number of records pyad appends for a workload,
 from closed formulas that ``tests/test_bench_cpeers.py`` checks against ``len(tape)``. For W1
 and W2 the Rogozhnikov graph is built op for op like pyad's records, so its ``n_ops`` is the
-same number; for W5 its ``n_ops`` is the README's op count (softmax is one op with four
+same number; for W5 its ``n_ops`` is WORKLOADS.md's op count (softmax is one op with four
 outputs there, four records in pyad).
 
 ``python -m bench.cpeers`` prints ns per op for both peers on W1, W2 (n = 20 000) and W5
@@ -175,7 +175,7 @@ def _check(lib: Any, ffi: Any, status: int, what: str) -> None:
 
 
 def w5_nodes(m: Any, n_ops: int) -> list[Any]:
-    """The README's W5 on an engine ``m`` (pyad, pyad.reference, or the Rogozhnikov graph's
+    """WORKLOADS.md's W5 on an engine ``m`` (pyad, pyad.reference, or the Rogozhnikov graph's
     :func:`_rz_engine`): every node in order, the 100 inputs first; the loss is the last one.
     bench/workloads.py holds the one definition; the peers compare every node's adjoint, so
     they need all nodes, not only the loss."""
@@ -198,7 +198,7 @@ def ops_count(workload: str, size: int) -> int:
 
 
 def workload_inputs(workload: str, size: int) -> np.ndarray:
-    """The inputs the peers are evaluated at: the README's x vector (W1, W2) or 0..99 (W5)."""
+    """The inputs the peers are evaluated at: WORKLOADS.md's x vector (W1, W2) or 0..99 (W5)."""
     return np.array(input_values(workload, size), dtype=np.float64)
 
 
@@ -466,7 +466,7 @@ def _main() -> None:
         print(f"not available ({why})")
         return
     print(f"{'workload':<16}{'pyad ops':>10}{'Rogozhnikov':>13}{'hand-written':>14}{'ratio':>8}")
-    w5_per_readme_op = ""
+    w5_per_workload_op = ""
     for workload, size in cases:
         ops = ops_count(workload, size)
         x = workload_inputs(workload, size)
@@ -483,10 +483,10 @@ def _main() -> None:
         label = f"{workload} ({'ops' if workload == 'W5' else 'n'}={size})"
         print(f"{label:<16}{ops:>10}{rz / ops * 1e9:>13.2f}{hw / ops * 1e9:>14.2f}{rz / hw:>8.2f}")
         if workload == "W5":
-            w5_per_readme_op = (
+            w5_per_workload_op = (
                 f"Rogozhnikov {rz / size * 1e9:.2f} ns, hand-written {hw / size * 1e9:.2f} ns"
             )
-    print(f"W5 per README op ({W5_OPS:,} ops, the unit of ANCHORS.md): {w5_per_readme_op}")
+    print(f"W5 per workload op ({W5_OPS:,} ops, softmax counted once): {w5_per_workload_op}")
 
 
 if __name__ == "__main__":

@@ -199,7 +199,7 @@ def measure(
             start = time.perf_counter()
             result.warmup = _RUNNERS[spec.kind](spec, w, size)
             per_repeat = time.perf_counter() - start
-        except Exception as exc:  # an engine failing is a result (README: W4)
+        except Exception as exc:  # an engine failing is a result (WORKLOADS.md: W4)
             _fail(result, exc)
             progress(f"{w.key} {spec.name} ... {result.error}\n")
             continue
@@ -435,7 +435,7 @@ MIN_SIZE = {"W1": 20, "W2": 20, "W3": 2, "W4": 50, "W5": 40}
 
 
 def workload_vector(key: str, size: int) -> list[float]:
-    """The README's inputs of ``key`` at ``size`` as one vector (what a compiled function of
+    """WORKLOADS.md's inputs of ``key`` at ``size`` as one vector (what a compiled function of
     the inputs takes)."""
     import bench.workloads as wl
 
@@ -545,7 +545,7 @@ def _compiled_rows(
     budget: float,
     repeats: int,
 ) -> None:
-    """Compile once (timed apart), then time and check the replay at the README's inputs."""
+    """Compile once (timed apart), then time and check the replay at WORKLOADS.md's inputs."""
     import numpy as np
 
     size = row["size"]

@@ -33,7 +33,7 @@ def _float_dot(ws: Sequence[float], xs: Sequence[float]) -> float:
 
 
 def _float_softplus(x: float) -> float:
-    """``log(1 + exp(x))`` computed stably, as the README and pyad.reference do."""
+    """``log(1 + exp(x))`` computed stably, as WORKLOADS.md and pyad.reference do."""
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
@@ -74,7 +74,7 @@ FLOATS = SimpleNamespace(
 
 
 def input_vector(n: int) -> list[float]:
-    """The README's deterministic parameters: ``1.0 + 0.5 * ((i * 7919) % 1000) / 1000.0``."""
+    """WORKLOADS.md's deterministic parameters: ``1.0 + 0.5 * ((i * 7919) % 1000) / 1000.0``."""
     return [1.0 + 0.5 * ((i * 7919) % 1000) / 1000.0 for i in range(n)]
 
 
@@ -132,7 +132,7 @@ def mlp_parameter_values() -> list[float]:
 
 
 def mlp_data(points: int) -> list[tuple[float, float, float]]:
-    """Points j = 0..points-1 of the README's 100-point data set: (x0, x1, target).
+    """Points j = 0..points-1 of WORKLOADS.md's 100-point data set: (x0, x1, target).
 
     Point j is always ``a = j / 100 * 2*pi`` (so ``--quick``'s 20 points are the first 20 of
     the 100, not a coarser circle)."""

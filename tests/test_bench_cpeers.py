@@ -2,7 +2,7 @@
 
 A peer that is fast but wrong would make every replay target meaningless, so the Rogozhnikov
 tape and the hand-written C are checked here against the pure-Python oracle on W1, W2 and W5,
-at small sizes and, for W5, at the README's 10 000 ops (where the input gradient is exactly 0).
+at small sizes and, for W5, at WORKLOADS.md's 10 000 ops (where the input gradient is exactly 0).
 Skipped only when there is no C compiler; with one, a failed build is a failure.
 """
 
@@ -138,7 +138,7 @@ def test_w5_every_node_matches_reference(n_ops: int) -> None:
 
 def test_w5_input_gradient_is_exactly_zero_at_full_size() -> None:
     """At 10 000 ops the softmax saturates and no adjoint reaches the 100 inputs: the gradient
-    the README asks for is exactly 0 in every engine, so the test above checks all nodes."""
+    WORKLOADS.md asks for is exactly 0 in every engine, so the test above checks all nodes."""
     _, adjoints = _reference_w5(cpeers.W5_OPS)
     x = cpeers.workload_inputs("W5", cpeers.W5_OPS)
     assert not adjoints[:W5_INPUTS].any()

@@ -3,7 +3,7 @@ bench/plot.py draws the bench JSON.
 
 A peer that is fast but wrong would make its row meaningless, so every workload a peer
 implements is checked against the pure-Python oracle at small sizes: the one-shot call at the
-README's inputs, and the compiled replay at a point other than the one it was compiled at
+WORKLOADS.md's inputs, and the compiled replay at a point other than the one it was compiled at
 (where a graph that baked in its first inputs would be caught). Tolerance 1e-12 relative per
 gradient entry: the peers sum in other orders (XLA's reductions, matrix products), so bitwise
 equality is not expected, but anything beyond rounding is a bug.
@@ -63,7 +63,7 @@ def _reference(workload: str, size: int, x: np.ndarray) -> tuple[float, np.ndarr
 
 
 def _new_point(workload: str, x: np.ndarray) -> np.ndarray:
-    """A point other than the README's, in the workload's domain (W1 takes logs: keep > 0)."""
+    """A point other than WORKLOADS.md's, in the workload's domain (W1 takes logs: keep > 0)."""
     if workload == "W3":
         return -0.7 * x[::-1].copy()
     return x[::-1].copy() + 0.125
@@ -120,7 +120,7 @@ def test_replay_matches_one_shot_and_reference(name: str, workload: str, size: i
     expected_value, expected_grad = _reference(workload, size, y)
     _assert_close(value, expected_value, f"{peer.NAME} {workload} replay value")
     _assert_close(grad, expected_grad, f"{peer.NAME} {workload} replay gradient")
-    # back at the README's inputs, the replay gives the one-shot answer
+    # back at WORKLOADS.md's inputs, the replay gives the one-shot answer
     value, grad = replay(x)
     once_value, once_grad = peer.one_shot(workload, size)
     _assert_close(value, once_value, f"{peer.NAME} {workload} replay vs one-shot value")

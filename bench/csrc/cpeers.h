@@ -90,7 +90,7 @@ int hw_w2(const double *x, int n, double *grad_out, double *value_out);
  * does not fit in an int. */
 int hw_w5_n_nodes(int n_ops);
 /* W5 on x[0..99]: vals and adj are caller-owned work arrays of n_nodes = hw_w5_n_nodes(n_ops)
- * doubles (left holding every node's value and adjoint, node order as in the README); the
+ * doubles (left holding every node's value and adjoint, node order as in WORKLOADS.md); the
  * adjoints of the 100 inputs go to grad_out[0..99] and the last node's value to *value_out. */
 int hw_w5(const double *x, int n_x, int n_ops, double *vals, double *adj, int n_nodes,
           double *grad_out, double *value_out);

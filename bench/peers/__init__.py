@@ -12,7 +12,7 @@ An adapter is a module ``bench/peers/<module>.py`` with
 * ``available() -> tuple[bool, str]`` — ``(True, version)`` or ``(False, reason)``; never
   raises, and imports the engine only inside the function (importing the adapter is free);
 * ``one_shot(workload, size) -> tuple[float, list[float]]`` — build the workload from the
-  README's inputs and return (value, gradient w.r.t. the inputs); this is the timed call;
+  WORKLOADS.md's inputs and return (value, gradient w.r.t. the inputs); this is the timed call;
 * optionally ``max_size(workload, size) -> int`` — a smaller size for a slow or recursive
   engine (the table says "n reduced to ...");
 * optionally ``compile(workload, size) -> Callable[[np.ndarray], tuple[float, np.ndarray]]``

@@ -6,7 +6,7 @@ once and evaluates value and gradient again at new inputs without Python. Writte
 users write models:
 
 * W1 and W2 with vector expressions over an ``SX.sym`` vector (``sum1`` adds left to right,
-  as the README asks); SX is a graph of scalars, so the recorded ops are the same as pyad's.
+  as WORKLOADS.md asks); SX is a graph of scalars, so the recorded ops are the same as pyad's.
 * W3 as matrix products of the weight blocks with the (2, points) data matrix.
 * W5 with scalar SX nodes in a Python loop: softplus in the stable form
   ``fmax(v, 0) + log1p(exp(-fabs(v)))``, Python's ``sum`` of four nodes, ``*``, and a softmax
@@ -53,7 +53,7 @@ def available() -> tuple[bool, str]:
 
 
 def inputs(workload: str, size: int) -> np.ndarray:
-    """The README's point of the workload (bench.workloads.input_values)."""
+    """WORKLOADS.md's point of the workload (bench.workloads.input_values)."""
     if workload not in WORKLOADS:
         raise ValueError(f"CasADi adapter: no workload {workload!r}; it has {WORKLOADS}")
     return np.array(wl.input_values(workload, size), dtype=np.float64)

@@ -6,7 +6,7 @@ Written as JAX users write these losses, so that the comparison is with JAX at i
   matrix products over the points). Nobody writes a scalar loop in JAX; its cost per op is
   the cost of one array operation, so pyad's per-op figures meet JAX's per-element ones.
 * W5 is a Python loop over JAX scalars, as in the Rogozhnikov post: ``jax.nn.softplus``
-  (``logaddexp(x, 0)``, the README's stable form), Python's ``sum`` of four nodes,
+  (``logaddexp(x, 0)``, WORKLOADS.md's stable form), Python's ``sum`` of four nodes,
   ``*``, and ``jax.nn.softmax`` of the four stacked nodes, its outputs appended one by one.
   JAX has no other way to say a graph of scalars, and pays for it: every op is a dispatch in
   eager mode, and both the eager gradient and XLA's compile time grow faster than linearly in
@@ -35,7 +35,7 @@ WORKLOADS = ("W1", "W2", "W3", "W5")
 
 #: W5's op cap: on a 2-core x86 box JAX 0.10 takes about 3.5 s for one eager
 #: value-and-gradient at 500 ops and about 9 s to jit-compile it; both grow faster than
-#: linearly (1000 ops: about 7 s and 26 s; 2000 ops: 28 s and 76 s), so the README's 10 000
+#: linearly (1000 ops: about 7 s and 26 s; 2000 ops: 28 s and 76 s), so WORKLOADS.md's 10 000
 #: ops would take minutes per figure.
 W5_MAX_OPS = 500
 #: W5 runs at 1/W5_SHARE of the ops asked for (10 000 -> 500, --quick's 1000 -> 50), so that
@@ -80,7 +80,7 @@ def max_size(workload: str, size: int) -> int:
 
 
 def inputs(workload: str, size: int) -> np.ndarray:
-    """The README's point of the workload (bench.workloads.input_values)."""
+    """WORKLOADS.md's point of the workload (bench.workloads.input_values)."""
     if workload not in WORKLOADS:
         raise ValueError(f"JAX adapter: no workload {workload!r}; it has {WORKLOADS}")
     return np.array(wl.input_values(workload, size), dtype=np.float64)

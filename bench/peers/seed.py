@@ -117,7 +117,7 @@ def sin(x: Var | Number) -> Var:
 
 
 def tanh(x: Var) -> Var:
-    """The seed has no tanh: the README's composition (exp(2v)-1)/(exp(2v)+1)."""
+    """The seed has no tanh: WORKLOADS.md's composition (exp(2v)-1)/(exp(2v)+1)."""
     e = exp(2 * x)
     return (e - 1) / (e + 1)
 
