@@ -34,8 +34,8 @@ def primitive(
     """A function of scalars that records as one operation.
 
     ``f(*values)`` gives the value and ``df(*values)`` one partial derivative per argument.
-    Called with Vars among its arguments, the result is a Var on their tape; with numbers
-    only, it is ``f``'s float.
+    Called with Vars among its arguments, the result is a Var on their tape, of the first
+    Var argument's class; with numbers only, it is ``f``'s float.
     """
 
     def recorded(*args: Union[Var, Number]) -> Union[Var, float]:
@@ -47,7 +47,7 @@ def primitive(
             )
         values = [a.v if isinstance(a, Var) else _checked_float(a) for a in items]
         value = float(f(*values))
-        t, handles, consts = _operands(items)
+        t, handles, consts, node = _operands(items)
         if t is None:
             return value
         partials = [float(p) for p in df(*values)]
@@ -56,7 +56,7 @@ def primitive(
                 f"the derivative function gave {len(partials)} partials for {len(items)} arguments"
             )
         h = lib.pyad_push_primitive(t._p, len(items), handles, consts, value, partials)
-        return _failed(t, h, *items) if h < 0 else _adopt(t, h)
+        return _failed(t, h, *items, node=node) if h < 0 else _adopt(t, h, node)
 
     recorded.__name__ = getattr(f, "__name__", "primitive")
     recorded.__doc__ = getattr(f, "__doc__", None)
