@@ -437,6 +437,10 @@ class Function:
         the single-process call: workers use the kept traces, and points that flip a guard
         are traced again here. It pays only for large batches of costly points
         (``python -m bench.map`` measures where); see :mod:`pyad.parallel`.
+
+        In a script, call it under ``if __name__ == "__main__":``: the pool's workers import
+        the main script again while they start, and a call to map at its top level makes
+        them stop and this call raise RuntimeError.
         """
         from pyad import parallel
 
