@@ -64,3 +64,9 @@ class FormatError(PyadError, ValueError):
 
 class InternalError(PyadError, SystemError):
     """pyad called its C library wrongly: a bug in pyad, please report it."""
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 output"``, ``"2 outputs"``: n and the noun, plural unless n is 1 (for messages
+    and reprs; the nouns used take an s)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
