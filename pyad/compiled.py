@@ -61,6 +61,7 @@ _ONE_SEED.flags.writeable = False
 # paid only by long calls here.
 _RELEASE_WORK = 1 << 12
 _INFO = ("inputs", "outputs", "instructions", "slots", "constants", "entries", "guards", "bytes")
+_COUNTED = ("input", "output", "instruction", "guard")  # what the repr counts
 
 
 class _Trace:
@@ -315,10 +316,8 @@ class Function:
 
     def __repr__(self) -> str:
         i = self.info
-        return (
-            f"<pyad.Function {self._name}: {i['inputs']} inputs, {i['outputs']} outputs, "
-            f"{i['instructions']} instructions, {i['guards']} guards, retraces={self.retraces}>"
-        )
+        counts = ", ".join(errors._count(i[k + "s"], k) for k in _COUNTED)
+        return f"<pyad.Function {self._name}: {counts}, retraces={self.retraces}>"
 
     # -- saving (pyad.saved; the format is docs/FORMAT.md) ----------------------------------
     def to_bytes(self) -> bytes:

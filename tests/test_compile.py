@@ -192,6 +192,19 @@ def test_vector_function_values_and_jacobian() -> None:
     assert F.retraces == 0
 
 
+def test_repr_counts_in_words() -> None:
+    def one(v: list[Var]) -> Any:
+        return v[0] * 2.0 if v[0] > 0 else v[0]
+
+    assert repr(pyad.compile(one, [1.0])) == (
+        "<pyad.Function one: 1 input, 1 output, 1 instruction, 1 guard, retraces=0>"
+    )
+    two = pyad.compile(lambda v: [v[0] * v[1], v[1] + 1.0, v[0]], [1.0, 2.0])
+    assert repr(two) == (
+        "<pyad.Function <lambda>: 2 inputs, 3 outputs, 2 instructions, 0 guards, retraces=0>"
+    )
+
+
 def test_gradients_of_a_vector_function_are_refused() -> None:
     F = pyad.compile(polar, [2.0, 0.3])
     with pytest.raises(ValueError):
