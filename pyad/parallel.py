@@ -245,6 +245,7 @@ def map_points(
     grads = None if seeds is None else np.concatenate([a[1] for a in answers])
     start = np.cumsum([0] + [len(p) for p in parts[:-1]])
     pending = np.concatenate([a[2] + s for a, s in zip(answers, start)])
+    f._evaluated += k - len(pending)  # the workers' points count for RetraceWarning too
     if len(pending):  # points no kept trace accepts: traced again here, as f(x) would
         v, g = f._evaluate(pts[pending], seeds)
         values[pending] = v

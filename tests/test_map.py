@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -136,6 +137,25 @@ def test_map_thread_pool() -> None:
     with ThreadPoolExecutor(max_workers=3) as threads:
         got = f.map(x, threads, chunks=5)
     assert_same(got, pyad.compile(kinked, np.full(N, 1.0)).value_and_grad(x))
+
+
+def test_map_counts_the_workers_points_against_retraces() -> None:
+    """RetraceWarning weighs retraces against every point evaluated, the workers' included:
+    25 retraces among 125 points is no warning, though they are all the caller evaluated."""
+
+    def counting(v: list[pyad.Var]) -> pyad.Var:
+        t = v[0] * 0.0
+        while t < v[0]:  # every unit interval of v[0] is a trace of its own
+            t = t + 1.0
+        return t * v[0]
+
+    f = pyad.compile(counting, [0.5])
+    x = np.concatenate([np.full(100, 0.25), np.arange(25.0) + 1.5]).reshape(-1, 1)
+    with ThreadPoolExecutor(max_workers=2) as threads, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = f.map(x, threads, method="__call__")
+    assert f.retraces == 25
+    np.testing.assert_array_equal(got, np.ceil(x[:, 0]) * x[:, 0])
 
 
 def test_map_empty_batch(pool: Executor) -> None:
