@@ -17,9 +17,10 @@ Python control flow is frozen at trace time. Comparisons of Vars (``<``, ``<=``,
 ``>=``, so also ``max``/``min`` and ``if x > 0:``) and truthiness (``if x:``) are recorded as
 *guards*; a call whose input changes a guard's outcome traces ``fn`` again there
 (``F.retraces`` counts it), or with ``strict=True`` raises :class:`pyad.errors.GuardError`.
-Reading a value (``x.v``) while tracing raises :class:`pyad.errors.TraceError`: what Python
-computes from a value cannot be replayed. Kinks inside ops (``abs``, ``relu``, ...) are not
-guards: the replay recomputes them.
+A Function that traces again at most of the points it evaluates (after 20) warns once,
+:class:`pyad.errors.RetraceWarning`. Reading a value (``x.v``) while tracing raises
+:class:`pyad.errors.TraceError`: what Python computes from a value cannot be replayed. Kinks
+inside ops (``abs``, ``relu``, ...) are not guards: the replay recomputes them.
 
 Threads: a Function may be called from several threads at once. Its C programs are only read
 by a replay, each replay takes a work buffer of its own, and replays long enough to pay for
@@ -30,7 +31,9 @@ several cores. Retraces are serialised by a lock.
 from __future__ import annotations
 
 import os
+import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any, Callable, Union
 
@@ -40,7 +43,7 @@ import numpy.typing as npt
 from pyad import errors
 from pyad._native import STATUS, check, error, ffi, lib
 from pyad.tape import Tape
-from pyad.var import Var
+from pyad.var import _PACKAGE_DIR, Var
 
 FloatArray = npt.NDArray[np.float64]
 TracedFunction = Callable[[list[Var]], Any]
@@ -48,6 +51,9 @@ TracedFunction = Callable[[list[Var]], Any]
 _CMP = ("<", "<=", ">", ">=")
 _HELD = 4  # guard kind bit: the comparison held while tracing (csrc/program.h)
 _MAX_VARIANTS = 16  # traces kept per Function, for inputs on different sides of guards
+# RetraceWarning: once retraces are most of the points evaluated, after at least this many
+# points (a few retraces while the kept traces fill up are normal).
+_WARN_AFTER = 20
 _BLOCK_BYTES = 32 << 20  # work buffer per block of points: about the L3 (32 MiB); measured best
 _ONE_SEED = np.ones((1, 1))  # the seed of a scalar function's one reverse sweep
 _ONE_SEED.flags.writeable = False
@@ -61,6 +67,7 @@ _ONE_SEED.flags.writeable = False
 # paid only by long calls here.
 _RELEASE_WORK = 1 << 12
 _INFO = ("inputs", "outputs", "instructions", "slots", "constants", "entries", "guards", "bytes")
+_COUNTED = ("input", "output", "instruction", "guard")  # what the repr counts
 
 
 class _Trace:
@@ -287,6 +294,10 @@ class Function:
         self.strict = bool(strict)
         #: how many times ``fn`` was traced again because an input flipped a guard
         self.retraces = 0
+        # Points evaluated, for RetraceWarning (a lost update between threads only moves
+        # when the warning comes).
+        self._evaluated = 0
+        self._warned = False
         self._programs = programs
         # Held while the kept traces or the retrace count change, and while tracing; readers
         # take self._programs[0] without it (one list read, and the program stays alive in
@@ -315,10 +326,8 @@ class Function:
 
     def __repr__(self) -> str:
         i = self.info
-        return (
-            f"<pyad.Function {self._name}: {i['inputs']} inputs, {i['outputs']} outputs, "
-            f"{i['instructions']} instructions, {i['guards']} guards, retraces={self.retraces}>"
-        )
+        counts = ", ".join(errors._count(i[k + "s"], k) for k in _COUNTED)
+        return f"<pyad.Function {self._name}: {counts}, retraces={self.retraces}>"
 
     # -- saving (pyad.saved; the format is docs/FORMAT.md) ----------------------------------
     def to_bytes(self) -> bytes:
@@ -437,6 +446,10 @@ class Function:
         the single-process call: workers use the kept traces, and points that flip a guard
         are traced again here. It pays only for large batches of costly points
         (``python -m bench.map`` measures where); see :mod:`pyad.parallel`.
+
+        In a script, call it under ``if __name__ == "__main__":``: the pool's workers import
+        the main script again while they start, and a call to map at its top level makes
+        them stop and this call raise RuntimeError.
         """
         from pyad import parallel
 
@@ -454,6 +467,7 @@ class Function:
     def _evaluate(
         self, pts: FloatArray, seeds: FloatArray | None
     ) -> tuple[FloatArray, FloatArray | None]:
+        self._evaluated += pts.shape[0]
         first = self._programs[0]
         values, grads, guards = first.run(pts, seeds)
         for i in np.flatnonzero(guards).tolist():
@@ -467,6 +481,7 @@ class Function:
         return values, grads
 
     def _hvp_point(self, x: FloatArray, dirs: FloatArray) -> FloatArray:
+        self._evaluated += 1
         first = self._programs[0]
         _, _, hv, failed = first.hvp(x, dirs)
         if failed:
@@ -485,6 +500,7 @@ class Function:
                 "fn is not traced again"
             )
         point = x.reshape(1, -1)
+        warn = False
         with self._lock:
             # Every kept trace but the one tried is a candidate, the first one included:
             # another thread may have traced or promoted one since this thread's replay.
@@ -511,9 +527,32 @@ class Function:
                 self._programs.append(prog)
                 del self._programs[1 : max(1, len(self._programs) - _MAX_VARIANTS)]
                 j = len(self._programs) - 1
+                warn = not self._warned and (
+                    self._evaluated >= _WARN_AFTER and 2 * self.retraces > self._evaluated
+                )
+                self._warned |= warn
             if promote and j:  # a single point: later calls most likely fall on the same side
                 self._programs.insert(0, self._programs.pop(j))
+        if warn:  # outside the lock: a filter may make the warning an exception
+            self._warn_retracing()
         return prog
+
+    def _warn_retracing(self) -> None:
+        """RetraceWarning, pointing at the caller's line (the first frame outside pyad)."""
+        frame, level = sys._getframe(1), 2
+        while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            frame, level = frame.f_back, level + 1  # to the caller's line, outside pyad
+        warnings.warn(
+            f"pyad.Function {self._name}: fn was traced again at {self.retraces} of "
+            f"{self._evaluated} points evaluated. Its inputs keep flipping guards (comparisons "
+            "of Vars made while tracing) to outcomes no kept trace has, so most calls run fn "
+            "in Python. Compile with strict=True to find the comparison (the GuardError names "
+            "its line); then compute that branch with a pyad op, which the replay recomputes "
+            "(pyad.relu, abs, pyad.softplus), or compile one Function per region of inputs. "
+            "(Warned once per Function.)",
+            errors.RetraceWarning,
+            stacklevel=level,
+        )
 
 
 def _shape(prog: _Program) -> str:

@@ -1,5 +1,6 @@
-"""pyad's exceptions. Each also derives from the builtin that Python's math module raises in
-the same situation, so ``except ValueError`` keeps working for code written for floats."""
+"""pyad's exceptions and its one warning. Each exception also derives from the builtin that
+Python's math module raises in the same situation, so ``except ValueError`` keeps working for
+code written for floats."""
 
 from __future__ import annotations
 
@@ -69,3 +70,15 @@ class FormatError(PyadError, ValueError):
 
 class InternalError(PyadError, SystemError):
     """pyad called its C library wrongly: a bug in pyad, please report it."""
+
+
+class RetraceWarning(RuntimeWarning):
+    """A compiled function traced ``fn`` again at most of the points it evaluated: its inputs
+    keep flipping guards, so it runs Python almost every call. Issued once per Function; the
+    message says how to find the guard and what to do about it."""
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 output"``, ``"2 outputs"``: n and the noun, plural unless n is 1 (for messages
+    and reprs; the nouns used take an s)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -1,5 +1,6 @@
 """The math-like functions of pyad. Each takes Vars or plain numbers: with a Var among its
-arguments it records on that Var's tape and returns a Var; with numbers only it returns a
+arguments it records on that Var's tape and returns a Var of the first Var argument's class
+(a subclass such as micrograd's ``Value`` stays itself); with numbers only it returns a
 float (softmax: a list). Values, partials and errors come from the C op table, so a number
 gets exactly the result a Var would.
 
@@ -22,6 +23,7 @@ from pyad.var import (
     _adopt,
     _adopt_in,
     _binary,
+    _binary_other,
     _checked_float,
     _failed,
     _reflected,
@@ -54,14 +56,20 @@ def _binary_function(name: str) -> BinaryFunction:
     forward, reflected = _binary(name), _reflected(name)
 
     def function(a: Operand, b: Operand) -> Union[Var, float]:
-        if isinstance(a, Var):
-            result = forward(a, b)
+        # The factories' methods make results of class Var; an operand of another class (a
+        # first Var operand of a subclass) goes to _binary_other, which keeps it.
+        if a.__class__ is Var:
+            result, other = forward(a, b), b
+        elif isinstance(a, Var):
+            result, other = _binary_other(a, b, name, False), b
+        elif b.__class__ is Var:
+            result, other = reflected(b, a), a
         elif isinstance(b, Var):
-            result = reflected(b, a)
+            result, other = _binary_other(b, a, name, True), a
         else:
             return eval_op(op, _checked_float(a), _checked_float(b))
         if result is NotImplemented:
-            raise TypeError(f"{name}() takes Vars or real numbers, got {type(b).__name__}")
+            raise TypeError(f"{name}() takes Vars or real numbers, got {type(other).__name__}")
         return result  # type: ignore[no-any-return]
 
     function.__name__ = function.__qualname__ = name
@@ -98,35 +106,37 @@ _NUMBER_TYPES = frozenset({float, int})
 _handle_of = operator.attrgetter("_h")
 
 
-def _operands(items: list[Any]) -> tuple[Any, Any, Any]:
-    """An operand list for the C n-ary entry points: (tape or None, handles, constants).
+def _operands(items: list[Any]) -> tuple[Any, Any, Any, type[Var]]:
+    """An operand list for the C n-ary entry points: (tape or None, handles, constants,
+    the class of the results: the first Var's).
 
     A list of only Vars passes handles and no constants, a list of only floats and ints
     passes itself as the constants; only a mixed list pays for building both.
     """
     if not items:
-        return None, ffi.NULL, items
+        return None, ffi.NULL, items, Var
     first = items[0]
-    if first.__class__ is Var:
+    if isinstance(first, Var):
         try:
-            return first._t, list(map(_handle_of, items)), ffi.NULL
+            return first._t, list(map(_handle_of, items)), ffi.NULL, first.__class__
         except AttributeError:  # a number among the Vars
             pass
     elif set(map(type, items)) <= _NUMBER_TYPES:
-        return None, ffi.NULL, items
+        return None, ffi.NULL, items, Var
     tape = None
+    node: type[Var] = Var
     handles: list[int] = []
     consts: list[float] = []
     for x in items:
         if isinstance(x, Var):
             if tape is None:
-                tape = x._t
+                tape, node = x._t, x.__class__
             handles.append(x._h)
             consts.append(0.0)
         else:
             handles.append(0)
             consts.append(_checked_float(x))
-    return tape, handles, consts
+    return tape, handles, consts, node
 
 
 def _numbers(items: list[Any]) -> list[float]:
@@ -135,11 +145,11 @@ def _numbers(items: list[Any]) -> list[float]:
 
 def _nary(name: str, items: list[Any]) -> Union[Var, float]:
     op = OPS[name][0]
-    t, handles, consts = _operands(items)
+    t, handles, consts, node = _operands(items)
     if t is None:
         return eval_nary(op, _numbers(items), 1)[0]
     h = lib.pyad_push_nary(t._p, op, len(items), handles, consts)
-    return _failed(t, h, *items) if h < 0 else _adopt(t, h)
+    return _failed(t, h, *items, node=node) if h < 0 else _adopt(t, h, node)
 
 
 def sum(xs: Iterable[Operand], start: Operand = 0.0) -> Union[Var, float]:
@@ -194,14 +204,16 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], start: Operand = 0.0) -> U
             return _failed(t, h, start, *ws, *xs, node=node) if h < 0 else _adopt(t, h, node)
     if not _is_zero_number(start):
         ws, xs = [start, *ws], [1.0, *xs]
-    tw, hw, cw = _operands(ws)
-    tx, hx, cx = _operands(xs)
-    t = tw if tw is not None else tx
+    tw, hw, cw, node = _operands(ws)
+    tx, hx, cx, x_node = _operands(xs)
+    if tw is None:
+        t, node = tx, x_node
+    else:
+        t = tw
     if t is None:
         pairs = [v for pair in zip(ws, xs) for v in pair]
         return eval_nary(_DOT, _numbers(pairs), 1)[0]
     h = _push_dot(t._p, len(ws), hw, cw, hx, cx)
-    node = next(v.__class__ for v in (*ws, *xs) if isinstance(v, Var))
     return _failed(t, h, *ws, *xs, node=node) if h < 0 else _adopt(t, h, node)
 
 
@@ -237,7 +249,7 @@ def softmax(xs: Iterable[Operand]) -> Union[list[Var], list[float]]:
     n = len(items)
     if n == 0:
         raise ValueError("softmax() of an empty sequence")
-    t, handles, consts = _operands(items)
+    t, handles, consts, node = _operands(items)
     if t is None:
         return eval_nary(OPS["softmax"][0], _numbers(items), n)
     out = ffi.new("int64_t[]", n)
@@ -246,8 +258,8 @@ def softmax(xs: Iterable[Operand]) -> Union[list[Var], list[float]]:
         _failed(t, -status, *items)
     results = [int(h) for h in out]
     if status != SEGMENT:
-        return [_adopt(t, h) for h in results]
-    return [_adopt_in(t, h, seg) for h, seg in zip(results, t._new_segments(results))]
+        return [_adopt(t, h, node) for h in results]
+    return [_adopt_in(t, h, seg, node) for h, seg in zip(results, t._new_segments(results))]
 
 
 __all__ = [

@@ -7,6 +7,11 @@ unanswered and is evaluated here, by the Function itself, which traces ``fn`` ag
 single-process call would. Each point's results therefore come from a trace whose guards
 hold at it, so they are bit for bit those of the single-process batch call.
 
+A script that calls ``map`` must do so under ``if __name__ == "__main__":``: the default
+pool's workers (and those of any forkserver or spawn pool) import the main script again
+while they start, and a call to ``map`` at its top level would run again in each of them. A
+worker that meets such a call stops at once and the caller raises a RuntimeError saying so.
+
 What it costs: the Function's bytes go to every chunk (about 8 bytes per instruction; a
 worker loads them once), and the points and results are pickled. ``executor=None`` uses a
 pool of one process per core started at the first such call and kept (:func:`shutdown`
@@ -16,14 +21,18 @@ measures the crossover.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
+import sys
+import tempfile
 import threading
 import weakref
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Protocol, Union
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, NoReturn, Protocol, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -138,6 +147,54 @@ def _saved(f: Function) -> tuple[str, bytes]:
     return kept[1], kept[2]
 
 
+_UNGUARDED = (
+    "map's worker processes import the main script again while they start (forkserver and "
+    "spawn pools do), and the call to map at its top level ran again in each of them: put "
+    'the code that calls map under `if __name__ == "__main__":`'
+)
+
+
+def _importing_main_in_worker() -> bool:
+    """Is this a worker process importing the main script again? (multiprocessing runs it
+    under the name ``__mp_main__`` while a forkserver or spawn worker starts.)"""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def _unguarded_marker() -> str:
+    """The file a worker that met a call to map while starting leaves for its caller: named
+    after the authkey, which a process shares with its workers only."""
+    key = hashlib.blake2b(bytes(multiprocessing.current_process().authkey), digest_size=8)
+    return os.path.join(tempfile.gettempdir(), f"pyad-map-unguarded-{key.hexdigest()}")
+
+
+def _stop_starting_worker() -> NoReturn:
+    """End this worker, which met a call to map while importing the main script. Quietly:
+    an exception would print a traceback from every worker; the caller says it once."""
+    try:
+        with open(_unguarded_marker(), "a"):
+            pass
+    except OSError:  # the caller cannot learn why: say it here
+        sys.stderr.write(f"pyad: {_UNGUARDED}\n")
+    raise SystemExit(1)
+
+
+def _stopped_at_unguarded_map(executor: Any) -> bool:
+    """After ``executor``'s pool broke: did its workers stop at a call to map in the main
+    script? (Takes the marker they left.)"""
+    marker = _unguarded_marker()
+    if not os.path.exists(marker):
+        return False
+    executor.shutdown()  # waits for every worker to end, so none leaves the marker again
+    with contextlib.suppress(OSError):
+        os.remove(marker)
+    return True
+
+
 def map_points(
     f: Function,
     x: npt.ArrayLike,
@@ -148,6 +205,10 @@ def map_points(
 ) -> Result:
     """``getattr(f, method)(x)`` for a batch ``x`` of shape (k, n), the points split into
     ``chunks`` parts evaluated by ``executor``. See :meth:`pyad.Function.map`."""
+    if (executor is None or isinstance(executor, ProcessPoolExecutor)) and (
+        _importing_main_in_worker()
+    ):
+        _stop_starting_worker()
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     if method in ("value_and_grad", "grad"):
@@ -172,6 +233,10 @@ def map_points(
     futures = [executor.submit(_work, token, blob, part, method) for part in parts]
     try:
         answers = [future.result() for future in futures]
+    except BrokenProcessPool:
+        if _stopped_at_unguarded_map(executor):
+            raise RuntimeError(_UNGUARDED) from None
+        raise
     finally:
         for future in futures:
             future.cancel()
@@ -180,6 +245,7 @@ def map_points(
     grads = None if seeds is None else np.concatenate([a[1] for a in answers])
     start = np.cumsum([0] + [len(p) for p in parts[:-1]])
     pending = np.concatenate([a[2] + s for a, s in zip(answers, start)])
+    f._evaluated += k - len(pending)  # the workers' points count for RetraceWarning too
     if len(pending):  # points no kept trace accepts: traced again here, as f(x) would
         v, g = f._evaluate(pts[pending], seeds)
         values[pending] = v

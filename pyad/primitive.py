@@ -18,7 +18,7 @@ must refuse tapes that contain primitives).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 from pyad import errors
 from pyad._native import lib
@@ -34,33 +34,63 @@ def primitive(
     """A function of scalars that records as one operation.
 
     ``f(*values)`` gives the value and ``df(*values)`` one partial derivative per argument.
-    Called with Vars among its arguments, the result is a Var on their tape; with numbers
-    only, it is ``f``'s float.
+    Called with Vars among its arguments, the result is a Var on their tape, of the first
+    Var argument's class; with numbers only, it is ``f``'s float.
     """
+
+    label = f"pyad.primitive {getattr(f, '__name__', '')!r}"
 
     def recorded(*args: Union[Var, Number]) -> Union[Var, float]:
         items = list(args)
         if any(isinstance(a, Var) and a._t._trace is not None for a in items):
             raise errors.TraceError(
-                f"pyad.primitive {getattr(f, '__name__', '')!r}: pyad.compile cannot replay a "
-                "primitive (its value comes from Python code); use pyad.grad for this function"
+                f"{label}: pyad.compile cannot replay a primitive (its value comes from Python "
+                "code); use pyad.grad for this function"
             )
         values = [a.v if isinstance(a, Var) else _checked_float(a) for a in items]
         value = float(f(*values))
-        t, handles, consts = _operands(items)
+        t, handles, consts, node = _operands(items)
         if t is None:
             return value
-        partials = [float(p) for p in df(*values)]
-        if len(partials) != len(items):
-            raise ValueError(
-                f"the derivative function gave {len(partials)} partials for {len(items)} arguments"
-            )
+        partials = _partials(label, df(*values), len(items))
         h = lib.pyad_push_primitive(t._p, len(items), handles, consts, value, partials)
-        return _failed(t, h, *items) if h < 0 else _adopt(t, h)
+        return _failed(t, h, *items, node=node) if h < 0 else _adopt(t, h, node)
 
     recorded.__name__ = getattr(f, "__name__", "primitive")
     recorded.__doc__ = getattr(f, "__doc__", None)
     return recorded
+
+
+def _partials(label: str, returned: Any, n: int) -> list[float]:
+    """What the derivative function ``returned`` for n arguments, as n floats; otherwise an
+    error saying what it must return."""
+    expected = (
+        "it must return one partial derivative per argument, in the order of the arguments: "
+        f"a sequence of length {n}" + (" ([d] for one argument)" if n == 1 else "")
+    )
+    try:
+        items = iter(returned)
+    except TypeError:  # a float, None, a 0-d array
+        raise TypeError(
+            f"{label}: the derivative function returned {returned!r}, not a sequence; {expected}"
+        ) from None
+    entries = list(items)
+    if len(entries) != n:
+        gave = errors._count(len(entries), "partial derivative")
+        raise ValueError(
+            f"{label}: the derivative function gave {gave} for {errors._count(n, 'argument')}; "
+            f"{expected}"
+        )
+    partials = []
+    for p in entries:
+        try:
+            partials.append(float(p))
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{label}: the derivative function returned {p!r} among its partial "
+                f"derivatives, which must be real numbers; {expected}"
+            ) from None
+    return partials
 
 
 __all__ = ["primitive"]

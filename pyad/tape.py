@@ -166,9 +166,10 @@ class Tape:
 
     @property
     def max_bytes(self) -> int | None:
-        """The cap on :attr:`nbytes` (None: no cap). Growing past it raises
-        :class:`pyad.errors.TapeMemoryError` and leaves the tape unchanged; setting a cap
-        below what the tape holds already only stops further growth."""
+        """The cap on :attr:`nbytes` (None: no cap), at least what an empty tape holds.
+        Growing past it raises :class:`pyad.errors.TapeMemoryError` and leaves the tape
+        unchanged; setting a cap below what the tape holds already only stops further
+        growth."""
         return self._max_bytes
 
     @max_bytes.setter
@@ -178,6 +179,13 @@ class Tape:
                 raise TypeError(f"max_bytes must be an int or None, not {type(value).__name__}")
             if value <= 0:
                 raise ValueError(f"max_bytes must be a positive number of bytes, not {value}")
+            # A cap below what a new tape holds could never be met.
+            check(lib.pyad_tape_nbytes(new_tape(), self._out))
+            if value < self._out[0]:
+                raise ValueError(
+                    f"max_bytes must be at least {self._out[0]} (what an empty tape holds: its "
+                    f"first segment of {CHUNK_RECORDS} records), not {value}"
+                )
         check(lib.pyad_tape_set_max_bytes(self._p, value or 0), self._p)
         self._max_bytes = value
 

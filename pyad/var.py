@@ -172,8 +172,8 @@ def _binary_other(self: Var, other: object, name: str, reflected: bool) -> Any:
 
 def _unary(name: str, node: type[Var] | None = None) -> Callable[[Any], Any]:
     """The function ``name(x)`` of a unary op of the table: a Var in records one record and
-    gives a Var (a ``node``), a number in gives a float. Also serves as the method
-    (``__neg__``, ...)."""
+    gives a Var of x's class (``node`` on the fast path), a number in gives a float. Also
+    serves as the method (``__neg__``, ...)."""
     op = OPS[name][0]
     push = getattr(lib, f"pyad_{name}")
     node = node or Var
@@ -191,7 +191,7 @@ def _unary(name: str, node: type[Var] | None = None) -> Callable[[Any], Any]:
             return r
         if isinstance(x, Var):
             h = push(x._h)
-            return _failed(x._t, h, x, node=node) if h < 0 else _adopt(x._t, h, node)
+            return _failed(x._t, h, x, node=x.__class__) if h < 0 else _adopt(x._t, h, x.__class__)
         return eval_op(op, _checked_float(x))
 
     function.__name__ = function.__qualname__ = name
@@ -345,7 +345,7 @@ class Var:
             seg = pins.get(h >> _CHUNK_SHIFT)
             if seg is None:
                 seg = pins[h >> _CHUNK_SHIFT] = t._pin(h)
-            node = _new(Var)
+            node = _new(self.__class__)
             node._t = t
             node._h = h
             node._s = seg

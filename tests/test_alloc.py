@@ -282,6 +282,23 @@ def test_max_bytes_must_be_positive(bad: int) -> None:
         pyad.Tape(max_bytes=bad)
 
 
+def test_max_bytes_below_what_an_empty_tape_holds_is_refused() -> None:
+    empty = pyad.Tape().nbytes
+    for small in (1, 4096, empty - 1):
+        with pytest.raises(ValueError, match=f"max_bytes must be at least {empty} ") as info:
+            pyad.Tape(max_bytes=small)
+        assert f"not {small}" in str(info.value)
+    assert pyad.Tape(max_bytes=empty).max_bytes == empty
+    tape = pyad.Tape()
+    with tape:
+        xs = [Var(float(i)) for i in range(3 * CHUNK_RECORDS)]
+    with pytest.raises(ValueError, match="an empty tape holds"):
+        tape.max_bytes = 1
+    assert tape.max_bytes is None and len(tape) == len(xs)  # unchanged
+    tape.max_bytes = empty  # below what it holds now: allowed, it only stops growth
+    assert tape.max_bytes == empty < tape.nbytes
+
+
 @pytest.mark.parametrize("bad", [1.5, "100", True])
 def test_max_bytes_must_be_an_int(bad: object) -> None:
     with pytest.raises(TypeError, match="max_bytes"):

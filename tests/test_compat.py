@@ -511,3 +511,55 @@ def test_the_demo_trains_to_full_accuracy() -> None:
             theirs = demo.train("micrograd", X[:12], y[:12], steps=2, seed=1337)
             ours = demo.train("pyad", X[:12], y[:12], steps=2, seed=1337)
         assert ours.losses == pytest.approx(theirs.losses, rel=1e-13)
+
+
+# -- both: pyad's functions and predecessors keep the class of their operands ------------------
+
+
+#: Every kind of pyad function, each giving one Var (softmax: a list); ``a`` is always its
+#: first Var operand, so the class of its results.
+_FUNCTIONS: dict[str, Callable[[Any, Any], Any]] = {
+    "unary": lambda a, b: pyad.exp(a),
+    "binary": lambda a, b: pyad.atan2(a, b),
+    "binary, number first": lambda a, b: pyad.hypot(2.0, a),
+    "binary, number second": lambda a, b: pyad.pow(a, 2),
+    "sum": lambda a, b: pyad.sum([a, b]),
+    "sum, number first": lambda a, b: pyad.sum([1.0, a, b]),
+    "sum, start": lambda a, b: pyad.sum([b], start=a),
+    "logsumexp": lambda a, b: pyad.logsumexp([a, 3.0, b]),
+    "softmax": lambda a, b: pyad.softmax([a, 3.0, b]),
+    "dot": lambda a, b: pyad.dot([a, 2.0], [b, b]),
+    "primitive": lambda a, b: pyad.primitive(lambda x, y: x * y, lambda x, y: [y, x])(a, b),
+}
+
+
+@pytest.mark.parametrize("cls", [Value, rad.Var], ids=["micrograd", "rad"])
+@pytest.mark.parametrize("name", list(_FUNCTIONS))
+def test_pyad_functions_return_the_class_of_their_operands(cls: type[pyad.Var], name: str) -> None:
+    fn = _FUNCTIONS[name]
+    with pyad.Tape() as t:
+        a, b = cls(0.5), cls(-1.5)
+        plain = fn(pyad.Var(0.5), pyad.Var(-1.5))
+        # enough calls to cross a segment boundary: the results made there keep it too
+        while len(t) < CHUNK_RECORDS + 20:
+            y = fn(a, b)
+            assert all(type(v) is cls for v in _listed(y)), name
+        assert [v.v for v in _listed(y)] == [v.v for v in _listed(plain)]
+        # the first Var operand decides: a plain Var first gives a plain Var, and back
+        assert all(type(v) is pyad.Var for v in _listed(fn(pyad.Var(0.5), b)))
+        assert all(type(v) is cls for v in _listed(fn(a, pyad.Var(-1.5))))
+
+
+@pytest.mark.parametrize("cls", [Value, rad.Var], ids=["micrograd", "rad"])
+def test_predecessors_have_the_class_of_the_node(cls: type[pyad.Var]) -> None:
+    a, b = cls(2.0), cls(3.0)
+    preds = pyad.Var.predecessors.fget(a * b)  # type: ignore[attr-defined]
+    assert [(m, type(v)) for m, v in preds] == [(3.0, cls), (2.0, cls)]
+    assert [v.v for _, v in preds] == [2.0, 3.0]
+    # a plain Var's predecessors are plain Vars, whatever class made the operands
+    mixed = pyad.sum([pyad.Var(1.0), a, b])
+    assert [type(v) for _, v in mixed.predecessors] == [pyad.Var] * 3
+
+
+def _listed(y: Any) -> list[Any]:
+    return y if isinstance(y, list) else [y]

@@ -16,6 +16,7 @@ import random
 import re
 import threading
 import tracemalloc
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -198,6 +199,19 @@ def test_vector_function_values_and_jacobian() -> None:
         assert_identical(outs[i], F(x), f"row {i} of F(batch)")
         assert_identical(jacs[i], F.jacobian(x), f"row {i} of F.jacobian(batch)")
     assert F.retraces == 0
+
+
+def test_repr_counts_in_words() -> None:
+    def one(v: list[Var]) -> Any:
+        return v[0] * 2.0 if v[0] > 0 else v[0]
+
+    assert repr(pyad.compile(one, [1.0])) == (
+        "<pyad.Function one: 1 input, 1 output, 1 instruction, 1 guard, retraces=0>"
+    )
+    two = pyad.compile(lambda v: [v[0] * v[1], v[1] + 1.0, v[0]], [1.0, 2.0])
+    assert repr(two) == (
+        "<pyad.Function <lambda>: 2 inputs, 3 outputs, 2 instructions, 0 guards, retraces=0>"
+    )
 
 
 def test_gradients_of_a_vector_function_are_refused() -> None:
@@ -435,6 +449,44 @@ def test_guards_that_never_flip_never_retrace() -> None:
         assert_matches_fresh(F, fn, x)
     assert_batch_matches_fresh(F, fn, rng.uniform(-2.0, 2.0, size=(40, 6)))
     assert F.retraces == 0
+
+
+def _counting(v: list[Var]) -> Any:
+    """A loop on a value: every unit interval of v[0] is a trace of its own (new guards)."""
+    t = v[0] * 0.0
+    while t < v[0]:
+        t = t + 1.0
+    return t * v[0]
+
+
+def test_retracing_at_most_calls_warns_once() -> None:
+    F = pyad.compile(_counting, [0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for i in range(19):  # a retrace at every call, but too few calls to judge
+            F([i + 1.5])
+    with pytest.warns(pyad.errors.RetraceWarning, match="traced again at 20 of 20 ") as info:
+        F([20.5])
+        for i in range(30):
+            F([i + 21.5])
+            F.grad(np.array([[i + 60.5]]))
+    assert F.retraces == 80
+    assert len(info) == 1  # once per Function
+    assert info[0].filename == __file__  # the line of the call, not pyad's
+    assert isinstance(info[0].message, RuntimeWarning)
+    message = str(info[0].message)
+    for advice in ("strict=True", "GuardError", "pyad op", "one Function per"):
+        assert advice in message
+
+
+def test_occasional_retraces_do_not_warn() -> None:
+    F = pyad.compile(_counting, [0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for i in range(100):  # a retrace at every third call
+            F([i / 3 + 1.25])
+        F(np.arange(200.0).reshape(-1, 1) / 100 + 0.1)  # 200 points on kept traces
+        assert F.retraces >= 34  # a minority of the 300 points
 
 
 def test_eq_and_ne_are_identity_and_not_guards() -> None:

@@ -3,9 +3,17 @@ the single-process call's results, guards and retraces included."""
 
 from __future__ import annotations
 
+import glob
 import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,6 +139,25 @@ def test_map_thread_pool() -> None:
     assert_same(got, pyad.compile(kinked, np.full(N, 1.0)).value_and_grad(x))
 
 
+def test_map_counts_the_workers_points_against_retraces() -> None:
+    """RetraceWarning weighs retraces against every point evaluated, the workers' included:
+    25 retraces among 125 points is no warning, though they are all the caller evaluated."""
+
+    def counting(v: list[pyad.Var]) -> pyad.Var:
+        t = v[0] * 0.0
+        while t < v[0]:  # every unit interval of v[0] is a trace of its own
+            t = t + 1.0
+        return t * v[0]
+
+    f = pyad.compile(counting, [0.5])
+    x = np.concatenate([np.full(100, 0.25), np.arange(25.0) + 1.5]).reshape(-1, 1)
+    with ThreadPoolExecutor(max_workers=2) as threads, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = f.map(x, threads, method="__call__")
+    assert f.retraces == 25
+    np.testing.assert_array_equal(got, np.ceil(x[:, 0]) * x[:, 0])
+
+
 def test_map_empty_batch(pool: Executor) -> None:
     f = pyad.compile(smooth, np.ones(N))
     x = np.empty((0, N))
@@ -174,3 +201,60 @@ def test_map_on_a_dask_cluster() -> None:
         x = points(80, seed=8)
         assert_same(f.map(x, client), reference.value_and_grad(x))
         assert_same(f.map(x, client, method="__call__"), reference(x))
+
+
+_SCRIPT = """
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+import numpy as np
+import pyad
+
+print("top level")
+F = pyad.compile(lambda v: v[0] * v[1], [1.0, 2.0])
+pool = {pool}
+{guard}print("map", F.map(np.ones((4, 2)), pool)[0].tolist())
+"""
+_SPAWN_POOL = 'ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))'
+
+
+def _run_script(tmp_path: Path, pool: str, guard: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "script.py"
+    script.write_text(_SCRIPT.format(pool=pool, guard=guard))
+    root = str(Path(__file__).resolve().parent.parent)  # this checkout's pyad
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def _markers() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "pyad-map-unguarded-*")))
+
+
+@pytest.mark.parametrize("pool", ["None", _SPAWN_POOL], ids=["default pool", "spawn pool"])
+def test_map_at_a_scripts_top_level_says_to_add_the_main_guard(tmp_path: Path, pool: str) -> None:
+    """Workers import the main script again; one that meets the call to map there stops, and
+    the caller raises one short RuntimeError naming the fix, instead of a BrokenProcessPool
+    after a traceback from every worker."""
+    before = _markers()
+    run = _run_script(tmp_path, pool, guard="")
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert lines[-1].startswith("RuntimeError: map's worker processes import the main script")
+    assert 'put the code that calls map under `if __name__ == "__main__":`' in lines[-1]
+    assert len(lines) <= 12 and "BrokenProcessPool" not in run.stderr, run.stderr
+    assert _markers() <= before  # the workers' marker is taken
+    # with the guard, the same script maps
+    run = _run_script(tmp_path, pool, guard='if __name__ == "__main__":\n    ')
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert "map [1.0, 1.0, 1.0, 1.0]" in run.stdout.splitlines()
+
+
+def test_map_a_worker_that_dies_otherwise_is_a_broken_pool() -> None:
+    """Only workers that met map while starting make the guard message: another death is
+    reported as the pool reports it."""
+    f = pyad.compile(smooth, np.ones(N))
+    ctx = multiprocessing.get_context("forkserver")
+    dying = ProcessPoolExecutor(1, mp_context=ctx, initializer=os._exit, initargs=(3,))
+    with dying, pytest.raises(BrokenProcessPool):
+        f.map(points(4), dying)

@@ -70,11 +70,50 @@ def test_primitive_errors() -> None:
     with Tape() as t:
         x = Var(1.0)
         n = len(t)
-        with pytest.raises(ValueError, match="2 partials for 1 arguments"):
+        with pytest.raises(ValueError, match="gave 2 partial derivatives for 1 argument") as info:
             bad(x)
+        assert "a sequence of length 1" in str(info.value)
         with pytest.raises(TypeError):
             pyad.primitive(_softsign, _dsoftsign)("a")  # type: ignore[arg-type]
         assert len(t) == n
+
+
+@pytest.mark.parametrize(
+    ("df", "error", "words"),
+    [
+        (lambda x, y: y, TypeError, "returned 3.0, not a sequence"),
+        (lambda x, y: np.float64(y), TypeError, "not a sequence"),  # repr: numpy version
+        (lambda x, y: np.array(y), TypeError, "returned array(3.), not a sequence"),
+        (lambda x, y: None, TypeError, "returned None, not a sequence"),
+        (lambda x, y: [y], ValueError, "gave 1 partial derivative for 2 arguments"),
+        (lambda x, y: [y, x, 1.0], ValueError, "gave 3 partial derivatives for 2 arguments"),
+        (lambda x, y: [y, "x"], TypeError, "returned 'x' among its partial derivatives"),
+        (lambda x, y: [y, None], TypeError, "returned None among its partial derivatives"),
+    ],
+    ids=["float", "numpy float", "0-d array", "None", "short", "long", "str", "None inside"],
+)
+def test_primitive_derivative_of_the_wrong_shape_says_what_is_expected(
+    df: object, error: type[Exception], words: str
+) -> None:
+    def mul(x: float, y: float) -> float:
+        return x * y
+
+    bad = pyad.primitive(mul, df)  # type: ignore[arg-type]
+    with Tape() as t:
+        x, y = Var(2.0), Var(3.0)
+        n, nbytes = len(t), t.nbytes
+        with pytest.raises(error, match=r"pyad\.primitive 'mul': the derivative function") as info:
+            bad(x, y)
+        message = str(info.value)
+        assert words in message
+        assert "one partial derivative per argument" in message
+        assert len(t) == n and t.nbytes == nbytes
+    # numpy arrays and tuples of the right length are sequences
+    for good in (lambda a, b: np.array([b, a]), lambda a, b: (b, a)):
+        z = pyad.primitive(mul, good)(x, y)
+        z.backward()
+        assert (z.v, x.grad, y.grad) == (6.0, 3.0, 2.0)
+        x.grad = y.grad = 0.0
 
 
 def test_primitive_across_segments() -> None:

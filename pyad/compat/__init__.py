@@ -22,6 +22,7 @@ Code written for one of them runs with only its imports changed:
   constructors, initialisation and results.
 
 Both classes are subclasses of :class:`pyad.Var`, so their objects also work with every pyad
-function (``pyad.exp``, ``pyad.dot``, ...) and on explicit tapes (``with pyad.Tape():``). What
-cannot carry over is listed in each module's docstring.
+function (``pyad.exp``, ``pyad.dot``, ...), whose results keep the class of the first Var
+argument, and on explicit tapes (``with pyad.Tape():``). What cannot carry over is listed in
+each module's docstring.
 """

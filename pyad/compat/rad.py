@@ -29,12 +29,12 @@ What differs, because the graph lives in C:
 * a number in an operator is stored in the record, not made into a node: ``(x * 3)`` has one
   predecessor, where rad.py lists a second one for ``Var(3)``;
 * ``.predecessors`` is read from the tape, as a tuple: it cannot be appended to, so new
-  functions are written by composing existing ones (or with pyad's functions:
-  ``ensure_var(pyad.cos(x))``), not by adding predecessors by hand;
+  functions are written by composing existing ones (or with pyad's functions, which give a
+  Var of this class for one: ``pyad.cos(x)``), not by adding predecessors by hand;
 * ``.v`` can be assigned on inputs only.
 
 The class is a subclass of :class:`pyad.Var`, so its objects also work with pyad's functions
-and on explicit tapes.
+(whose results are of this class) and on explicit tapes.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ class Var(_Var):
     def predecessors(self) -> tuple[Predecessor, ...]:  # type: ignore[override]
         """``(Predecessor(multiplier, var), ...)``: this node's Var operands and the partial
         derivatives recorded for them (numbers stored in the record are not listed)."""
-        return tuple(Predecessor(m, _view(node)) for m, node in super().predecessors)
+        # pyad.Var.predecessors makes them of self's class, this one
+        return tuple(Predecessor(m, cast(Var, node)) for m, node in super().predecessors)
 
     def __repr__(self) -> str:
         try:

@@ -34,8 +34,9 @@ What differs, because the graph lives in C:
   re-propagates the gradients the first call left on intermediate nodes;
 * ``_prev``, ``_op`` and ``_backward`` do not exist: :func:`pyad.to_dot` draws the graph.
 
-``Value`` is a subclass of :class:`pyad.Var`: Values also work with pyad's functions and on
-explicit tapes, and comparisons (``<`` ...) compare data.
+``Value`` is a subclass of :class:`pyad.Var`: Values also work with pyad's functions (which
+return Values: ``pyad.softmax(logits)``, ``pyad.sum(losses)``) and on explicit tapes, and
+comparisons (``<`` ...) compare data.
 """
 
 from __future__ import annotations
