@@ -24,6 +24,7 @@ import numpy.typing as npt
 from pyad import errors
 from pyad._native import check, ffi, lib
 from pyad.compiled import _as_points, compile
+from pyad.errors import _count
 from pyad.tape import Tape
 from pyad.var import Var
 
@@ -143,7 +144,7 @@ def vjp(fn: VectorFunction) -> Callable[[npt.ArrayLike, npt.ArrayLike], FloatArr
         outs = rec.outputs()
         cot = _vector(v, "v")
         if len(cot) != len(outs):
-            raise ValueError(f"v has {len(cot)} entries for {len(outs)} outputs")
+            raise ValueError(f"v has {len(cot)} entries for {_count(len(outs), 'output')}")
         total = np.zeros(len(rec.inputs))
         for y, c in zip(outs, cot.tolist()):
             total += rec.gradient(y, c)
@@ -161,7 +162,7 @@ def jvp(fn: VectorFunction) -> Callable[[npt.ArrayLike, npt.ArrayLike], FloatArr
         xv = _vector(x)
         tangent = _vector(v, "v")
         if len(tangent) != len(xv):
-            raise ValueError(f"v has {len(tangent)} entries for {len(xv)} inputs")
+            raise ValueError(f"v has {len(tangent)} entries for {_count(len(xv), 'input')}")
         result: FloatArray = jac(xv) @ tangent
         return result
 
