@@ -21,8 +21,11 @@
 static inline int64_t record(pyad_tape *t, unsigned kind, uint32_t a, uint32_t b, double y,
                              double da, double db)
 {
-    if (PYAD_UNLIKELY(!pyad__finite(t, y, da, db)) && kind != PYAD_OP_LEAF)
-        return -pyad__nonfinite(t, (int)(kind & PYAD_OP_MASK), y, da, db);
+    /* A constant-operand record keeps the constant in db (internal.h): its one partial is da,
+       and debug mode must not take an infinite constant for an infinite partial. */
+    const double pb = kind >> PYAD_OP_BITS == PYAD_FORM_PLAIN ? db : 0.0;
+    if (PYAD_UNLIKELY(!pyad__finite(t, y, da, pb)) && kind != PYAD_OP_LEAF)
+        return -pyad__nonfinite(t, (int)(kind & PYAD_OP_MASK), y, da, pb);
     uint32_t s;
     int opened;
     const int st = pyad__reserve(t, 1, 0, &s, &opened);

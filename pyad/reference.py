@@ -74,6 +74,8 @@ Scalar = Union["Var", float, int]
 
 _INF = math.inf
 _NAN = math.nan
+_DBL_MIN = 2.2250738585072014e-308
+_DBL_MAX = 1.7976931348623157e308
 
 _m_exp = math.exp
 _m_log = math.log
@@ -174,15 +176,45 @@ def _cpow(a: float, e: float) -> float:
         return _NAN
 
 
-def _pow_da(a: float, b: float) -> float:
-    """Partial of ``a ** b`` with respect to ``a``."""
-    return 0.0 if b == 0.0 else b * _cpow(a, b - 1.0)
+def _isnormal(x: float) -> bool:
+    return _DBL_MIN <= abs(x) <= _DBL_MAX
 
 
-def _pow_db(a: float, y: float) -> float:
-    """Partial of ``y = a ** b`` with respect to ``b``."""
+def _times_pow(k: float, a: float, c: float) -> float:
+    """``k * a**c``, also where ``a**c`` alone leaves the normal range (C: pyad__times_pow)."""
+    p = _cpow(a, c)
+    if _isnormal(p) or math.isnan(p) or a == 0.0 or not _isfinite(a) or not _isfinite(c):
+        return k * p
+    h = _cpow(abs(a), 0.5 * c)
+    return (-k if a < 0.0 and math.fmod(c, 2.0) != 0.0 else k) * h * h
+
+
+def _pow_k(k: float, a: float, b: float, y: float, n: float) -> float:
+    """``k * a**(b - n)`` for n = 1, 2 from ``y = a**b`` where ``b - n`` rounds (C: pyad__pow_k)."""
+    c = b - n
+    e = (b - c) - n if abs(b) >= n else b - (c + n)
+    if e == 0.0 or a == 0.0 or not _isfinite(a) or not _isfinite(b):
+        return _times_pow(k, a, c)
+    q = y / a if n == 1.0 else y / a / a
+    if _isnormal(q) and _isnormal(y):
+        return k * q
+    return _times_pow(k, a, c) * _cpow(a, e)
+
+
+def _pow_da(a: float, b: float, y: float) -> float:
+    """Partial of ``y = a ** b`` with respect to ``a``."""
+    return 0.0 if b == 0.0 else _pow_k(b, a, b, y, 1.0)
+
+
+def _pow_db(a: float, b: float, y: float) -> float:
+    """Partial of ``y = a ** b`` with respect to ``b``: ``y log a``, from ``a**(b/2)`` where
+    ``y`` is below the normal range (C: pyad__pow_ylog)."""
     if a > 0.0:
-        return y * _m_log(a)
+        lg = _m_log(a)
+        if not abs(y) < _DBL_MIN or y == 0.0:
+            return y * lg
+        h = _cpow(a, 0.5 * b)
+        return h * lg * h
     return 0.0 if a == 0.0 else _NAN
 
 
@@ -385,11 +417,12 @@ class Var:
         if isinstance(other, Var):
             b = other.v
             y = _fpow(a, b)
-            return _node(y, [(_pow_da(a, b), self), (_pow_db(a, y), other)])
+            return _node(y, [(_pow_da(a, b, y), self), (_pow_db(a, b, y), other)])
         c = _const(other)
         if c is None:
             return NotImplemented
-        return _node(_fpow(a, c), [(_pow_da(a, c), self)])
+        y = _fpow(a, c)
+        return _node(y, [(_pow_da(a, c, y), self)])
 
     def __rpow__(self, other: Scalar, modulo: None = None) -> Var:
         if modulo is not None:
@@ -397,8 +430,9 @@ class Var:
         a = _const(other)
         if a is None:
             return NotImplemented
-        y = _fpow(a, self.v)
-        return _node(y, [(_pow_db(a, y), self)])
+        b = self.v
+        y = _fpow(a, b)
+        return _node(y, [(_pow_db(a, b, y), self)])
 
     def __neg__(self) -> Var:
         return _node(-self.v, [(-1.0, self)])
@@ -440,10 +474,12 @@ def log1p(x: Scalar) -> Var | float:
 
 
 def expm1(x: Scalar) -> Var | float:
-    """``exp(x) - 1`` accurately; partial ``y + 1``.  OverflowError on overflow."""
+    """``exp(x) - 1`` accurately; partial ``y + 1`` for ``a >= -0.5``, else ``exp(a)`` (where
+    ``y + 1`` cancels).  OverflowError on overflow."""
     if isinstance(x, Var):
-        y = _m_expm1(x.v)
-        return _node(y, [(y + 1.0, x)])
+        a = x.v
+        y = _m_expm1(a)
+        return _node(y, [(y + 1.0 if a >= -0.5 else _m_exp(a), x)])
     return _m_expm1(_scalar(x))
 
 
@@ -480,20 +516,22 @@ def tan(x: Scalar) -> Var | float:
 
 
 def asin(x: Scalar) -> Var | float:
-    """Arcsine; partial ``1/sqrt(1-a*a)`` (``inf`` at ``|a| = 1``).  ValueError for ``|x| > 1``."""
+    """Arcsine; partial ``1/sqrt((1-a)*(1+a))`` (``inf`` at ``|a| = 1``).  ValueError for
+    ``|x| > 1``."""
     if isinstance(x, Var):
         a = x.v
         y = _m_asin(a)
-        return _node(y, [(_ieee_div(1.0, _m_sqrt(1.0 - a * a)), x)])
+        return _node(y, [(_ieee_div(1.0, _m_sqrt((1.0 - a) * (1.0 + a))), x)])
     return _m_asin(_scalar(x))
 
 
 def acos(x: Scalar) -> Var | float:
-    """Arccosine; partial ``-1/sqrt(1-a*a)`` (``-inf`` at ``|a| = 1``).  ValueError if ``|x|>1``."""
+    """Arccosine; partial ``-1/sqrt((1-a)*(1+a))`` (``-inf`` at ``|a| = 1``).  ValueError if
+    ``|x| > 1``."""
     if isinstance(x, Var):
         a = x.v
         y = _m_acos(a)
-        return _node(y, [(_ieee_div(-1.0, _m_sqrt(1.0 - a * a)), x)])
+        return _node(y, [(-_ieee_div(1.0, _m_sqrt((1.0 - a) * (1.0 + a))), x)])
     return _m_acos(_scalar(x))
 
 
@@ -524,18 +562,27 @@ def cosh(x: Scalar) -> Var | float:
 
 
 def tanh(x: Scalar) -> Var | float:
-    """Hyperbolic tangent; partial ``1 - y*y``."""
+    """Hyperbolic tangent; partial ``1 - y*y`` for ``|y| < 0.5``, else ``4e/(1+e)**2`` with
+    ``e = exp(-2|a|)`` (where ``1 - y*y`` cancels)."""
     if isinstance(x, Var):
-        y = _m_tanh(x.v)
-        return _node(y, [(1.0 - y * y, x)])
+        a = x.v
+        y = _m_tanh(a)
+        if abs(y) < 0.5:
+            return _node(y, [(1.0 - y * y, x)])
+        e = _m_exp(-2.0 * abs(a))
+        d = 1.0 + e
+        return _node(y, [(4.0 * e / (d * d), x)])
     return _m_tanh(_scalar(x))
 
 
 def sigmoid(x: Scalar) -> Var | float:
-    """Logistic function, stable form; partial ``y*(1-y)``."""
+    """Logistic function, stable form; partial ``e/(1+e)**2`` with ``e = exp(-|a|)`` (``y*(1-y)``
+    would cancel as ``y`` nears 1)."""
     if isinstance(x, Var):
-        y = _sigmoid(x.v)
-        return _node(y, [(y * (1.0 - y), x)])
+        a = x.v
+        e = _m_exp(-abs(a))
+        d = 1.0 + e
+        return _node(_sigmoid(a), [(e / (d * d), x)])
     return _sigmoid(_scalar(x))
 
 
@@ -561,18 +608,15 @@ def softplus(x: Scalar) -> Var | float:
 
 
 def atan2(a: Scalar, b: Scalar) -> Var | float:
-    """``atan2(a, b)``; partials ``b/r`` and ``-a/r`` with ``r = a*a + b*b`` (0 and 0 if r == 0)."""
+    """``atan2(a, b)``; partials ``b/r`` and ``-a/r`` with ``r = a*a + b*b``, scaled where ``r``
+    leaves the normal range (0 and 0 at the origin, and where ``a`` or ``b`` is infinite)."""
     av = _value(a)
     bv = _value(b)
     y = _m_atan2(av, bv)
     if not (isinstance(a, Var) or isinstance(b, Var)):
         return y
-    r = av * av + bv * bv
-    if r == 0.0:
-        da = db = 0.0
-    else:
-        da = bv / r
-        db = -av / r
+    da = _atan2_ratio(av, bv, True)
+    db = _atan2_ratio(av, bv, False)
     preds: list[tuple[float, Var]] = []
     if isinstance(a, Var):
         preds.append((da, a))
@@ -581,8 +625,29 @@ def atan2(a: Scalar, b: Scalar) -> Var | float:
     return _node(y, preds)
 
 
+def _atan2_ratio(a: float, b: float, wrt_a: bool) -> float:
+    """``b / (a*a + b*b)`` if ``wrt_a`` else ``-a / (a*a + b*b)`` (C: pyad__atan2_ratio)."""
+    r = a * a + b * b
+    if 2.0**-969 <= r <= _DBL_MAX:
+        return (b if wrt_a else -a) / r
+    if a == 0.0 and b == 0.0:
+        return 0.0
+    if math.isnan(r):
+        return r
+    if math.isinf(a) or math.isinf(b):
+        return 0.0
+    e = math.frexp(max(abs(a), abs(b)))[1]
+    as_, bs = math.ldexp(a, -e), math.ldexp(b, -e)
+    q = (bs if wrt_a else -as_) / (as_ * as_ + bs * bs)
+    try:
+        return math.ldexp(q, -e)
+    except OverflowError:  # C's ldexp gives inf
+        return _copysign(_INF, q)
+
+
 def hypot(a: Scalar, b: Scalar) -> Var | float:
-    """``hypot(a, b)``; partials ``a/y`` and ``b/y`` (0 and 0 where ``y == 0``)."""
+    """``hypot(a, b)``; partials ``a/y`` and ``b/y`` (0 and 0 where ``y == 0``; from the halved
+    operands where ``y`` overflowed to inf)."""
     av = _value(a)
     bv = _value(b)
     y = _m_hypot(av, bv)
@@ -590,6 +655,10 @@ def hypot(a: Scalar, b: Scalar) -> Var | float:
         return y
     if y == 0.0:
         da = db = 0.0
+    elif math.isinf(y) and _isfinite(av) and _isfinite(bv):
+        h = _m_hypot(0.5 * av, 0.5 * bv)
+        da = 0.5 * av / h
+        db = 0.5 * bv / h
     else:
         da = av / y
         db = bv / y

@@ -163,6 +163,28 @@ def test_debug_mode_is_off_by_default_and_detect_anomaly_restores_it() -> None:
         assert pyad.sqrt(x).v == 0.0
 
 
+def test_debug_mode_checks_partials_not_the_constant_operand() -> None:
+    """A record with a constant operand keeps the constant where the other partial would be
+    (csrc/internal.h); debug mode checks only the partial there is, so an infinite constant
+    in a finite result is no anomaly, while an infinite partial still is."""
+    with Tape() as t, pyad.detect_anomaly():
+        x = Var(3.0)
+        q = x / math.inf  # value 0, partial 1/inf = 0
+        assert (q.v, pyad.atan2(x, math.inf).v, pyad.atan2(math.inf, x).v) == (
+            0.0,
+            0.0,
+            math.pi / 2,
+        )
+        q.backward()
+        assert x.grad == 0.0
+        n = len(t)
+        with pytest.raises(errors.NonFiniteError, match="pow"):
+            _ = Var(0.0) ** 0.5  # value 0, partial 0.5 / sqrt(0) = inf
+        with pytest.raises(errors.NonFiniteError, match="div"):
+            _ = 1.0 / (x * 1e-320)  # value 3.3e319 overflows: the constant plays no part
+        assert len(t) == n + 2  # the two leaves and x * 1e-320; nothing of the failed ops
+
+
 def test_summary_counts_records_per_op_and_the_depth() -> None:
     with Tape() as t:
         x, y = Var(2.0), Var(5.0)

@@ -282,12 +282,17 @@ static void test_custom_debug_and_stats(void)
     CHECK(pyad_sqrt(z) == -PYAD_NONFINITE);
     CHECK(strstr(pyad_tape_errmsg(t), "sqrt") != NULL);
     CHECK(pyad_div_cv(1.0, x) >= 0);
+    /* a constant operand is no partial: x / inf and atan2(inf, x) are finite, with finite
+       partials, though their records keep the infinite constant beside the partial */
+    CHECK(pyad_div_vc(x, INFINITY) >= 0);
+    CHECK(pyad_atan2_cv(INFINITY, x) >= 0);
+    CHECK(pyad_pow_vc(z, 0.5) == -PYAD_NONFINITE); /* the partial itself is infinite */
     double inf_partial[3] = {INFINITY, 0.0, 1.0};
     CHECK(pyad_push_primitive(t, 3, hs, cs, 1.0, inf_partial) == -PYAD_NONFINITE);
     int64_t big[2] = {z, 0};
     double bigc[2] = {0.0, 1e308};
     CHECK(pyad_push_dot(t, 1, big + 1, bigc + 1, big + 1, bigc + 1) == -PYAD_NONFINITE);
-    CHECK(tape_len(t) == len + 2);
+    CHECK(tape_len(t) == len + 4);
     CHECK(pyad_tape_set_debug(t, 0) == PYAD_OK);
     /* statistics: counts per op and depth */
     int64_t counts[PYAD_OP_COUNT], depth = -1;
