@@ -54,7 +54,7 @@ EXCEPTIONS: dict[str, type[errors.PyadError]] = {
     "OVERFLOW": errors.RangeError,
     "ZERODIV": errors.ZeroDivision,
     "STALE": errors.StaleVarError,
-    "THREAD": errors.ThreadError,
+    "THREAD": errors.InternalError,  # retired: no call returns it (csrc/status.def)
     "NOTLEAF": errors.NotLeafError,
     "MISUSE": errors.InternalError,
     "FULL": errors.TapeMemoryError,
@@ -69,7 +69,7 @@ def error(status: int, tape: Any = None) -> errors.PyadError:
     """The exception for a failed call, with the tape's message when it has one."""
     exc = _BY_CODE.get(status, errors.InternalError)
     message = ""
-    if tape is not None and status != STATUS["THREAD"]:
+    if tape is not None:
         message = _name(lib.pyad_tape_errmsg(tape))
     return exc(message or _name(lib.pyad_strstatus(status)))
 

@@ -21,7 +21,6 @@ from typing import Any
 from pyad import errors
 from pyad._native import CHUNK_RECORDS, OP_NAMES, STATUS, check, ffi, lib, new_tape
 
-_get_ident = threading.get_ident
 _NOMEM = STATUS["NOMEM"]
 
 
@@ -85,8 +84,8 @@ class Tape:
     """A Wengert list in C: every operation on Vars appends one record to the active tape.
 
     Each thread has a default tape; ``with pyad.Tape() as t:`` records inside ``t`` instead.
-    A tape belongs to the thread that created it: using it from another thread raises
-    :class:`pyad.errors.ThreadError`. Memory is reclaimed as Vars die, so a training loop
+    Any thread may use any tape, and several threads may record on one tape and sweep it at
+    once (each operation is atomic). Memory is reclaimed as Vars die, so a training loop
     needs no tape calls; ``reset()`` drops every record at once (Vars recorded before it raise
     :class:`pyad.errors.StaleVarError` when used).
 
@@ -103,7 +102,6 @@ class Tape:
         "_dout",
         "_max_bytes",
         "_out",
-        "_owner",
         "_p",
         "_pending",
         "_s",
@@ -113,7 +111,6 @@ class Tape:
     def __init__(self, debug: bool = False, max_bytes: int | None = None) -> None:
         self._max_bytes: int | None = None
         self._p = new_tape()
-        self._owner = _get_ident()
         self._pending: list[int] = []
         self._out = ffi.new("int64_t[1]")
         self._dout = ffi.new("double[1]")
@@ -138,7 +135,6 @@ class Tape:
         return tape
 
     def __enter__(self) -> Tape:
-        self._check_thread()
         _state.stack.append(self)
         return self
 
@@ -213,16 +209,10 @@ class Tape:
     def __repr__(self) -> str:
         try:
             return f"<pyad.Tape: {len(self)} records, {self.nbytes} bytes>"
-        except errors.PyadError:
-            return "<pyad.Tape of another thread>"
+        except errors.PyadError as exc:
+            return f"<pyad.Tape: {type(exc).__name__}>"
 
     # -- for the frontend ------------------------------------------------------------------
-    def _check_thread(self) -> None:
-        if _get_ident() != self._owner:
-            raise errors.ThreadError(
-                "this tape belongs to another thread: each thread records on its own tape"
-            )
-
     def _current_segment(self) -> _Segment:
         check(lib.pyad_tape_segment(self._p, self._out), self._p)
         return _Segment(int(self._out[0]), self._pending)
@@ -258,8 +248,6 @@ class Tape:
         return segments
 
     def _release_pins(self) -> None:
-        if _get_ident() != self._owner:
-            return
         pending, unpin, p = self._pending, lib.pyad_tape_unpin, self._p
         while pending:
             h = pending.pop()
