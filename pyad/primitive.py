@@ -23,7 +23,7 @@ from typing import Callable, Union
 from pyad import errors
 from pyad._native import lib
 from pyad.functions import _operands
-from pyad.var import Var, _adopt, _checked_float, _failed
+from pyad.var import Var, _adopt, _checked_float
 
 Number = Union[int, float]
 
@@ -55,8 +55,9 @@ def primitive(
             raise ValueError(
                 f"the derivative function gave {len(partials)} partials for {len(items)} arguments"
             )
-        h = lib.pyad_push_primitive(t._p, len(items), handles, consts, value, partials)
-        return _failed(t, h, *items) if h < 0 else _adopt(t, h)
+        s, push = t._s, lib.pyad_push_primitive
+        call = (t._p, len(items), handles, consts, value, partials)
+        return _adopt(t, push(*call), s, None, tuple(items), push, *call)
 
     recorded.__name__ = getattr(f, "__name__", "primitive")
     recorded.__doc__ = getattr(f, "__doc__", None)
