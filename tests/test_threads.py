@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
+import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -26,7 +28,7 @@ import pytest
 
 import pyad
 from bench.threads import release_threshold
-from pyad import Var, compiled, errors
+from pyad import Var, _native, compiled, errors
 from pyad._native import STATUS, lib
 
 THREADS = 8
@@ -314,9 +316,10 @@ def test_threads_record_and_sweep_one_tape_at_once() -> None:
     # No pin was lost or left behind: once every Var is dead, recording more reuses the
     # segments, and the tape holds a few (it releases them in batches, see pyad_tape_unpin).
     del kept[:], f
+    gc.collect()
     with tape:
         x = Var(1.0)
-    for _ in range(100):
+    for _ in range(300):
         churn = [x + 5.0 for _ in range(500)]
         del churn
     assert len(tape) < 12 * 1024  # ~20 segments were recorded by the threads alone
@@ -459,3 +462,50 @@ def test_a_model_built_here_trains_in_a_thread_pool() -> None:
         ).result()
     assert got == want
     assert [p.data for p in model.parameters()] == want[2]  # the updates are seen here too
+
+
+def test_the_tape_locks_are_taken_where_the_switch_says() -> None:
+    # Where the interpreter has no GIL, every entry point that uses a tape is the locked one;
+    # with one, the plain one (the locks cost nothing there). PYAD_TAPE_LOCKS=1 forces them.
+    forced = os.environ.get("PYAD_TAPE_LOCKS") == "1"
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    assert _native.LOCKED is (forced or not gil)
+    suffix = "_locked" if _native.LOCKED else ""
+    for name in (
+        "pyad_mul",
+        "pyad_exp",
+        "pyad_push_leaf",
+        "pyad_tape_unpin",
+        "pyad_backward",
+        "pyad_get_value",
+        "pyad_push_softmax",
+    ):
+        assert getattr(lib, name).__name__ == name + suffix
+    for name in ("pyad_tape_free", "pyad_tape_errmsg", "pyad_program_run_nogil", "pyad_eval"):
+        assert getattr(lib, name).__name__ == name  # no tape to lock, or freed by the GC
+
+
+#: section (e): what a subprocess runs again with the locked entry points
+SHARED_TAPE_TESTS = [
+    "test_threads_record_and_sweep_one_tape_at_once",
+    "test_vars_made_while_another_thread_opens_a_segment_keep_their_records",
+    "test_a_push_that_opens_a_segment_gets_its_own_record",
+    "test_unpin_failures_other_than_memory_are_raised",
+    "test_reads_into_buffers_of_their_own",
+    "test_a_model_built_here_trains_in_a_thread_pool",
+    "test_the_tape_locks_are_taken_where_the_switch_says",
+]
+
+
+@pytest.mark.skipif(_native.LOCKED, reason="this run takes the locks already")
+def test_one_tape_shared_by_threads_with_the_locks_of_interpreters_without_a_gil() -> None:
+    # This interpreter has a GIL; PYAD_TAPE_LOCKS=1 makes a new one bind the locked entry
+    # points, which release the GIL around each call: the C calls of several threads then
+    # really run at once, and only the tapes' locks keep them one at a time (without the
+    # locks, these tests crash).
+    env = dict(os.environ, PYAD_TAPE_LOCKS="1")
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", __file__]
+    command += ["-k", " or ".join(SHARED_TAPE_TESTS)]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.count("PASSED tests/test_threads.py::") == len(SHARED_TAPE_TESTS)
