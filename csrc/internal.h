@@ -49,6 +49,7 @@
 #define PYAD_CHUNK (1u << PYAD_CHUNK_BITS)
 #define PYAD_CHUNK_MASK (PYAD_CHUNK - 1u)
 #define PYAD_MAX_CHUNKS (1u << (PYAD_SLOT_BITS - PYAD_CHUNK_BITS))
+#define PYAD_NONE UINT32_MAX /* no chunk */
 
 #define PYAD_OP_BITS 6u
 #define PYAD_OP_MASK ((1u << PYAD_OP_BITS) - 1u)
@@ -93,6 +94,9 @@ struct pyad_tape {
     uint32_t *free_ids;  /* chunks to reuse (capacity cap_chunks) */
     uint32_t nfree;
     uint32_t cur;        /* chunk receiving new records */
+    uint32_t adopted;    /* cur if the frontend adopted it (pyad_tape_adopt), else PYAD_NONE;
+                            always cur until adopting is on */
+    uint8_t adopting;    /* pyad_tape_adopt was called: pushes into cur != adopted pin cur */
 
     uint64_t tag;        /* bits 28-62 of every handle of this generation */
     uint32_t reg;        /* index in the registry of live tapes */

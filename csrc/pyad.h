@@ -101,12 +101,21 @@ int pyad_tape_last(pyad_tape *t, int64_t *out);     /* newest record; MISUSE if 
 int pyad_tape_segment(pyad_tape *t, int64_t *out);
 int pyad_tape_pin(pyad_tape *t, int64_t h);
 int pyad_tape_unpin(pyad_tape *t, int64_t h);
-/* The segment that the calling thread's latest call on t opened (a push that returned
-   PYAD_SEGMENT, or pyad_tape_new / pyad_tape_reset), pinned once by that call: *out is the
-   handle of its first record, which is the record of a one-record push. MISUSE if that call
-   was on another tape or opened nothing. Per thread, unlike pyad_tape_last, which names the
-   newest record whichever thread pushed it. */
+/* The segment that the calling thread's latest call on t pinned for it (a push that returned
+   PYAD_SEGMENT, or pyad_tape_new / pyad_tape_reset): *out is the handle of that push's
+   record (of a multi-record push, its first record in that segment; of new and reset, the
+   segment's first slot). MISUSE if that call was on another tape or pinned nothing. Per
+   thread, unlike pyad_tape_last, which names the newest record whichever thread pushed it. */
 int pyad_tape_opened(pyad_tape *t, int64_t *out);
+/* Adopting, for a frontend whose threads share a tape: from the first call of this on, a
+   one-record push whose record lands in a segment the frontend has not adopted pins that
+   segment for the caller and returns -PYAD_SEGMENT, as a push that opens a segment does
+   (pyad_tape_opened names the record); a segment opened, or the first one after a reset, is
+   not adopted. This adopts the segment h names if it is the current one, and otherwise
+   changes nothing but turning adopting on: pushes into the adopted segment return their
+   handles again. The frontend thus knows that a push that returned a handle recorded in the
+   segment it adopted last, whose pin it holds (pyad/tape.py). */
+int pyad_tape_adopt(pyad_tape *t, int64_t h);
 /* One more pin on the current segment, whether or not it holds a record yet; *out names it
    (pyad_tape_unpin releases it). */
 int pyad_tape_pin_current(pyad_tape *t, int64_t *out);

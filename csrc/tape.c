@@ -275,7 +275,8 @@ static int ensure_side(pyad_tape *t, pyad_chunk *ch, uint32_t extra)
     return st;
 }
 
-/* Opens chunk c as the current one, pinned once for the calling thread (pyad_tape_opened). */
+/* Opens chunk c as the current one, pinned once for the calling thread (pyad_tape_opened);
+   with adopting on, not adopted. */
 static void open_chunk(pyad_tape *t, uint32_t c)
 {
     pyad_chunk *ch = &t->chunks[c];
@@ -287,6 +288,7 @@ static void open_chunk(pyad_tape *t, uint32_t c)
     ch->pos = t->norder;
     t->order[t->norder++] = c;
     t->cur = c;
+    t->adopted = t->adopting ? PYAD_NONE : c;
     opened_here.tape = t;
     opened_here.handle = pyad__handle(t, c << PYAD_CHUNK_BITS);
 }
@@ -384,10 +386,20 @@ int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, i
     pyad_chunk *cur = &t->chunks[t->cur];
     int st;
     if (PYAD_LIKELY(nrec <= PYAD_CHUNK - cur->fill)) {
+        /* Not adopted yet (adopting on): the record's segment is pinned for this caller, as
+           if the push had opened it. Checked first, so that a failure has changed nothing. */
+        const int pin = t->cur != t->adopted;
+        if (PYAD_UNLIKELY(pin) && cur->pins == UINT32_MAX)
+            return pyad__fail(t, PYAD_FULL, "too many pins on one segment");
         if (PYAD_UNLIKELY(nside > 0) && (st = ensure_side(t, cur, nside)) != PYAD_OK)
             return st;
         *slot = (t->cur << PYAD_CHUNK_BITS) | cur->fill;
-        *opened = 0;
+        *opened = pin;
+        if (PYAD_UNLIKELY(pin)) {
+            cur->pins++;
+            opened_here.tape = t;
+            opened_here.handle = pyad__handle(t, *slot);
+        }
         return PYAD_OK;
     }
     if (nrec > PYAD_CHUNK)
@@ -623,6 +635,18 @@ int pyad_tape_opened(pyad_tape *t, int64_t *out)
         (uint64_t)opened_here.handle >> PYAD_SLOT_BITS != t->tag)
         return pyad__fail(t, PYAD_MISUSE, "this thread opened no segment of this tape");
     *out = opened_here.handle;
+    return PYAD_OK;
+}
+
+int pyad_tape_adopt(pyad_tape *t, int64_t h)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    t->adopting = 1;
+    if ((uint64_t)h >> PYAD_SLOT_BITS == t->tag &&
+        (((uint32_t)h & PYAD_SLOT_MASK) >> PYAD_CHUNK_BITS) == t->cur)
+        t->adopted = t->cur;
     return PYAD_OK;
 }
 

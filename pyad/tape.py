@@ -10,12 +10,14 @@ interpreter exit after the C tape is gone.
 
 Threads: several threads may use one tape at once. Each C call is atomic (under the GIL, or
 the tape's lock where there is none: see ``pyad._native``), but the Python between two calls
-is not, so the frontend's protocol never assumes that the tape stayed as it was since its
-previous call: a push reads the tape's segment object *before* the call and keeps it only if
-the new record lies in that segment (which the object pins, so the record is safe); otherwise
-it takes its pin from the C call that made the record (``pyad_tape_opened``) or pushes again
-under a pin it took first (``Tape._pin_current``). Results come back in buffers of the caller's
-own, and messages are the calling thread's (C keeps them per thread).
+is not, so the frontend never assumes that the tape stayed as it was since its previous call.
+A push reads the tape's segment object ``Tape._s`` before the call and keeps it for its result
+only when that is sure to be the result's segment: the one-record pushes of the hot path, when
+the call returned a handle and ``Tape._s`` is still the same object (see ``_install`` for why),
+the others when the handle lies in that segment (which the object pins, so the record is safe).
+Otherwise (var._slow) the push takes its pin from the C call that made the record
+(``pyad_tape_opened``), or pushes again under a pin it took first (``Tape._pin_current``).
+Results come back in buffers of the caller's own, and messages are the calling thread's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import Any
 
 from pyad import errors
 from pyad._native import CHUNK_RECORDS, OP_NAMES, STATUS, check, error, ffi, lib, new_tape
+
+_get_ident = threading.get_ident
 
 _NOMEM = STATUS["NOMEM"]
 # Handles share their high bits (the tape's tag) and differ in the slot below them, so
@@ -116,6 +120,8 @@ class Tape:
     __slots__ = (
         "__weakref__",
         "_debug",
+        "_install_lock",
+        "_installer",
         "_max_bytes",
         "_p",
         "_pending",
@@ -127,7 +133,10 @@ class Tape:
         self._max_bytes: int | None = None
         self._p = new_tape()
         self._pending: list[int] = []
-        self._s = self._new_segment(release=False)  # the first segment, opened by new_tape
+        self._install_lock = threading.Lock()
+        self._installer: int | None = None
+        # The first segment, opened by new_tape; installing it turns adopting on in C.
+        self._s = self._new_segment(release=False)
         self._debug = False
         self.debug = debug
         self.max_bytes = max_bytes
@@ -244,7 +253,8 @@ class Tape:
         outside it, and take the slow path that sets a current one.)"""
         out = ffi.new("int64_t *")
         check(lib.pyad_tape_opened(self._p, out), self._p)
-        segment = self._s = _Segment(int(out[0]), self._pending)
+        segment = _Segment(int(out[0]), self._pending)
+        self._install(segment)
         if release:
             self._release_pins()
         return segment
@@ -254,8 +264,39 @@ class Tape:
         record lies in this segment is safe, whatever other threads did in between."""
         out = ffi.new("int64_t *")
         check(lib.pyad_tape_pin_current(self._p, out), self._p)
-        segment = self._s = _Segment(int(out[0]), self._pending)
+        segment = _Segment(int(out[0]), self._pending)
+        self._install(segment)
         return segment
+
+    def _install(self, segment: _Segment) -> None:
+        """Make ``segment`` the tape's segment if it is the current one: ``_s`` for the pushes
+        to compare with, and adopted in C (pyad_tape_adopt), so that pushes into it return
+        handles; pushes into a segment not adopted return SEGMENT with a pin of their own.
+
+        Why a push whose call returned a handle, with ``_s`` the same object before and after
+        the call, may keep that object: the call recorded in the adopted segment A. ``_s`` is
+        only written here, under the lock, with a segment that was the current one when its
+        section began, before A is adopted; and no segment other than A is current between
+        A's adoption and the call (a new one would have left A unadopted). So every write
+        between A's and the call is of a segment of A, and the object the push read, the same
+        before and after the call, was written at or after A's write.
+
+        A nested call (a finalizer or signal handler recording on this tape during this
+        thread's own section) does nothing: its push holds a pin of its own already, and its
+        section inside this one would break the order that the argument above rests on."""
+        me = _get_ident()
+        if self._installer == me:
+            return
+        out = ffi.new("int64_t *")
+        with self._install_lock:
+            self._installer = me
+            try:
+                check(lib.pyad_tape_segment(self._p, out), self._p)
+                if int(out[0]) >> CHUNK_SHIFT == segment._c:
+                    self._s = segment
+                    check(lib.pyad_tape_adopt(self._p, segment._h), self._p)
+            finally:
+                self._installer = None
 
     def _segments(
         self, handles: list[int], before: _Segment, opened: bool

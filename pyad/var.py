@@ -131,11 +131,11 @@ def _caller() -> str:
 # The three factories below repeat the same few lines that make the result Var instead of
 # calling _adopt: on the hot path that call would cost a fifth of the whole operation.
 #
-# Each reads the tape's segment object s before the push and keeps it only if the new record
-# lies in s (h >> CHUNK_SHIFT == s._c; a failure's negative h never does): another thread may
-# open a segment between any two lines here, and s, held by this frame, is the one segment
-# certainly still pinned. Everything else is _slow's (see there); its arguments repeat the
-# push so that it can push again, since a lambda here would make the locals closure cells.
+# Each reads the tape's segment object s before the push, and keeps it if the push returned a
+# handle and t._s is still s: the record then lies in s's segment (another thread may change
+# segments between any two lines here; pyad.tape.Tape._install says why this is enough), and
+# s, held by this frame, pins it. Everything else is _slow's (see there); its arguments repeat
+# the push so that it can push again, since a lambda here would make the locals closure cells.
 
 
 def _binary(name: str, node: type[Var] | None = None) -> Callable[[Var, object], Any]:
@@ -151,14 +151,14 @@ def _binary(name: str, node: type[Var] | None = None) -> Callable[[Var, object],
         s = t._s
         if cls is node:
             h = push_vv(self._h, other._h)  # type: ignore[attr-defined]
-            if h >> CHUNK_SHIFT != s._c:
-                return _slow(t, h, s, node, (self, other), push_vv, self._h, other._h)  # type: ignore[attr-defined]
         elif cls is float or cls is int:
             h = push_vc(self._h, other)
-            if h >> CHUNK_SHIFT != s._c:
-                return _slow(t, h, s, node, (self, other), push_vc, self._h, other)
         else:
             return _binary_other(self, other, name, False)
+        if h < 0 or t._s is not s:
+            if cls is node:
+                return _slow(t, h, s, node, (self, other), push_vv, self._h, other._h)  # type: ignore[attr-defined]
+            return _slow(t, h, s, node, (self, other), push_vc, self._h, other)
         r = _new(node)
         r._t = t
         r._h = h
@@ -181,7 +181,7 @@ def _reflected(name: str, node: type[Var] | None = None) -> Callable[[Var, objec
             h = push_cv(other, self._h)
         else:
             return _binary_other(self, other, name, True)
-        if h >> CHUNK_SHIFT != s._c:
+        if h < 0 or t._s is not s:
             return _slow(t, h, s, node, (self, other), push_cv, other, self._h)
         r = _new(node)
         r._t = t
@@ -226,7 +226,7 @@ def _unary(name: str, node: type[Var] | None = None) -> Callable[[Any], Any]:
             t = x._t
             s = t._s
             h = push(x._h)
-            if h >> CHUNK_SHIFT != s._c:
+            if h < 0 or t._s is not s:
                 return _slow(t, h, s, node, (x,), push, x._h)
             r = _new(node)
             r._t = t

@@ -29,7 +29,8 @@ import pytest
 import pyad
 from bench.threads import release_threshold
 from pyad import Var, _native, compiled, errors
-from pyad._native import STATUS, lib
+from pyad._native import STATUS, ffi, lib
+from pyad.tape import CHUNK_SHIFT
 
 THREADS = 8
 
@@ -325,52 +326,83 @@ def test_threads_record_and_sweep_one_tape_at_once() -> None:
     assert len(tape) < 12 * 1024  # ~20 segments were recorded by the threads alone
 
 
+@contextlib.contextmanager
+def another_thread_opening_a_segment(tape: pyad.Tape, x: Var) -> Iterator[None]:
+    """Inside: the state between another thread's push that opened a segment and that
+    thread's next line, made to last. Its push (raw C calls here, as the frontend makes them)
+    opened a segment and holds the pin the push took; it has not made the segment the tape's
+    yet, so ``tape._s`` names an older one. On exit that thread's segment object dies and its
+    pin is released: what keeps the records made inside must be their own pins."""
+    while True:
+        r = lib.pyad_mul_vc(x._h, 1.0)
+        if r < 0:
+            break
+    assert -r == STATUS["SEGMENT"]
+    out = ffi.new("int64_t *")
+    assert lib.pyad_tape_opened(tape._p, out) == 0
+    theirs = int(out[0])
+    stale = tape._s
+    assert theirs >> CHUNK_SHIFT != stale._c
+    try:
+        yield
+    finally:
+        assert lib.pyad_tape_unpin(tape._p, theirs) == 0
+
+
 def test_vars_made_while_another_thread_opens_a_segment_keep_their_records() -> None:
-    # What another thread does between a push and the frontend's next line, made to happen
-    # every time: the tape's segment object names an older segment than the one receiving
-    # records (another thread's push opened a new one and has not set it yet). A Var recorded
-    # then must pin its own segment: once every other Var of it dies and many segments are
-    # recorded, its record must still be its own, not a reused slot's.
+    # A Var recorded in another thread's new segment before that thread made it the tape's
+    # must pin it itself: once every other Var of the segment dies and many segments are
+    # recorded, its record must still be its own, not a reused slot's. Every way of recording.
     with pyad.Tape() as tape:
         x = Var(1.0)
-        stale = tape._s
-        filler = [x * 1.0 for _ in range(1500)]  # opens the next segment
-        assert tape._s is not stale
-        tape._s = stale  # as if the opener had not set its segment yet
-        y, z, w = x * 2.0, pyad.exp(x), 3.0 - x  # Var-constant, unary, constant-Var
-        u = Var(4.0)
-        tape._s = stale
-        v, p = pyad.sum([x, y, 1.0]), x * u
-        tape._s = stale
-        sm = pyad.softmax([x, 1.0])
-        del filler
-        for _ in range(20):  # release the filler's segment, record over the free ones
+        made: list[Any] = []
+        for make in (
+            lambda: x * 2.0,  # Var-constant
+            lambda: pyad.exp(x),  # unary
+            lambda: 3.0 - x,  # constant-Var
+            lambda: Var(4.0),  # leaf
+            lambda: x * x,  # Var-Var
+            lambda: pyad.sum([x, x, 1.0]),  # n-ary
+            lambda: pyad.softmax([x, 1.0]),  # several records
+            lambda: pyad.dot([x, x], [x, 2.0]),
+        ):
+            with another_thread_opening_a_segment(tape, x):
+                made.append(make())
+        for _ in range(20):  # release the segments, record over the free ones
             churn = [x + 5.0 for _ in range(1500)]
             del churn
             gc.collect()
             len(tape)
-        assert (y.v, z.v, w.v, u.v, v.v, p.v) == (2.0, math.exp(1.0), 2.0, 4.0, 4.0, 4.0)
+        y, z, w, u, p, v, sm, d = made
+        assert (y.v, z.v, w.v, u.v, p.v, v.v, d.v) == (2.0, math.exp(1.0), 2.0, 4.0, 1.0, 3.0, 3.0)
         assert [s.v for s in sm] == [0.5, 0.5] and [s.op for s in sm] == ["softmax"] * 2
-        assert y.op == "mul" and z.op == "exp" and u.op == "leaf" and v.op == "sum"
+        assert [r.op for r in (y, z, w, u, p, v, d)] == [
+            "mul",
+            "exp",
+            "sub",
+            "leaf",
+            "mul",
+            "sum",
+            "dot",
+        ]
 
 
 def test_a_push_that_opens_a_segment_gets_its_own_record() -> None:
     # A push returns SEGMENT (it opened a segment), and before its thread asks for its record
-    # another thread pushes one. The frontend must get its own record: the newest one is the
-    # other thread's.
+    # another thread pushes one. The frontend must get its own record, not the newest one.
     with pyad.Tape() as tape:
         x = Var(1.0)
-        h = x._h
-        while True:  # "thread A": raw pushes until one opens a segment
-            r = lib.pyad_mul_vc(h, 3.0)
+        while True:  # this thread's push, as the frontend makes it, until one opens a segment
+            r = lib.pyad_mul_vc(x._h, 3.0)
             if r < 0:
                 break
         assert -r == STATUS["SEGMENT"]
-        other = x * 7.0  # "thread B", in the new segment
-        mine = tape._new_segment()  # thread A takes its record and pin
-        assert Var.__new__(Var) is not None
-        got = pyad.var._adopt_in(tape, mine._h, mine)
-        assert got.v == 3.0 and other.v == 7.0
+        theirs: list[Var] = []
+        thread = threading.Thread(target=lambda: theirs.append(x * 7.0))
+        thread.start()
+        thread.join()
+        mine = tape._new_segment()  # what the frontend does next after SEGMENT
+        assert pyad.var._adopt_in(tape, mine._h, mine).v == 3.0 and theirs[0].v == 7.0
 
 
 def test_unpin_failures_other_than_memory_are_raised() -> None:

@@ -138,6 +138,47 @@ static void test_opened_and_pin_current(void)
     pyad_tape_free(u);
 }
 
+/* ---- adopting: a push outside the adopted segment pins its segment for its caller -------- */
+
+static void test_adopting(void)
+{
+    pyad_tape *t = new_tape();
+    int64_t seg = 0, h = 0, first = 0;
+    const int64_t x = got(t, pyad_push_leaf(t, 1.0));
+    CHECK(pyad_tape_segment(t, &seg) == PYAD_OK && pyad_tape_adopt(t, seg) == PYAD_OK);
+    CHECK(pyad_push_vc(t, PYAD_OP_MUL, x, 2.0) > 0); /* the adopted segment: a handle */
+    int64_t r = 0;
+    while ((r = pyad_push_vc(t, PYAD_OP_MUL, x, 3.0)) > 0)
+        ;
+    CHECK(r == -(int64_t)PYAD_SEGMENT && pyad_tape_opened(t, &first) == PYAD_OK);
+    /* the new segment is not adopted: each push into it is pinned for its caller */
+    CHECK(pyad_push_vc(t, PYAD_OP_MUL, x, 4.0) == -(int64_t)PYAD_SEGMENT);
+    CHECK(pyad_tape_opened(t, &h) == PYAD_OK && h != first && value(t, h) == 4.0);
+    CHECK(pyad_push_nary(t, PYAD_OP_SUM, 1, &x, NULL) == -(int64_t)PYAD_SEGMENT);
+    CHECK(pyad_tape_opened(t, &h) == PYAD_OK && value(t, h) == 1.0);
+    /* more pushes pinned, and a failure that pins nothing (the pins are counted below) */
+    CHECK(pyad_push_vc(t, PYAD_OP_POW, x, -1.5) == -(int64_t)PYAD_SEGMENT);
+    const int64_t neg = pyad_push_vc(t, PYAD_OP_SUB, x, 2.0);
+    CHECK(neg == -(int64_t)PYAD_SEGMENT && pyad_tape_opened(t, &h) == PYAD_OK);
+    CHECK(pyad_push_v(t, PYAD_OP_LOG, h) == -(int64_t)PYAD_DOMAIN);
+    /* adopting another segment than the current one changes nothing */
+    CHECK(pyad_tape_adopt(t, seg) == PYAD_OK);
+    CHECK(pyad_push_vc(t, PYAD_OP_MUL, x, 5.0) == -(int64_t)PYAD_SEGMENT);
+    /* the current one: handles again */
+    CHECK(pyad_tape_adopt(t, first) == PYAD_OK);
+    CHECK(pyad_push_vc(t, PYAD_OP_MUL, x, 6.0) > 0);
+    int unpinned = 0;
+    while (pyad_tape_unpin(t, first) == PYAD_OK)
+        unpinned++;
+    CHECK(unpinned == 6); /* opening, 4.0, sum, pow, sub, 5.0: not the failed log */
+    /* after a reset, the first segment is not adopted either */
+    CHECK(pyad_tape_reset(t) == PYAD_OK);
+    const int64_t y = pyad_push_leaf(t, 7.0);
+    CHECK(y == -(int64_t)PYAD_SEGMENT && pyad_tape_opened(t, &h) == PYAD_OK && value(t, h) == 7.0);
+    CHECK(pyad_tape_adopt(t, h) == PYAD_OK && pyad_push_leaf(t, 8.0) > 0);
+    pyad_tape_free(t);
+}
+
 /* ---- error messages are per thread ------------------------------------------------------ */
 
 struct failer {
@@ -247,6 +288,7 @@ void test_tape_threads(void)
     test_any_thread_uses_a_tape();
     test_threads_share_a_tape();
     test_opened_and_pin_current();
+    test_adopting();
     test_error_messages_are_per_thread();
     test_stale_handles_while_tapes_change();
 }
