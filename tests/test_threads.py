@@ -436,6 +436,26 @@ def test_reads_into_buffers_of_their_own() -> None:
         run_threads(work, count=4)
 
 
+def test_each_thread_gets_its_own_error_message() -> None:
+    # The message of a failed call is read after the call; another thread failing on the same
+    # tape in between must not replace it (C keeps the messages per thread).
+    tape = pyad.Tape()
+    with tape:
+        xs = [Var(-1.0 - i) for i in range(4)]
+    ops = [pyad.log, pyad.sqrt, pyad.log, pyad.sqrt]
+
+    def work(i: int) -> None:
+        op, x = ops[i], xs[i]
+        expected = f"{op.__name__}({x.v:g})"
+        for _ in range(300):
+            with pytest.raises(errors.DomainError) as info:
+                op(x)
+            assert expected in str(info.value), (expected, str(info.value))
+
+    with switching_often():
+        run_threads(work, count=4)
+
+
 def test_the_default_tape_stays_per_thread() -> None:
     main = pyad.Tape.current()
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -524,6 +544,7 @@ SHARED_TAPE_TESTS = [
     "test_a_push_that_opens_a_segment_gets_its_own_record",
     "test_unpin_failures_other_than_memory_are_raised",
     "test_reads_into_buffers_of_their_own",
+    "test_each_thread_gets_its_own_error_message",
     "test_a_model_built_here_trains_in_a_thread_pool",
     "test_the_tape_locks_are_taken_where_the_switch_says",
 ]
