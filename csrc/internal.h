@@ -49,6 +49,7 @@
 #define PYAD_CHUNK (1u << PYAD_CHUNK_BITS)
 #define PYAD_CHUNK_MASK (PYAD_CHUNK - 1u)
 #define PYAD_MAX_CHUNKS (1u << (PYAD_SLOT_BITS - PYAD_CHUNK_BITS))
+#define PYAD_NONE UINT32_MAX /* no chunk */
 
 #define PYAD_OP_BITS 6u
 #define PYAD_OP_MASK ((1u << PYAD_OP_BITS) - 1u)
@@ -93,6 +94,9 @@ struct pyad_tape {
     uint32_t *free_ids;  /* chunks to reuse (capacity cap_chunks) */
     uint32_t nfree;
     uint32_t cur;        /* chunk receiving new records */
+    uint32_t adopted;    /* cur if the frontend adopted it (pyad_tape_adopt), else PYAD_NONE;
+                            always cur until adopting is on */
+    uint8_t adopting;    /* pyad_tape_adopt was called: pushes into cur != adopted pin cur */
 
     uint64_t tag;        /* bits 28-62 of every handle of this generation */
     uint32_t reg;        /* index in the registry of live tapes */
@@ -106,8 +110,9 @@ struct pyad_tape {
 
     int debug;           /* refuse records with a non-finite value or partial */
     int64_t max_bytes;   /* growth past this many bytes (pyad_tape_nbytes) fails; 0: no cap */
-    pthread_t owner;
-    char errmsg[200];
+    /* Taken by the Python frontend's locked entry points (pyad/_build.py) where the
+       interpreter has no GIL; the C library itself never takes it. */
+    pthread_mutex_t lock;
 };
 
 /* status.c */
@@ -115,10 +120,18 @@ PYAD_INTERNAL int pyad__fail(pyad_tape *t, int status, const char *fmt, ...) PYA
 PYAD_INTERNAL extern const signed char pyad__arity[];
 PYAD_INTERNAL int pyad__kernel(int op, double a, double b, double *y, double *da, double *db);
 
+/* status.c: the calling thread's message of its latest failure, per tape */
+PYAD_INTERNAL void pyad__clear_error(const pyad_tape *t);
+
 /* tape.c */
-PYAD_INTERNAL int pyad__check_thread(pyad_tape *t);
 PYAD_INTERNAL int pyad__stale(pyad_tape *t, int64_t h);
-PYAD_INTERNAL pyad_tape *pyad__registry_get(uint32_t index);
+/* The live tape whose tag (bits 28-62 of its handles) is `tag`, or NULL. It reads only the
+   registry's atomics, never a tape of another tag, so it is safe while other threads use,
+   reset or free other tapes; the tape it returns is the caller's to use (pyad.h). */
+PYAD_INTERNAL pyad_tape *pyad__registry_find(uint64_t tag);
+/* For the frontend's locked entry points (pyad/_build.py): the tape's mutex. */
+PYAD_INTERNAL void pyad__lock(pyad_tape *t);
+PYAD_INTERNAL void pyad__unlock(pyad_tape *t);
 PYAD_INTERNAL int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot,
                                 int *opened);
 /* Records pushed one at a time that must not fail half-way: pyad__prepare makes room for
@@ -138,13 +151,12 @@ static inline int pyad__finite(const pyad_tape *t, double y, double da, double d
     return !t->debug || (isfinite(y) && isfinite(da) && isfinite(db));
 }
 
-/* Is the calling thread the tape's owner? Every entry point but pyad_tape_free asks. */
+/* Every entry point that takes a tape but pyad_tape_free starts here. Any thread may use a
+   tape; calls on one tape must not overlap (pyad.h). */
 static inline int pyad__enter(pyad_tape *t)
 {
     if (PYAD_UNLIKELY(t == NULL))
         return PYAD_MISUSE;
-    if (PYAD_UNLIKELY(!pthread_equal(pthread_self(), t->owner)))
-        return pyad__check_thread(t);
     return PYAD_OK;
 }
 
@@ -172,13 +184,11 @@ static inline int64_t pyad__handle(const pyad_tape *t, uint32_t slot)
    the record's slot; for the entry points that take handles only. */
 static inline int pyad__operand(int64_t h, pyad_tape **tp, uint32_t *slot)
 {
-    const uint64_t u = (uint64_t)h;
-    pyad_tape *t = pyad__registry_get((uint32_t)(u >> PYAD_SLOT_BITS) & (PYAD_REGISTRY_SIZE - 1u));
-    if (PYAD_UNLIKELY(t == NULL || t->tag != u >> PYAD_SLOT_BITS))
+    /* The tag is checked in the registry before the tape is touched: a stale handle may name
+       the registry index of a tape that another thread is using or freeing right now. */
+    pyad_tape *t = pyad__registry_find((uint64_t)h >> PYAD_SLOT_BITS);
+    if (PYAD_UNLIKELY(t == NULL))
         return PYAD_STALE;
-    int st = pyad__enter(t);
-    if (PYAD_UNLIKELY(st != PYAD_OK))
-        return st;
     *tp = t;
     return pyad__resolve(t, h, slot);
 }

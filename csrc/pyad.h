@@ -4,13 +4,18 @@
  * A tape is a Wengert list of scalar records. Every entry point returns a status code
  * (PYAD_OK == 0; see status.def) and delivers results through out-pointers, except the
  * push functions on the recording hot path, which return the new record's handle (>= 0) or a
- * negated status (< 0); a push returning -PYAD_SEGMENT succeeded, and pyad_tape_last gives
- * its handle. A call that fails leaves the tape exactly as it was and stores a message in
- * pyad_tape_errmsg. Nothing here aborts, exits or prints.
+ * negated status (< 0); a push returning -PYAD_SEGMENT succeeded, and pyad_tape_opened gives
+ * its handle. A call that fails leaves the tape exactly as it was and stores a message that
+ * pyad_tape_errmsg gives to the same thread. Nothing here aborts, exits or prints.
  *
  * Handles are opaque 64-bit values naming one record of one tape generation: a handle from
- * before pyad_tape_reset, or from another tape, is refused with PYAD_STALE. A tape belongs to
- * the thread that created it; other threads get PYAD_THREAD (pyad_tape_free excepted).
+ * before pyad_tape_reset, or from another tape, is refused with PYAD_STALE.
+ *
+ * Threads: any thread may use a tape, but calls on one tape must not overlap: the caller
+ * orders them (the Python frontend by the GIL, or by the tape's lock where the interpreter
+ * has none). Calls on different tapes may run at once. A call given a stale handle reads
+ * nothing of the tape its registry index now names, so it may overlap anything; a tape must
+ * not be freed while a call is given it or one of its live handles.
  *
  * pyad/_build.py feeds the region between the cdef markers to cffi verbatim, so it must hold
  * only declarations cffi's parser accepts: no macros, no #if, no includes.
@@ -76,6 +81,8 @@ int pyad_eval_nary(int op, int64_t n, const double *x, double *out);
 int pyad_tape_new(pyad_tape **out);
 void pyad_tape_free(pyad_tape *t);            /* NULL is a no-op */
 int pyad_tape_reset(pyad_tape *t);            /* drop every record; old handles go stale */
+/* The message of the calling thread's latest failed call on t ("" if none since t's last
+   reset): per thread, so that another thread's failure on t cannot replace it. */
 const char *pyad_tape_errmsg(const pyad_tape *t);
 /* Cap the memory the tape holds (pyad_tape_nbytes): a call that would grow it past max_bytes
    fails with PYAD_FULL and leaves the tape as it was. 0 (the default) is no cap; a cap below
@@ -94,6 +101,24 @@ int pyad_tape_last(pyad_tape *t, int64_t *out);     /* newest record; MISUSE if 
 int pyad_tape_segment(pyad_tape *t, int64_t *out);
 int pyad_tape_pin(pyad_tape *t, int64_t h);
 int pyad_tape_unpin(pyad_tape *t, int64_t h);
+/* The segment that the calling thread's latest call on t pinned for it (a push that returned
+   PYAD_SEGMENT, or pyad_tape_new / pyad_tape_reset): *out is the handle of that push's
+   record (of a multi-record push, its first record in that segment; of new and reset, the
+   segment's first slot). MISUSE if that call was on another tape or pinned nothing. Per
+   thread, unlike pyad_tape_last, which names the newest record whichever thread pushed it. */
+int pyad_tape_opened(pyad_tape *t, int64_t *out);
+/* Adopting, for a frontend whose threads share a tape: from the first call of this on, a
+   one-record push whose record lands in a segment the frontend has not adopted pins that
+   segment for the caller and returns -PYAD_SEGMENT, as a push that opens a segment does
+   (pyad_tape_opened names the record); a segment opened, or the first one after a reset, is
+   not adopted. This adopts the segment h names if it is the current one, and otherwise
+   changes nothing but turning adopting on: pushes into the adopted segment return their
+   handles again. The frontend thus knows that a push that returned a handle recorded in the
+   segment it adopted last, whose pin it holds (pyad/tape.py). */
+int pyad_tape_adopt(pyad_tape *t, int64_t h);
+/* One more pin on the current segment, whether or not it holds a record yet; *out names it
+   (pyad_tape_unpin releases it). */
+int pyad_tape_pin_current(pyad_tape *t, int64_t *out);
 
 /* Recording (hot path): return the new handle, or -status. The op-code forms below do what
    the per-op entry points above do, after checking the operands belong to t. */

@@ -57,15 +57,35 @@ int pyad_op_arity(int op)
     return op >= 0 && op < PYAD_OP_COUNT ? pyad__arity[op] : -2;
 }
 
+/* The message of the calling thread's latest failed call, and the tape it failed on. Per
+   thread, because several threads may use one tape: a caller reading the message of its
+   failure after the call must not read another thread's, nor race with its writing. */
+static _Thread_local char errmsg[200];
+static _Thread_local const pyad_tape *errtape;
+
 int pyad__fail(pyad_tape *t, int status, const char *fmt, ...)
 {
     if (t != NULL) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(t->errmsg, sizeof t->errmsg, fmt, ap);
+        vsnprintf(errmsg, sizeof errmsg, fmt, ap);
         va_end(ap);
+        errtape = t;
     }
     return status;
+}
+
+void pyad__clear_error(const pyad_tape *t)
+{
+    if (errtape == t)
+        errtape = NULL;
+}
+
+const char *pyad_tape_errmsg(const pyad_tape *t)
+{
+    if (t == NULL)
+        return "no tape";
+    return errtape == t ? errmsg : "";
 }
 
 int pyad__kernel(int op, double a, double b, double *res, double *pa, double *pb)

@@ -23,16 +23,25 @@
 
 /* Live tapes by registry index, so that an entry point given only handles finds the tape
    (recording calls then pass one or two numbers through cffi instead of four). Index 0 is
-   never used, so no handle is 0. */
+   never used, so no handle is 0. Beside each tape, the tag its handles carry now (0: none):
+   an entry point checks a handle's tag here before it touches the tape, so that a stale
+   handle never reads a tape that another thread may be resetting or freeing. */
 static _Atomic(pyad_tape *) registry[PYAD_REGISTRY_SIZE];
+static _Atomic uint64_t registry_tags[PYAD_REGISTRY_SIZE];
 static _Atomic uint32_t next_index = 1;
 /* The last generation used at each registry index. Only the tape holding an index touches
-   its counter (the registry's compare-and-swap orders successive holders). */
+   its counter (the registry's compare-and-swap orders successive holders; the calls on one
+   tape are ordered by their caller, pyad.h). */
 static uint32_t generations[PYAD_REGISTRY_SIZE];
 
-pyad_tape *pyad__registry_get(uint32_t index)
+pyad_tape *pyad__registry_find(uint64_t tag)
 {
-    return atomic_load_explicit(&registry[index], memory_order_acquire);
+    const uint32_t index = (uint32_t)tag & (PYAD_REGISTRY_SIZE - 1u);
+    /* acquire: the tape this tag was published with (register_tape stores the pointer
+       before the tag) */
+    if (PYAD_UNLIKELY(atomic_load_explicit(&registry_tags[index], memory_order_acquire) != tag))
+        return NULL;
+    return atomic_load_explicit(&registry[index], memory_order_relaxed);
 }
 
 /* A new generation: handles of the previous one (of this tape, or of an earlier tape at the
@@ -43,6 +52,7 @@ static void new_tag(pyad_tape *t)
     const uint32_t gen = (generations[t->reg] + 1u) & ((1u << PYAD_GENERATION_BITS) - 1u);
     generations[t->reg] = gen;
     t->tag = (uint64_t)gen << PYAD_REGISTRY_BITS | t->reg;
+    atomic_store_explicit(&registry_tags[t->reg], t->tag, memory_order_release);
 }
 
 static int register_tape(pyad_tape *t)
@@ -59,12 +69,22 @@ static int register_tape(pyad_tape *t)
     return PYAD_FULL;
 }
 
-int pyad__check_thread(pyad_tape *t)
+void pyad__lock(pyad_tape *t)
 {
-    /* No message: the owner thread may be writing errmsg right now. */
-    (void)t;
-    return PYAD_THREAD;
+    pthread_mutex_lock(&t->lock);
 }
+
+void pyad__unlock(pyad_tape *t)
+{
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* The segment that this thread's latest call on a tape opened (see pyad_tape_opened): under
+   concurrent use, pyad_tape_last may already name another thread's record. */
+static _Thread_local struct {
+    const pyad_tape *tape;
+    int64_t handle;
+} opened_here;
 
 int pyad__stale(pyad_tape *t, int64_t h)
 {
@@ -255,6 +275,8 @@ static int ensure_side(pyad_tape *t, pyad_chunk *ch, uint32_t extra)
     return st;
 }
 
+/* Opens chunk c as the current one, pinned once for the calling thread (pyad_tape_opened);
+   with adopting on, not adopted. */
 static void open_chunk(pyad_tape *t, uint32_t c)
 {
     pyad_chunk *ch = &t->chunks[c];
@@ -266,6 +288,9 @@ static void open_chunk(pyad_tape *t, uint32_t c)
     ch->pos = t->norder;
     t->order[t->norder++] = c;
     t->cur = c;
+    t->adopted = t->adopting ? PYAD_NONE : c;
+    opened_here.tape = t;
+    opened_here.handle = pyad__handle(t, c << PYAD_CHUNK_BITS);
 }
 
 /* At least `need` chunks on the free list (growing the buffers if it must). */
@@ -361,10 +386,20 @@ int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, i
     pyad_chunk *cur = &t->chunks[t->cur];
     int st;
     if (PYAD_LIKELY(nrec <= PYAD_CHUNK - cur->fill)) {
+        /* Not adopted yet (adopting on): the record's segment is pinned for this caller, as
+           if the push had opened it. Checked first, so that a failure has changed nothing. */
+        const int pin = t->cur != t->adopted;
+        if (PYAD_UNLIKELY(pin) && cur->pins == UINT32_MAX)
+            return pyad__fail(t, PYAD_FULL, "too many pins on one segment");
         if (PYAD_UNLIKELY(nside > 0) && (st = ensure_side(t, cur, nside)) != PYAD_OK)
             return st;
         *slot = (t->cur << PYAD_CHUNK_BITS) | cur->fill;
-        *opened = 0;
+        *opened = pin;
+        if (PYAD_UNLIKELY(pin)) {
+            cur->pins++;
+            opened_here.tape = t;
+            opened_here.handle = pyad__handle(t, *slot);
+        }
         return PYAD_OK;
     }
     if (nrec > PYAD_CHUNK)
@@ -407,7 +442,10 @@ int pyad_tape_new(pyad_tape **out)
     pyad_tape *t = pyad__calloc(1, sizeof *t);
     if (t == NULL)
         return PYAD_NOMEM;
-    t->owner = pthread_self();
+    if (pthread_mutex_init(&t->lock, NULL) != 0) {
+        free(t);
+        return PYAD_NOMEM;
+    }
     if (grow(t, 1) != PYAD_OK) {
         pyad_tape_free(t);
         return PYAD_NOMEM;
@@ -425,8 +463,15 @@ void pyad_tape_free(pyad_tape *t)
 {
     if (t == NULL)
         return;
-    if (t->reg != 0)
+    if (t->reg != 0) {
+        /* the tag first: from here on no lookup returns this tape */
+        atomic_store(&registry_tags[t->reg], 0);
         atomic_store(&registry[t->reg], NULL);
+    }
+    pyad__clear_error(t);
+    if (opened_here.tape == t)
+        opened_here.tape = NULL;
+    pthread_mutex_destroy(&t->lock);
     for (uint32_t c = 0; c < t->cap_chunks; c++) {
         free(t->chunks[c].side_slot);
         free(t->chunks[c].side_val);
@@ -467,18 +512,13 @@ int pyad_tape_reset(pyad_tape *t)
         t->free_ids[t->nfree++] = c;
     }
     t->norder = 0;
+    new_tag(t); /* before open_chunk, which notes the new segment's handle */
     open_chunk(t, 0);
-    new_tag(t);
     t->nrecords = 0;
     t->unpins_since_collect = 0;
     t->live_after_collect = 0;
-    t->errmsg[0] = '\0';
+    pyad__clear_error(t);
     return PYAD_OK;
-}
-
-const char *pyad_tape_errmsg(const pyad_tape *t)
-{
-    return t == NULL ? "no tape" : t->errmsg;
 }
 
 int pyad_tape_len(pyad_tape *t, int64_t *out)
@@ -581,6 +621,46 @@ int pyad_tape_segment(pyad_tape *t, int64_t *out)
         return st;
     if (out == NULL)
         return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
+    *out = pyad__handle(t, t->cur << PYAD_CHUNK_BITS);
+    return PYAD_OK;
+}
+
+int pyad_tape_opened(pyad_tape *t, int64_t *out)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    /* the tag too: t may sit where a tape freed since was */
+    if (out == NULL || opened_here.tape != t ||
+        (uint64_t)opened_here.handle >> PYAD_SLOT_BITS != t->tag)
+        return pyad__fail(t, PYAD_MISUSE, "this thread opened no segment of this tape");
+    *out = opened_here.handle;
+    return PYAD_OK;
+}
+
+int pyad_tape_adopt(pyad_tape *t, int64_t h)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    t->adopting = 1;
+    if ((uint64_t)h >> PYAD_SLOT_BITS == t->tag &&
+        (((uint32_t)h & PYAD_SLOT_MASK) >> PYAD_CHUNK_BITS) == t->cur)
+        t->adopted = t->cur;
+    return PYAD_OK;
+}
+
+int pyad_tape_pin_current(pyad_tape *t, int64_t *out)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    if (out == NULL)
+        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
+    pyad_chunk *ch = &t->chunks[t->cur];
+    if (ch->pins == UINT32_MAX)
+        return pyad__fail(t, PYAD_FULL, "too many pins on one segment");
+    ch->pins++;
     *out = pyad__handle(t, t->cur << PYAD_CHUNK_BITS);
     return PYAD_OK;
 }

@@ -56,19 +56,71 @@ def _per_op_cdef() -> str:
     return "\n".join(lines)
 
 
-def _cdef() -> str:
+def _api_cdef() -> str:
+    """The declarations of the C library's entry points (pyad.h's cdef region, per-op ones)."""
     header = (CSRC / "pyad.h").read_text()
     match = re.search(r"/\* pyad-cdef-begin \*/(.*)/\* pyad-cdef-end \*/", header, re.S)
     if match is None:
         raise RuntimeError("csrc/pyad.h lacks the pyad-cdef-begin/end markers")
+    return "\n".join([match.group(1), _per_op_cdef()])
+
+
+def _locked_wrappers() -> tuple[str, str]:
+    """C source and declarations of pyad_<name>_locked for every entry point that uses a tape:
+    the call made under the tape's mutex, with the interpreter released meanwhile (see
+    PRELUDE). The tape is the first argument, or for the per-op entry points the tape of the
+    first handle."""
+    per_op = {
+        f"pyad_{name}{suffix}"
+        for name, arity in _op_rows()
+        if arity in ("1", "2")
+        for suffix in (("",) if arity == "1" else ("", "_vc", "_cv"))
+    }
+    text = re.sub(r"/\*.*?\*/", "", _api_cdef(), flags=re.S)
+    source, cdef = [], []
+    prototype = r"([A-Za-z_][\w \*]*?)\s*\b(pyad_\w+)\s*\(([^;]*?)\)\s*;"
+    for ret, name, params in re.findall(prototype, text):
+        args = [p.strip() for p in params.split(",")]
+        names = [re.findall(r"\w+", a)[-1] for a in args]
+        if name in per_op:
+            handle = names[[a.startswith("int64_t") for a in args].index(True)]
+            tape = f"pyad__registry_find((uint64_t){handle} >> PYAD_SLOT_BITS)"
+        elif re.fullmatch(r"pyad_tape\s*\*\s*\w+", args[0]) and name != "pyad_tape_free":
+            tape = names[0]
+        else:
+            continue
+        ret = " ".join(ret.split())
+        decl = f"{ret} {name}_locked({', '.join(args)})"
+        cdef.append(decl + ";")
+        source.append(
+            f"static {decl}\n{{\n"
+            f"    PyThreadState *state_ = PyEval_SaveThread();\n"
+            f"    pyad_tape *tape_ = {tape};\n"
+            f"    if (tape_ != NULL)\n        pyad__lock(tape_);\n"
+            f"    const {ret} result_ = {name}({', '.join(names)});\n"
+            f"    if (tape_ != NULL)\n        pyad__unlock(tape_);\n"
+            f"    PyEval_RestoreThread(state_);\n    return result_;\n}}\n"
+        )
+    return "\n".join(source), "\n".join(cdef)
+
+
+def _cdef() -> str:
     return "\n".join(
-        [match.group(1), _per_op_cdef(), "const char *pyad_build_version(void);", _NOGIL_CDEF]
+        [_api_cdef(), "const char *pyad_build_version(void);", _NOGIL_CDEF, _locked_wrappers()[1]]
     )
 
 
-# The tape is owned by one thread (other threads get PYAD_THREAD) and a recording call takes
-# tens of nanoseconds, so releasing and retaking the GIL around each call would cost more
-# than the call. The macros below keep the GIL for every call of this module.
+# A recording call takes tens of nanoseconds, so releasing and retaking the GIL around each
+# call would cost more than the call; under the GIL each call is then atomic, which is what
+# lets several threads use one tape (pyad/tape.py). The macros below keep the GIL for every
+# call of this module.
+#
+# Where the interpreter has no GIL (free-threaded CPython), pyad._native binds the
+# pyad_<name>_locked wrappers instead (_locked_wrappers): each takes the tape's mutex around
+# the call, so calls on one tape are again one at a time, as the C library requires. They
+# detach from the interpreter while they wait and run (PyEval_SaveThread), as a blocking call
+# must there; on a GIL build, where tests use them, that releases the GIL, so the calls of
+# several threads really run at once and the mutex is what orders them.
 #
 # Long replays are the exception: pyad.compiled calls these two wrappers instead, which
 # release the GIL around the replay so that other Python threads run meanwhile (replays of
@@ -76,7 +128,7 @@ def _cdef() -> str:
 # replay brings its own work buffer). They touch no Python object between the save and the
 # restore; the numpy buffers they are given stay alive in the caller's frame.
 PRELUDE = """
-#include "pyad.h"
+#include "internal.h"
 #undef Py_BEGIN_ALLOW_THREADS
 #undef Py_END_ALLOW_THREADS
 #define Py_BEGIN_ALLOW_THREADS {
@@ -130,7 +182,7 @@ ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
     "pyad._pyad_cffi",
-    PRELUDE % _version(),
+    PRELUDE % _version() + _locked_wrappers()[0],
     sources=[str((CSRC / name).relative_to(ROOT)) for name in SOURCES],
     include_dirs=[str(CSRC.relative_to(ROOT))],
     extra_compile_args=_compile_args,

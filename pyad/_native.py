@@ -3,10 +3,15 @@ with, reads its op and status tables, and turns status codes into exceptions (th
 from statuses to exceptions). The frontend modules import ``lib`` from here and bind the
 recording entry points directly, because a wrapper call per operation would cost about a
 sixth of it. Their failed statuses come back here, to :func:`error`; only PYAD_STALE is
-refined there (pyad.var tells a Var of another tape from one of before a reset)."""
+refined there (pyad.var tells a Var of another tape from one of before a reset).
+
+Where the interpreter has no GIL, ``lib`` gives the locked entry points instead (see
+:class:`_LockedLib` and ``LOCKED``)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any, NoReturn
 
 from pyad import errors
@@ -14,12 +19,42 @@ from pyad._version import __version__
 
 try:
     from pyad._pyad_cffi import ffi as ffi
-    from pyad._pyad_cffi import lib as lib
+    from pyad._pyad_cffi import lib as _lib
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError(
         "pyad's native module is missing: install the package (pip install -e .) so that "
         "setuptools compiles csrc/ through cffi"
     ) from exc
+
+
+class _LockedLib:
+    """The library with each entry point that uses a tape replaced by its locked wrapper
+    (pyad/_build.py), under the same name: the frontend binds ``lib.pyad_mul`` and so on
+    unchanged. Looked up once per name."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._raw, f"{name}_locked", None) or getattr(self._raw, name)
+        setattr(self, name, value)
+        return value
+
+
+def _no_gil() -> bool:
+    """Does this interpreter run without a GIL (free-threaded CPython, GIL not re-enabled)?
+    PYAD_TAPE_LOCKS=1 says yes: the tests' switch to run the locked entry points under a GIL
+    too (they release it around each call, so calls do overlap)."""
+    if os.environ.get("PYAD_TAPE_LOCKS") == "1":
+        return True
+    gil_enabled = getattr(sys, "_is_gil_enabled", None)
+    return gil_enabled is not None and not gil_enabled()
+
+
+#: Whether calls on a tape take its lock: decided once, here, so that a GIL build binds the
+#: plain entry points and pays nothing for the locks.
+LOCKED = _no_gil()
+lib: Any = _LockedLib(_lib) if LOCKED else _lib
 
 _built = ffi.string(lib.pyad_build_version()).decode()
 if _built != __version__:  # pragma: no cover - stale in-place build
@@ -54,7 +89,7 @@ EXCEPTIONS: dict[str, type[errors.PyadError]] = {
     "OVERFLOW": errors.RangeError,
     "ZERODIV": errors.ZeroDivision,
     "STALE": errors.StaleVarError,
-    "THREAD": errors.ThreadError,
+    "THREAD": errors.InternalError,  # retired: no call returns it (csrc/status.def)
     "NOTLEAF": errors.NotLeafError,
     "MISUSE": errors.InternalError,
     "FULL": errors.TapeMemoryError,
@@ -69,7 +104,7 @@ def error(status: int, tape: Any = None) -> errors.PyadError:
     """The exception for a failed call, with the tape's message when it has one."""
     exc = _BY_CODE.get(status, errors.InternalError)
     message = ""
-    if tape is not None and status != STATUS["THREAD"]:
+    if tape is not None:
         message = _name(lib.pyad_tape_errmsg(tape))
     return exc(message or _name(lib.pyad_strstatus(status)))
 

@@ -30,7 +30,8 @@ class ForeignVarError(PyadError, ValueError):
 
 
 class ThreadError(PyadError, RuntimeError):
-    """A tape used from a thread other than the one that created it."""
+    """No longer raised: any thread may use any tape. Kept so that code catching it still
+    runs."""
 
 
 class NotLeafError(PyadError, AttributeError):

@@ -148,8 +148,8 @@ def _nary(name: str, items: list[Any]) -> Union[Var, float]:
     t, handles, consts, node = _operands(items)
     if t is None:
         return eval_nary(op, _numbers(items), 1)[0]
-    h = lib.pyad_push_nary(t._p, op, len(items), handles, consts)
-    return _failed(t, h, *items, node=node) if h < 0 else _adopt(t, h, node)
+    s, push, args = t._s, lib.pyad_push_nary, (t._p, op, len(items), handles, consts)
+    return _adopt(t, push(*args), s, node, tuple(items), push, *args)
 
 
 def sum(xs: Iterable[Operand], start: Operand = 0.0) -> Union[Var, float]:
@@ -199,9 +199,9 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], start: Operand = 0.0) -> U
             if isinstance(start, Var):
                 hw.insert(0, start._h)
             t = first._t
-            h = _push_dot(t._p, n + biased, hw, _NULL, hx, cx)
-            node = first.__class__
-            return _failed(t, h, start, *ws, *xs, node=node) if h < 0 else _adopt(t, h, node)
+            s, args = t._s, (t._p, n + biased, hw, _NULL, hx, cx)
+            h = _push_dot(*args)
+            return _adopt(t, h, s, first.__class__, (start, *ws, *xs), _push_dot, *args)
     if not _is_zero_number(start):
         ws, xs = [start, *ws], [1.0, *xs]
     tw, hw, cw, node = _operands(ws)
@@ -213,8 +213,9 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], start: Operand = 0.0) -> U
     if t is None:
         pairs = [v for pair in zip(ws, xs) for v in pair]
         return eval_nary(_DOT, _numbers(pairs), 1)[0]
-    h = _push_dot(t._p, len(ws), hw, cw, hx, cx)
-    return _failed(t, h, *ws, *xs, node=node) if h < 0 else _adopt(t, h, node)
+    s, args = t._s, (t._p, len(ws), hw, cw, hx, cx)
+    h = _push_dot(*args)
+    return _adopt(t, h, s, node, (*ws, *xs), _push_dot, *args)
 
 
 def _is_zero_number(x: object) -> bool:
@@ -253,13 +254,18 @@ def softmax(xs: Iterable[Operand]) -> Union[list[Var], list[float]]:
     if t is None:
         return eval_nary(OPS["softmax"][0], _numbers(items), n)
     out = ffi.new("int64_t[]", n)
-    status = lib.pyad_push_softmax(t._p, n, handles, consts, out)
-    if status and status != SEGMENT:
-        _failed(t, -status, *items)
-    results = [int(h) for h in out]
-    if status != SEGMENT:
-        return [_adopt(t, h, node) for h in results]
-    return [_adopt_in(t, h, seg, node) for h, seg in zip(results, t._new_segments(results))]
+    s = t._s
+    while True:
+        status = lib.pyad_push_softmax(t._p, n, handles, consts, out)
+        if status and status != SEGMENT:
+            _failed(t, -status, *items)
+        results = [int(h) for h in out]
+        segments = t._segments(results, s, status == SEGMENT)
+        if segments is not None:
+            return [_adopt_in(t, h, seg, node) for h, seg in zip(results, segments)]
+        # Some output lies in a segment that another thread opened meanwhile and that this
+        # thread holds no pin on: push again under a pin of the current one (see var._slow).
+        s = t._pin_current()
 
 
 __all__ = [

@@ -23,7 +23,7 @@ from typing import Any, Callable, Union
 from pyad import errors
 from pyad._native import lib
 from pyad.functions import _operands
-from pyad.var import Var, _adopt, _checked_float, _failed
+from pyad.var import Var, _adopt, _checked_float
 
 Number = Union[int, float]
 
@@ -53,8 +53,9 @@ def primitive(
         if t is None:
             return value
         partials = _partials(label, df(*values), len(items))
-        h = lib.pyad_push_primitive(t._p, len(items), handles, consts, value, partials)
-        return _failed(t, h, *items, node=node) if h < 0 else _adopt(t, h, node)
+        s, push = t._s, lib.pyad_push_primitive
+        call = (t._p, len(items), handles, consts, value, partials)
+        return _adopt(t, push(*call), s, node, tuple(items), push, *call)
 
     recorded.__name__ = getattr(f, "__name__", "primitive")
     recorded.__doc__ = getattr(f, "__doc__", None)

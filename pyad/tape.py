@@ -7,11 +7,23 @@ tape releases queued pins at its next segment change (or reset, len, nbytes): th
 reuses segments that no pinned or needed record refers to. One ``__del__`` per segment of 1024
 records, none per Var. ``__del__`` never calls C itself: it may run in another thread, or at
 interpreter exit after the C tape is gone.
+
+Threads: several threads may use one tape at once. Each C call is atomic (under the GIL, or
+the tape's lock where there is none: see ``pyad._native``), but the Python between two calls
+is not, so the frontend never assumes that the tape stayed as it was since its previous call.
+A push reads the tape's segment object ``Tape._s`` before the call and keeps it for its result
+only when that is sure to be the result's segment: the one-record pushes of the hot path, when
+the call returned a handle and ``Tape._s`` is still the same object (see ``_install`` for why),
+the others when the handle lies in that segment (which the object pins, so the record is safe).
+Otherwise (var._slow) the push takes its pin from the C call that made the record
+(``pyad_tape_opened``), or pushes again under a pin it took first (``Tape._pin_current``).
+Results come back in buffers of the caller's own, and messages are the calling thread's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,19 +31,28 @@ from types import TracebackType
 from typing import Any
 
 from pyad import errors
-from pyad._native import CHUNK_RECORDS, OP_NAMES, STATUS, check, ffi, lib, new_tape
+from pyad._native import CHUNK_RECORDS, OP_NAMES, STATUS, check, error, ffi, lib, new_tape
 
 _get_ident = threading.get_ident
+
 _NOMEM = STATUS["NOMEM"]
+# Handles share their high bits (the tape's tag) and differ in the slot below them, so
+# h >> CHUNK_SHIFT names h's segment of h's tape generation.
+CHUNK_SHIFT = (CHUNK_RECORDS - 1).bit_length()
 
 
 class _Segment:
-    """One pin on one segment of a tape, shared by the Vars recorded in that segment."""
+    """One pin on one segment of a tape, shared by the Vars recorded in that segment.
 
-    __slots__ = ("_h", "_pending")
+    ``_h`` is a handle in the segment (the one the pin was taken with), ``_c`` the segment's
+    key: a handle ``h`` lies in this segment exactly when ``h >> CHUNK_SHIFT == _c``. While
+    the object lives the segment is pinned, so it cannot be reused for other records."""
+
+    __slots__ = ("_c", "_h", "_pending")
 
     def __init__(self, h: int, pending: list[int]) -> None:
         self._h = h
+        self._c = h >> CHUNK_SHIFT
         self._pending = pending
 
     def __del__(self) -> None:
@@ -72,6 +93,14 @@ def detect_anomaly(tape: Tape | None = None) -> Iterator[Tape]:
         tape.debug = before
 
 
+@functools.cache
+def _empty_tape_bytes() -> int:
+    """What a new tape holds (its first segment): the least cap a tape can meet."""
+    out = ffi.new("int64_t[1]")
+    check(lib.pyad_tape_nbytes(new_tape(), out))
+    return int(out[0])
+
+
 class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.default: Tape | None = None
@@ -85,8 +114,8 @@ class Tape:
     """A Wengert list in C: every operation on Vars appends one record to the active tape.
 
     Each thread has a default tape; ``with pyad.Tape() as t:`` records inside ``t`` instead.
-    A tape belongs to the thread that created it: using it from another thread raises
-    :class:`pyad.errors.ThreadError`. Memory is reclaimed as Vars die, so a training loop
+    Any thread may use any tape, and several threads may record on one tape and sweep it at
+    once (each operation is atomic). Memory is reclaimed as Vars die, so a training loop
     needs no tape calls; ``reset()`` drops every record at once (Vars recorded before it raise
     :class:`pyad.errors.StaleVarError` when used).
 
@@ -100,10 +129,9 @@ class Tape:
     __slots__ = (
         "__weakref__",
         "_debug",
-        "_dout",
+        "_install_lock",
+        "_installer",
         "_max_bytes",
-        "_out",
-        "_owner",
         "_p",
         "_pending",
         "_s",
@@ -113,11 +141,11 @@ class Tape:
     def __init__(self, debug: bool = False, max_bytes: int | None = None) -> None:
         self._max_bytes: int | None = None
         self._p = new_tape()
-        self._owner = _get_ident()
         self._pending: list[int] = []
-        self._out = ffi.new("int64_t[1]")
-        self._dout = ffi.new("double[1]")
-        self._s = self._current_segment()
+        self._install_lock = threading.Lock()
+        self._installer: int | None = None
+        # The first segment, opened by new_tape; installing it turns adopting on in C.
+        self._s = self._new_segment(release=False)
         self._debug = False
         self.debug = debug
         self.max_bytes = max_bytes
@@ -138,7 +166,6 @@ class Tape:
         return tape
 
     def __enter__(self) -> Tape:
-        self._check_thread()
         _state.stack.append(self)
         return self
 
@@ -180,10 +207,10 @@ class Tape:
             if value <= 0:
                 raise ValueError(f"max_bytes must be a positive number of bytes, not {value}")
             # A cap below what a new tape holds could never be met.
-            check(lib.pyad_tape_nbytes(new_tape(), self._out))
-            if value < self._out[0]:
+            least = _empty_tape_bytes()
+            if value < least:
                 raise ValueError(
-                    f"max_bytes must be at least {self._out[0]} (what an empty tape holds: its "
+                    f"max_bytes must be at least {least} (what an empty tape holds: its "
                     f"first segment of {CHUNK_RECORDS} records), not {value}"
                 )
         check(lib.pyad_tape_set_max_bytes(self._p, value or 0), self._p)
@@ -193,86 +220,138 @@ class Tape:
     def reset(self) -> None:
         """Drop every record. Vars recorded before raise StaleVarError when used again."""
         check(lib.pyad_tape_reset(self._p), self._p)
-        self._pending.clear()  # pins of the old generation died with it
-        self._s = self._current_segment()
+        # The reset's first segment; queued pins of the old generation are released as no-ops
+        # (another thread may be queueing pins of the new one meanwhile: none is dropped).
+        self._new_segment()
 
     def __len__(self) -> int:
         self._release_pins()
-        check(lib.pyad_tape_len(self._p, self._out), self._p)
-        return int(self._out[0])
+        out = ffi.new("int64_t *")  # the caller's own: another thread may call at once
+        check(lib.pyad_tape_len(self._p, out), self._p)
+        return int(out[0])
 
     @property
     def nbytes(self) -> int:
         """Bytes of memory the C tape holds: record buffers, operand lists and scratch."""
         self._release_pins()
-        check(lib.pyad_tape_nbytes(self._p, self._out), self._p)
-        return int(self._out[0])
+        out = ffi.new("int64_t *")
+        check(lib.pyad_tape_nbytes(self._p, out), self._p)
+        return int(out[0])
 
     def summary(self) -> TapeSummary:
         """Records per op, memory and depth (the longest chain from an input): for a tape too
         large to draw with ``pyad.to_dot``."""
         self._release_pins()
         counts = ffi.new("int64_t[]", len(OP_NAMES))
-        check(lib.pyad_tape_stats(self._p, counts, self._out), self._p)
-        depth = int(self._out[0])
+        out = ffi.new("int64_t *")
+        check(lib.pyad_tape_stats(self._p, counts, out), self._p)
+        depth = int(out[0])
         per_op = {name: int(counts[code]) for code, name in enumerate(OP_NAMES) if counts[code]}
         return TapeSummary(per_op, len(self), self.nbytes, depth)
 
     def __repr__(self) -> str:
         try:
             return f"<pyad.Tape: {len(self)} records, {self.nbytes} bytes>"
-        except errors.PyadError:
-            return "<pyad.Tape of another thread>"
+        except errors.PyadError as exc:
+            return f"<pyad.Tape: {type(exc).__name__}>"
 
     # -- for the frontend ------------------------------------------------------------------
-    def _check_thread(self) -> None:
-        if _get_ident() != self._owner:
-            raise errors.ThreadError(
-                "this tape belongs to another thread: each thread records on its own tape"
-            )
-
-    def _current_segment(self) -> _Segment:
-        check(lib.pyad_tape_segment(self._p, self._out), self._p)
-        return _Segment(int(self._out[0]), self._pending)
-
     def _pin(self, h: int) -> _Segment:
-        """A new pin on the segment of record ``h`` (for Vars made from handles)."""
+        """A new pin on the segment of record ``h`` (for Vars made from handles of records that
+        a pinned record needs, so that ``h`` cannot be reused meanwhile)."""
         check(lib.pyad_tape_pin(self._p, h), self._p)
         return _Segment(h, self._pending)
 
-    def _new_segment(self) -> int:
-        """After a push returned PYAD_SEGMENT: adopt the new segment, return the record."""
-        check(lib.pyad_tape_last(self._p, self._out), self._p)
-        h = int(self._out[0])
-        self._s = _Segment(h, self._pending)
-        self._release_pins()
-        return h
+    def _new_segment(self, release: bool = True) -> _Segment:
+        """After a push returned PYAD_SEGMENT (or a reset): the segment that this thread's call
+        opened, with the pin the call took; ``_h`` is its first record, the record of a
+        one-record push. It becomes the tape's segment, which a push compares its result with.
+        (Another thread may set an older one meanwhile: pushes then find their records
+        outside it, and take the slow path that sets a current one.)"""
+        out = ffi.new("int64_t *")
+        check(lib.pyad_tape_opened(self._p, out), self._p)
+        segment = _Segment(int(out[0]), self._pending)
+        self._install(segment)
+        if release:
+            self._release_pins()
+        return segment
 
-    def _new_segments(self, handles: list[int]) -> list[_Segment]:
-        """After a multi-record push returned PYAD_SEGMENT: the segment of each record, with
-        one new pin per segment the push opened (every segment but the one current before)."""
-        # Handles share their high bits (the tape's tag) and differ in the slot below it, so
-        # h >> shift names the segment.
-        shift = (CHUNK_RECORDS - 1).bit_length()
-        current_chunk = self._s._h >> shift
+    def _pin_current(self) -> _Segment:
+        """A new pin on the current segment, taken in one C call: a push made after it whose
+        record lies in this segment is safe, whatever other threads did in between."""
+        out = ffi.new("int64_t *")
+        check(lib.pyad_tape_pin_current(self._p, out), self._p)
+        segment = _Segment(int(out[0]), self._pending)
+        self._install(segment)
+        return segment
+
+    def _install(self, segment: _Segment) -> None:
+        """Make ``segment`` the tape's segment if it is the current one: ``_s`` for the pushes
+        to compare with, and adopted in C (pyad_tape_adopt), so that pushes into it return
+        handles; pushes into a segment not adopted return SEGMENT with a pin of their own.
+
+        Why a push whose call returned a handle, with ``_s`` the same object before and after
+        the call, may keep that object: the call recorded in the adopted segment A. ``_s`` is
+        only written here, under the lock, with a segment that was the current one when its
+        section began, before A is adopted; and no segment other than A is current between
+        A's adoption and the call (a new one would have left A unadopted). So every write
+        between A's and the call is of a segment of A, and the object the push read, the same
+        before and after the call, was written at or after A's write.
+
+        A nested call (a finalizer or signal handler recording on this tape during this
+        thread's own section) does nothing: its push holds a pin of its own already, and its
+        section inside this one would break the order that the argument above rests on."""
+        me = _get_ident()
+        if self._installer == me:
+            return
+        out = ffi.new("int64_t *")
+        with self._install_lock:
+            self._installer = me
+            try:
+                check(lib.pyad_tape_segment(self._p, out), self._p)
+                if int(out[0]) >> CHUNK_SHIFT == segment._c:
+                    self._s = segment
+                    check(lib.pyad_tape_adopt(self._p, segment._h), self._p)
+            finally:
+                self._installer = None
+
+    def _segments(
+        self, handles: list[int], before: _Segment, opened: bool
+    ) -> list[_Segment] | None:
+        """The segment of each record of a multi-record push: ``before`` is the tape's segment
+        read before the push, ``opened`` whether the push returned PYAD_SEGMENT (it then
+        opened one segment, and its pin is adopted here). None if a record lies in a segment
+        this thread holds no pin on (another thread changed segments between reading
+        ``before`` and the push): the caller pushes again under :meth:`_pin_current`."""
+        new = self._new_segment() if opened else None
         segments = []
         for h in handles:
-            chunk = h >> shift
-            if chunk != current_chunk:
-                current_chunk = chunk
-                self._s = _Segment(h, self._pending)
-            segments.append(self._s)
-        self._release_pins()
+            chunk = h >> CHUNK_SHIFT
+            if chunk == before._c:
+                segments.append(before)
+            elif new is not None and chunk == new._c:
+                segments.append(new)
+            else:
+                return None
         return segments
 
     def _release_pins(self) -> None:
-        if _get_ident() != self._owner:
-            return
+        """Release the pins queued by dead segment objects. Several threads may release at
+        once: each queued pin is taken by one."""
         pending, unpin, p = self._pending, lib.pyad_tape_unpin, self._p
-        while pending:
-            h = pending.pop()
-            if unpin(p, h) == _NOMEM:
+        while True:
+            try:
+                h = pending.pop()
+            except IndexError:  # empty, perhaps emptied by another thread since the test
+                break
+            status = unpin(p, h)
+            if status == _NOMEM:
                 # The release's bookkeeping found no memory: the segment stays pinned, and
                 # the next release tries again. Not an error of the caller's operation.
                 pending.append(h)
-                return
+                break
+            if status:
+                # Not a lack of memory: the pins are out of step with the segments, a bug in
+                # pyad, raised here (InternalError) rather than hidden. The pin is not queued
+                # again: it would fail again; the other queued pins wait for the next release.
+                raise error(status, p)

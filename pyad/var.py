@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 import numpy as np
 
 from pyad import errors
-from pyad._native import CHUNK_RECORDS, OP_NAMES, OPS, SEGMENT, STATUS, error, eval_op, ffi, lib
-from pyad.tape import Tape
+from pyad._native import OP_NAMES, OPS, SEGMENT, STATUS, error, eval_op, ffi, lib
+from pyad.tape import CHUNK_SHIFT, Tape
 
 if TYPE_CHECKING:
     from pyad.tape import _Segment
@@ -51,17 +51,57 @@ def _adopt_in(t: Tape, h: int, segment: _Segment, node: type[Var] | None = None)
     return r
 
 
-def _adopt(t: Tape, h: int, node: type[Var] | None = None) -> Var:
-    """A Var for record ``h``, just pushed in the current segment (off the hot path)."""
-    return _adopt_in(t, h, t._s, node)
+def _adopt(
+    t: Tape,
+    h: int,
+    s: _Segment,
+    node: type[Var] | None,
+    operands: tuple[object, ...],
+    push: Callable[..., int],
+    *args: object,
+) -> Var:
+    """The result of ``h = push(*args)`` (off the hot path, which inlines the first line):
+    ``s`` is ``t._s`` as read before the push."""
+    if h >> CHUNK_SHIFT == s._c:
+        return _adopt_in(t, h, s, node)
+    return _slow(t, h, s, node, operands, push, *args)
+
+
+def _slow(
+    t: Tape,
+    h: int,
+    s: _Segment,
+    node: type[Var] | None,
+    operands: tuple[object, ...],
+    push: Callable[..., int],
+    *args: object,
+) -> Var:
+    """The slow path of every one-record push ``h = push(*args)`` whose record does not lie in
+    ``s``, the tape's segment read before the push: a new segment, a failure, or a record in
+    a segment that another thread opened meanwhile.
+
+    A record in a segment that this thread holds no pin on is not used: between the push and
+    any pin taken now, the segment could have been released and reused for other records
+    (several threads record on the tape). The record is left unused, and the op is pushed
+    again after pinning the current segment; if the record then lies in it, it is safe."""
+    while h >= 0:
+        if h >> CHUNK_SHIFT == s._c:
+            return _adopt_in(t, h, s, node)
+        s = t._pin_current()
+        h = push(*args)
+    if -h == SEGMENT:
+        s = t._new_segment()  # the segment this push opened, pinned by it for this thread
+        return _adopt_in(t, s._h, s, node)
+    return _failed(t, h, *operands, node=node)
 
 
 def _failed(t: Tape, h: int, *operands: object, node: type[Var] | None = None) -> Var:
-    """The slow path of every push: a new segment (not an error: the result, a ``node``) or
-    an exception."""
+    """The slow path of a push that failed (or opened a new segment: not an error, the result
+    is a ``node``): raises the exception."""
     status = -h
     if status == SEGMENT:
-        return _adopt(t, t._new_segment(), node)
+        s = t._new_segment()
+        return _adopt_in(t, s._h, s, node)
     if status == STALE:
         for x in operands:
             if isinstance(x, Var) and x._t is not t:
@@ -99,6 +139,12 @@ def _caller() -> str:
 
 # The three factories below repeat the same few lines that make the result Var instead of
 # calling _adopt: on the hot path that call would cost a fifth of the whole operation.
+#
+# Each reads the tape's segment object s before the push, and keeps it if the push returned a
+# handle and t._s is still s: the record then lies in s's segment (another thread may change
+# segments between any two lines here; pyad.tape.Tape._install says why this is enough), and
+# s, held by this frame, pins it. Everything else is _slow's (see there); its arguments repeat
+# the push so that it can push again, since a lambda here would make the locals closure cells.
 
 
 def _binary(name: str, node: type[Var] | None = None) -> Callable[[Var, object], Any]:
@@ -110,19 +156,22 @@ def _binary(name: str, node: type[Var] | None = None) -> Callable[[Var, object],
 
     def method(self: Var, other: object) -> Any:
         cls = other.__class__
+        t = self._t
+        s = t._s
         if cls is node:
             h = push_vv(self._h, other._h)  # type: ignore[attr-defined]
         elif cls is float or cls is int:
             h = push_vc(self._h, other)
         else:
             return _binary_other(self, other, name, False)
-        t = self._t
-        if h < 0:
-            return _failed(t, h, self, other, node=node)
+        if h < 0 or t._s is not s:
+            if cls is node:
+                return _slow(t, h, s, node, (self, other), push_vv, self._h, other._h)  # type: ignore[attr-defined]
+            return _slow(t, h, s, node, (self, other), push_vc, self._h, other)
         r = _new(node)
         r._t = t
         r._h = h
-        r._s = t._s
+        r._s = s
         return r
 
     return method
@@ -135,17 +184,18 @@ def _reflected(name: str, node: type[Var] | None = None) -> Callable[[Var, objec
 
     def method(self: Var, other: object) -> Any:
         cls = other.__class__
+        t = self._t
+        s = t._s
         if cls is float or cls is int:
             h = push_cv(other, self._h)
         else:
             return _binary_other(self, other, name, True)
-        t = self._t
-        if h < 0:
-            return _failed(t, h, self, other, node=node)
+        if h < 0 or t._s is not s:
+            return _slow(t, h, s, node, (self, other), push_cv, other, self._h)
         r = _new(node)
         r._t = t
         r._h = h
-        r._s = t._s
+        r._s = s
         return r
 
     return method
@@ -156,18 +206,20 @@ def _binary_other(self: Var, other: object, name: str, reflected: bool) -> Any:
     numbers. The result has self's class."""
     t = self._t
     node = self.__class__
+    args: tuple[object, ...]
     if isinstance(other, Var):
         a, b = (other, self) if reflected else (self, other)
-        h = getattr(lib, f"pyad_{name}")(a._h, b._h)
+        push, args = getattr(lib, f"pyad_{name}"), (a._h, b._h)
     elif _is_number(other):
         c = float(other)  # type: ignore[arg-type]
         if reflected:
-            h = getattr(lib, f"pyad_{name}_cv")(c, self._h)
+            push, args = getattr(lib, f"pyad_{name}_cv"), (c, self._h)
         else:
-            h = getattr(lib, f"pyad_{name}_vc")(self._h, c)
+            push, args = getattr(lib, f"pyad_{name}_vc"), (self._h, c)
     else:
         return NotImplemented
-    return _failed(t, h, self, other, node=node) if h < 0 else _adopt(t, h, node)
+    s = t._s
+    return _adopt(t, push(*args), s, node, (self, other), push, *args)
 
 
 def _unary(name: str, node: type[Var] | None = None) -> Callable[[Any], Any]:
@@ -180,18 +232,19 @@ def _unary(name: str, node: type[Var] | None = None) -> Callable[[Any], Any]:
 
     def function(x: Any) -> Any:
         if x.__class__ is node:
-            h = push(x._h)
             t = x._t
-            if h < 0:
-                return _failed(t, h, x, node=node)
+            s = t._s
+            h = push(x._h)
+            if h < 0 or t._s is not s:
+                return _slow(t, h, s, node, (x,), push, x._h)
             r = _new(node)
             r._t = t
             r._h = h
-            r._s = t._s
+            r._s = s
             return r
         if isinstance(x, Var):
-            h = push(x._h)
-            return _failed(x._t, h, x, node=x.__class__) if h < 0 else _adopt(x._t, h, x.__class__)
+            s = x._t._s
+            return _adopt(x._t, push(x._h), s, x.__class__, (x,), push, x._h)
         return eval_op(op, _checked_float(x))
 
     function.__name__ = function.__qualname__ = name
@@ -257,21 +310,31 @@ class Var:
         if value is None:
             raise TypeError(f"Var(v) takes a real number, got {type(v).__name__}")
         t = Tape.current()
+        s = t._s
         h = _push_leaf(t._p, value)
-        if h < 0:
-            h = _failed(t, h)._h
+        if h >> CHUNK_SHIFT != s._c:  # see _binary
+            r = _slow(t, h, s, None, (), _push_leaf, t._p, value)
+            h, s = r._h, r._s
         self._t = t
         self._h = h
-        self._s = t._s
+        self._s = s
 
     # -- value and adjoint ---------------------------------------------------------------
     def _read(self, getter: Any) -> float:
         t = self._t
-        out = t._dout
+        # A buffer of this call's own: another thread may read into a shared one between the
+        # call and out[0]. Taken from a pool (list.pop and append are atomic) rather than
+        # made: ffi.new costs several times as much.
+        try:
+            out = _buffers.pop()
+        except IndexError:
+            out = ffi.new("double[1]")
         status = getter(t._p, self._h, out)
+        value = out[0]
+        _buffers.append(out)
         if status:
             _failed(t, -status, self)
-        return float(out[0])
+        return float(value)
 
     def _write(self, setter: Any, value: Number) -> None:
         t = self._t
@@ -342,9 +405,9 @@ class Var:
         result = []
         for i in range(n):
             h = int(handles[i])
-            seg = pins.get(h >> _CHUNK_SHIFT)
+            seg = pins.get(h >> CHUNK_SHIFT)
             if seg is None:
-                seg = pins[h >> _CHUNK_SHIFT] = t._pin(h)
+                seg = pins[h >> CHUNK_SHIFT] = t._pin(h)
             node = _new(self.__class__)
             node._t = t
             node._h = h
@@ -457,7 +520,7 @@ class Var:
 STALE = STATUS["STALE"]
 NONFINITE = STATUS["NONFINITE"]
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_CHUNK_SHIFT = (CHUNK_RECORDS - 1).bit_length()
+_buffers: list[Any] = []  # Var._read's out-buffers, one per read in progress at most
 
 
 def _real_or_none(x: object) -> float | None:

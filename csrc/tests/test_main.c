@@ -1,6 +1,6 @@
 /*
  * C unit tests of the tape: recording, the sweep, errors that leave the tape unchanged,
- * stale and foreign handles, threads, segments and their reuse. Run by `make -C csrc test`
+ * stale and foreign handles, segments and their reuse. Run by `make -C csrc test`
  * and, under ASan/UBSan, `make -C csrc sanitize`.
  */
 #include <math.h>
@@ -397,32 +397,6 @@ static void test_referenced_segments_survive(void)
     pyad_tape_free(t);
 }
 
-struct thread_arg {
-    pyad_tape *t;
-    int64_t x;
-    int64_t push, backward;
-};
-
-static void *other_thread(void *p)
-{
-    struct thread_arg *arg = p;
-    arg->push = pyad_push_v(arg->t, PYAD_OP_EXP, arg->x);
-    arg->backward = pyad_backward(arg->t, arg->x, 1.0);
-    return NULL;
-}
-
-static void test_threads(void)
-{
-    pyad_tape *t = new_tape();
-    struct thread_arg arg = {t, got(t, pyad_push_leaf(t, 1.0)), 0, 0};
-    pthread_t th;
-    CHECK(pthread_create(&th, NULL, other_thread, &arg) == 0);
-    CHECK(pthread_join(th, NULL) == 0);
-    CHECK(arg.push == -PYAD_THREAD && arg.backward == PYAD_THREAD);
-    CHECK(tape_len(t) == 1);
-    pyad_tape_free(t);
-}
-
 static void test_eval(void)
 {
     double y, da, db;
@@ -454,7 +428,7 @@ int main(void)
     test_fanout();
     test_segments_are_reused();
     test_referenced_segments_survive();
-    test_threads();
+    test_tape_threads();
     test_eval();
     test_program();
     test_saved();
