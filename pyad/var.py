@@ -154,7 +154,9 @@ def _binary(name: str, node: type[Var] | None = None) -> Callable[[Var, object],
     push_vc = getattr(lib, f"pyad_{name}_vc")
     node = node or Var
 
-    def method(self: Var, other: object) -> Any:
+    def method(self: Var, other: object, modulo: None = None) -> Any:
+        if modulo is not None:  # pow(x, y, modulo), the one call that passes it
+            raise TypeError("pow() with three arguments (a modulo) is not supported for Vars")
         cls = other.__class__
         t = self._t
         s = t._s

@@ -181,3 +181,12 @@ def test_a_closed_over_var_gets_a_message_that_says_what_to_do() -> None:
     # the two fixes the message names
     assert pyad.grad(lambda v: w.v * v[0])([2.0])[0] == 3.0
     assert list(pyad.grad(lambda v: v[1] * v[0])([2.0, w.v])) == [3.0, 2.0]
+
+
+def test_three_argument_pow_says_it_is_not_supported(tape: pyad.Tape) -> None:
+    x = Var(3.0)
+    n = len(tape)
+    with pytest.raises(TypeError, match="three arguments"):
+        pow(x, 2, 5)
+    assert len(tape) == n
+    assert pow(x, 2).v == 9.0
