@@ -120,8 +120,10 @@ _FOREIGN = (
     "hvp, hessian and compile record fn on a fresh tape of their own, so a Var made outside "
     "fn (a model's parameter it closes over, say) cannot enter its computation: pass it in "
     "through fn's input vector to get its derivative too, or use its value (p.v) as a "
-    "constant. Elsewhere, record one computation on one tape (Vars made inside "
-    "`with pyad.Tape():` belong to that tape, others to the thread's default tape)"
+    "constant. Elsewhere, record one computation on one tape: Vars made inside "
+    "`with pyad.Tape():` belong to that tape, others to the default tape of the thread that "
+    "made them, so a worker thread making new Vars for a model built in another thread "
+    "makes them inside `with p.tape:` (p one of the model's Vars)"
 )
 
 

@@ -11,6 +11,7 @@ during one long replay, against the same replay with the release switched off.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import math
 import os
@@ -563,3 +564,39 @@ def test_one_tape_shared_by_threads_with_the_locks_of_interpreters_without_a_gil
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert run.stdout.count("PASSED tests/test_threads.py::") == len(SHARED_TAPE_TESTS)
+
+
+def test_training_in_a_thread_pool_keeps_the_best_model_with_deepcopy() -> None:
+    """The issue's drop-in case, unchanged micrograd-style code: a model built in the main
+    thread, trained in a ThreadPoolExecutor worker, the best one kept with copy.deepcopy."""
+    from pyad.compat.micrograd.engine import Value
+    from pyad.compat.micrograd.nn import MLP
+
+    xs = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+    ys = [1.0, -1.0, -1.0, 1.0]
+
+    def loss_of(model: Any) -> Any:
+        return sum((o - y) ** 2 for o, y in zip((model(x) for x in xs), ys))
+
+    def train(model: Any, steps: int) -> tuple[Any, float, list[float]]:
+        best, best_loss, losses = copy.deepcopy(model), math.inf, []
+        for k in range(steps):
+            loss = loss_of(model)
+            if loss.data < best_loss:
+                best, best_loss = copy.deepcopy(model), loss.data
+            model.zero_grad()
+            loss.backward()
+            lr = 0.3 if k % 7 == 6 else 0.05  # an overshoot now and then: the best is kept
+            for p in model.parameters():
+                p.data -= lr * p.grad
+            losses.append(loss.data)
+        return best, best_loss, losses
+
+    random.seed(3)
+    model = MLP(3, [4, 4, 1])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        best, best_loss, losses = pool.submit(train, model, 40).result()
+    assert best_loss == min(losses) < losses[0]
+    assert all(isinstance(p, Value) for p in best.parameters())
+    assert all(a is not b for a, b in zip(best.parameters(), model.parameters()))
+    assert loss_of(best).data == best_loss  # the copy computes what the original did then
