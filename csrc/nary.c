@@ -238,13 +238,16 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const dou
         return st;
     }
     int opened = 0;
+    double rest;
+    const int64_t top = pyad__softmax_top(y, n, &rest);
     for (uint32_t i = 0; i < count; i++) {
         const uint32_t slot = pyad__next_slot(t, &opened);
         pyad_chunk *ch = &t->chunks[t->cur];
         const uint32_t first = ch->side_len;
+        const double ci = pyad__softmax_rest(y, i, top, rest);
         for (uint32_t j = 0; j < count; j++)
             put_side(ch, first + j, slot, handle_at(l, j),
-                     pyad__softmax_partial(y[i], y[j], i == j), v[j]);
+                     pyad__softmax_partial(y[i], ci, y[j], i == j), v[j]);
         put_record(t, slot, PYAD_OP_SOFTMAX, first, count, y[i], (double)i);
         pyad__commit(t, 1, count);
         out[i] = pyad__handle(t, slot);
