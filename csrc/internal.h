@@ -187,9 +187,11 @@ static inline int pyad__operand(int64_t h, pyad_tape **tp, uint32_t *slot)
 /* nary.c: a softmax group's layout (see nary.c). The slot of output 0 of the softmax that
    record s is an output of (PYAD_NO_HEAD if that is gone: then no live record uses s), and
    the (operand, partial) pairs of s as pyad_get_operands gives them: writes the first cap,
-   returns their number (-1: no head). */
+   returns their number (-1: no head). pyad__softmax_orphan: STALE, saying why, for an
+   entry point given such an output's handle h. */
 #define PYAD_NO_HEAD UINT32_MAX
 PYAD_INTERNAL uint32_t pyad__softmax_head(const pyad_tape *t, uint32_t s);
+PYAD_INTERNAL int pyad__softmax_orphan(pyad_tape *t, int64_t h);
 PYAD_INTERNAL int64_t pyad__softmax_operands(const pyad_tape *t, uint32_t s, int64_t cap,
                                              int64_t *handles, double *partials);
 

@@ -299,6 +299,14 @@ uint32_t pyad__softmax_head(const pyad_tape *t, uint32_t s)
     return h;
 }
 
+int pyad__softmax_orphan(pyad_tape *t, int64_t h)
+{
+    return pyad__fail(t, PYAD_STALE,
+                      "handle %#llx names a softmax output whose first output's segment was "
+                      "reused (nothing kept that output)",
+                      (unsigned long long)h);
+}
+
 int64_t pyad__softmax_operands(const pyad_tape *t, uint32_t s, int64_t cap, int64_t *handles,
                                double *partials)
 {

@@ -115,6 +115,9 @@ int pyad_backward(pyad_tape *t, int64_t h, double upstream)
         return st;
     if ((st = pyad__resolve(t, h, &r)) != PYAD_OK)
         return st;
+    if ((t->kind[r] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX &&
+        pyad__softmax_head(t, r) == PYAD_NO_HEAD)
+        return pyad__softmax_orphan(t, h);
     const uint32_t top = t->chunks[r >> PYAD_CHUNK_BITS].pos;
 
     /* Grads already nonzero in the swept range (chunks marked dirty) are set aside and zeroed,
