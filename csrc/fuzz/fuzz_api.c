@@ -33,7 +33,7 @@
 #include "pyad.h"
 
 
-enum { POOL = 64, MAXN = 1100, MAXREC = 6000, MAXPROG = 2, MAXWORK = 1 << 20, MAXHELD = 32 };
+enum { POOL = 64, MAXN = 1100, MAXREC = 12000, MAXPROG = 2, MAXWORK = 1 << 20, MAXHELD = 32 };
 
 /* ---- the input, read as a stream; past its end every read is 0 ------------------------- */
 

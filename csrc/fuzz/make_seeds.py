@@ -183,6 +183,17 @@ def seeds() -> dict[str, bytes]:
     s.backward(kept)
     out["softmax-reuse"] = bytes(s.b)
 
+    s = Seed()  # compiling a record that lost its operand: its segment kept for another's sake
+    a = s.leaf(0.5)
+    s.bulk(0, 0x08, bytes([5]))  # on into the second segment
+    lost = s.v("tanh", a)  # in the second segment, of a leaf in the first
+    b = s.leaf(2.0)
+    s.bulk(0, 0x08, bytes([5]))
+    s.v("exp", b)  # keeps b, so the second segment; nothing keeps the first
+    s.bulk(0, 0x20, bytes([1]))  # only the newest (exp) alive: the first segment is reused
+    s.program([], [lost], [])  # refused (STALE); the old builder read past its arrays
+    out["compile-lost-operand"] = bytes(s.b)
+
     s = Seed()  # allocation failures in the middle of recording and compiling
     x, y = s.leaf(2.0), s.leaf(3.0)
     s.b += bytes([11, 0, 7, 3])  # the 2nd allocation from now fails
