@@ -64,14 +64,20 @@ static void sweep_softmax(pyad_tape *t, uint32_t s, double g)
         return; /* an output no live record uses: nothing reaches it from a live one */
     const pyad_chunk *ch = &t->chunks[h >> PYAD_CHUNK_BITS];
     const pyad_rec r = t->rec[h], self = t->rec[s];
-    const uint32_t i = (uint32_t)self.da;
+    const uint32_t i = (uint32_t)self.da, n = r.b & ~PYAD_NARY_BIT;
+    const uint32_t *slot = ch->side_slot + r.a;
+    const double *y = ch->side_val + r.a;
     const double yi = t->val[s], ci = self.db;
     double *grad = t->grad;
-    for (uint32_t j = 0, n = r.b & ~PYAD_NARY_BIT; j < n; j++) {
-        const uint32_t o = ch->side_slot[r.a + j];
-        if (o != h)
-            grad[o] += pyad__softmax_partial(yi, ci, ch->side_val[r.a + j], i == j) * g;
-    }
+    /* entries in order (a repeated operand sums in the replay's order), the diagonal apart */
+    for (uint32_t j = 0; j < i; j++)
+        if (slot[j] != h)
+            grad[slot[j]] += pyad__softmax_partial(yi, ci, y[j], 0) * g;
+    if (slot[i] != h)
+        grad[slot[i]] += pyad__softmax_partial(yi, ci, y[i], 1) * g;
+    for (uint32_t j = i + 1; j < n; j++)
+        if (slot[j] != h)
+            grad[slot[j]] += pyad__softmax_partial(yi, ci, y[j], 0) * g;
 }
 
 static void sweep_nary(pyad_tape *t, uint32_t s, double g)
