@@ -181,23 +181,30 @@ def test_compile_after_segments_of_a_softmax_were_reused(
 def test_kept_outputs_of_a_reused_softmax_group(
     n: int, before_end: int, keep: tuple[int, ...]
 ) -> None:
-    """On the tape itself: after the churn, the kept outputs' partials and gradients are the
-    reference's, bit for bit."""
+    """On the tape itself: after the churn, the kept outputs' values, partials (read through
+    the links to output 0) and the gradients are the reference's, bit for bit."""
+
+    def kept_outputs(out: Any) -> list[Any]:
+        # out = sum_k w_k * y_k: each product's only Var operand is a kept output
+        return [prod.predecessors[0][1] for _, prod in out.predecessors]
+
     fn = _grouped(n, before_end, keep)
     with pyad.Tape():
         xs = [pyad.Var(v) for v in (0.3, -1.2, 0.8)]
         out = fn(xs)
-        partials = [[m for m, _ in p.predecessors] for _, p in out.predecessors]
+        ys = kept_outputs(out)
+        values = [y.v for y in ys]
+        partials = [[m for m, _ in y.predecessors] for y in ys]
         out.backward()
         grads = [x.grad for x in xs]
     rs = [R.Var(v) for v in (0.3, -1.2, 0.8)]
     items: list[Any] = [rs[0], rs[1] * 0.5, 0.75, rs[2], rs[0] - rs[1]]
     routs = R.softmax([items[j % len(items)] for j in range(n)])
     rout = R.sum([routs[j] * (1.0 + k) for k, j in enumerate(keep)])
-    rpartials = [[m for m, _ in p.predecessors] for _, p in rout.predecessors]
+    rys = kept_outputs(rout)
+    assert values == [y.v for y in rys]
+    assert partials == [[m for m, _ in y.predecessors] for y in rys]
     rout.backward()
-    # each kept output is the left operand of its product with the weight
-    assert [p[:1] for p in partials] == [p[:1] for p in rpartials]
     assert grads == [x.grad for x in rs]
 
 
