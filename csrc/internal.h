@@ -11,7 +11,7 @@
  * the constant in db, and leaves point at themselves with zero partials (the sweep's write to
  * grad[self] is overwritten at once), so the reverse sweep
  * is the same two multiply-adds for every record but the n-ary ones. n-ary records keep their
- * operands in their chunk's side arrays: a = offset, b = count, da = output index (softmax).
+ * operands in their chunk's side arrays: a = offset, b = count (softmax: see nary.c).
  */
 #ifndef PYAD_INTERNAL_H
 #define PYAD_INTERNAL_H
@@ -59,7 +59,7 @@ _Static_assert(PYAD_OP_COUNT <= (1 << PYAD_OP_BITS), "op codes must fit in PYAD_
 enum pyad_chunk_state { PYAD_CHUNK_FREE = 0, PYAD_CHUNK_USED = 1 };
 
 /* A record's operands and partials. n-ary records: a = first side entry, b = entry count
-   with PYAD_NARY_BIT set, da = output index (softmax). */
+   with PYAD_NARY_BIT set; softmax also keeps da = output index, db = 1 - output (nary.c). */
 typedef struct pyad_rec {
     uint32_t a, b;
     double da, db;
@@ -77,7 +77,7 @@ typedef struct pyad_chunk {
     uint32_t side_room;  /* entries the side arrays hold; side_cap (what nbytes counts) catches
                             up once the call that grew them succeeds */
     uint32_t *side_slot; /* n-ary operands: slot, or the record's own slot for a constant */
-    double *side_val;    /* ... and its partial, or the constant's value */
+    double *side_val;    /* ... and its partial (softmax: see nary.c), or the constant's value */
 } pyad_chunk;
 
 struct pyad_tape {
@@ -135,12 +135,13 @@ PYAD_INTERNAL void pyad__unlock(pyad_tape *t);
 PYAD_INTERNAL int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot,
                                 int *opened);
 /* Records pushed one at a time that must not fail half-way: pyad__prepare makes room for
-   nrec records with `per` side entries each (the only step that can fail), then each
-   pyad__next_slot gives the next slot, opening prepared chunks as needed. */
+   nrec records with `per` side entries each and `head` more in the chunk of the first (the
+   only step that can fail), then each pyad__next_slot gives the next slot, opening prepared
+   chunks as needed. */
 /* FULL, with a message naming the cap, if growing by `extra` bytes would take the tape past
    its max_bytes. */
 PYAD_INTERNAL int pyad__within_cap(pyad_tape *t, size_t extra);
-PYAD_INTERNAL int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per);
+PYAD_INTERNAL int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per, uint32_t head);
 PYAD_INTERNAL uint32_t pyad__next_slot(pyad_tape *t, int *opened);
 PYAD_INTERNAL int pyad__math_error(pyad_tape *t, int status, int op, double a, double b);
 PYAD_INTERNAL int pyad__nonfinite(pyad_tape *t, int op, double y, double da, double db);
@@ -192,6 +193,17 @@ static inline int pyad__operand(int64_t h, pyad_tape **tp, uint32_t *slot)
     *tp = t;
     return pyad__resolve(t, h, slot);
 }
+
+/* nary.c: a softmax group's layout (see nary.c). The slot of output 0 of the softmax that
+   record s is an output of (PYAD_NO_HEAD if that is gone: then no live record uses s), and
+   the (operand, partial) pairs of s as pyad_get_operands gives them: writes the first cap,
+   returns their number (-1: no head). pyad__softmax_orphan: STALE, saying why, for an
+   entry point given such an output's handle h. */
+#define PYAD_NO_HEAD UINT32_MAX
+PYAD_INTERNAL uint32_t pyad__softmax_head(const pyad_tape *t, uint32_t s);
+PYAD_INTERNAL int pyad__softmax_orphan(pyad_tape *t, int64_t h);
+PYAD_INTERNAL int64_t pyad__softmax_operands(const pyad_tape *t, uint32_t s, int64_t cap,
+                                             int64_t *handles, double *partials);
 
 /* Records reserved by pyad__reserve are written, then published here. */
 static inline void pyad__commit(pyad_tape *t, uint32_t nrec, uint32_t nside)

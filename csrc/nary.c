@@ -7,6 +7,19 @@
  * An operand list is a pair of arrays: handles h and constants c. Operand j is the record
  * h[j] when h is given and h[j] != 0, else the constant c[j]; either array may be NULL when
  * every operand is of the other kind, which spares the caller from building it.
+ *
+ * A softmax of n operands is n consecutive records, which may run into later chunks, and
+ * stores O(n): its partials y_i (delta_ij - y_j) follow from its outputs, so the sweep
+ * computes them (pyad__softmax_partial, as a replay does) instead of reading n^2 of them.
+ *   - output 0, the head: rec = {a: its operand list, b: n, da: 0, db: c_0}; the list's
+ *     entries hold the operand's slot and y_j (the output of the same index), or, for a
+ *     constant, the head's own slot and the constant;
+ *   - output i > 0: rec = {a: one entry, b: 1, da: i, db: c_i}; the entry is a link to the
+ *     head (its slot), so that collecting chunks keeps the head, and the operands it lists,
+ *     for as long as any output is kept. Outputs die on their own: each holds what its
+ *     partials need (y_i, c_i here, the y_j in the head's list).
+ * c_i is 1 - y_i kept accurate (pyad__softmax_rest). Only tape.c's statistics and
+ * pyad_get_operands, program.c and sweep.c know this layout, through pyad__softmax_head.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -93,10 +106,10 @@ static void put_side(pyad_chunk *ch, uint32_t e, uint32_t self, int64_t h, doubl
 }
 
 static void put_record(pyad_tape *t, uint32_t s, int op, uint32_t first, uint32_t count,
-                       double y, double aux)
+                       double y, double aux, double aux2)
 {
     t->kind[s] = (uint8_t)op;
-    t->rec[s] = (pyad_rec){first, count | PYAD_NARY_BIT, aux, 0.0};
+    t->rec[s] = (pyad_rec){first, count | PYAD_NARY_BIT, aux, aux2};
     t->val[s] = y;
     t->grad[s] = 0.0;
 }
@@ -155,7 +168,7 @@ int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *handles,
             const double p = op == PYAD_OP_SUM ? 1.0 : pyad__lse_partial(v[j], m, s);
             put_side(ch, first + (uint32_t)j, slot, handle_at(l, j), p, v[j]);
         }
-        put_record(t, slot, op, first, (uint32_t)n, y, 0.0);
+        put_record(t, slot, op, first, (uint32_t)n, y, 0.0, 0.0);
     }
     release_values(v, small);
     return ch == NULL ? -st : finish(t, slot, (uint32_t)n, opened);
@@ -197,7 +210,7 @@ int64_t pyad_push_dot(pyad_tape *t, int64_t n, const int64_t *hw, const double *
             put_side(ch, e, slot, handle_at(w, j), vx, vw);
             put_side(ch, e + 1, slot, handle_at(x, j), vw, vx);
         }
-        put_record(t, slot, PYAD_OP_DOT, first, 2 * (uint32_t)n, y, 0.0);
+        put_record(t, slot, PYAD_OP_DOT, first, 2 * (uint32_t)n, y, 0.0, 0.0);
     }
     release_values(wx, small);
     return ch == NULL ? -st : finish(t, slot, 2 * (uint32_t)n, opened);
@@ -232,25 +245,89 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const dou
             free(v);
             return pyad__nonfinite(t, PYAD_OP_SOFTMAX, yi, 0.0, 0.0);
         }
-    /* the only step that changes the tape before the records are written */
-    if ((st = pyad__prepare(t, count, count)) != PYAD_OK) {
+    /* The only step that changes the tape before the records are written: the operand list
+       in the chunk of output 0, a link in the chunk of each later output. */
+    if ((st = pyad__prepare(t, count, 1, count - 1)) != PYAD_OK) {
         free(v);
         return st;
     }
+    double rest;
+    const int64_t top = pyad__softmax_top(y, n, &rest);
     int opened = 0;
+    uint32_t head = 0;
     for (uint32_t i = 0; i < count; i++) {
         const uint32_t slot = pyad__next_slot(t, &opened);
         pyad_chunk *ch = &t->chunks[t->cur];
         const uint32_t first = ch->side_len;
-        for (uint32_t j = 0; j < count; j++)
-            put_side(ch, first + j, slot, handle_at(l, j),
-                     pyad__softmax_partial(y[i], y[j], i == j), v[j]);
-        put_record(t, slot, PYAD_OP_SOFTMAX, first, count, y[i], (double)i);
-        pyad__commit(t, 1, count);
+        const double ci = pyad__softmax_rest(y, i, top, rest);
+        if (i == 0) {
+            head = slot;
+            for (uint32_t j = 0; j < count; j++)
+                put_side(ch, first + j, slot, handle_at(l, j), y[j], v[j]);
+            put_record(t, slot, PYAD_OP_SOFTMAX, first, count, y[0], 0.0, ci);
+            pyad__commit(t, 1, count);
+        } else {
+            ch->side_slot[first] = head;
+            ch->side_val[first] = 0.0;
+            put_record(t, slot, PYAD_OP_SOFTMAX, first, 1, y[i], (double)i, ci);
+            pyad__commit(t, 1, 1);
+        }
         out[i] = pyad__handle(t, slot);
     }
     free(v);
     return opened ? PYAD_SEGMENT : PYAD_OK;
+}
+
+uint32_t pyad__softmax_head(const pyad_tape *t, uint32_t s)
+{
+    const pyad_rec r = t->rec[s];
+    if (r.da == 0.0)
+        return s;
+    /* The link names the head's slot. A kept output keeps its head, but an output nothing
+       kept (in a chunk kept for another record's sake) may outlive it, and the slot may hold
+       a newer record by now: that one is not older than s, so it is told apart. */
+    const uint32_t h = t->chunks[s >> PYAD_CHUNK_BITS].side_slot[r.a];
+    const uint32_t hc = h >> PYAD_CHUNK_BITS, sc = s >> PYAD_CHUNK_BITS;
+    if (hc >= t->cap_chunks || t->chunks[hc].state != PYAD_CHUNK_USED ||
+        (h & PYAD_CHUNK_MASK) >= t->chunks[hc].fill)
+        return PYAD_NO_HEAD;
+    const int older = hc == sc ? h < s : t->chunks[hc].pos < t->chunks[sc].pos;
+    const pyad_rec hr = t->rec[h];
+    if (!older || (t->kind[h] & PYAD_OP_MASK) != PYAD_OP_SOFTMAX || hr.da != 0.0 ||
+        (hr.b & ~PYAD_NARY_BIT) <= (uint32_t)r.da)
+        return PYAD_NO_HEAD;
+    return h;
+}
+
+int pyad__softmax_orphan(pyad_tape *t, int64_t h)
+{
+    return pyad__fail(t, PYAD_STALE,
+                      "handle %#llx names a softmax output whose first output's segment was "
+                      "reused (nothing kept that output)",
+                      (unsigned long long)h);
+}
+
+int64_t pyad__softmax_operands(const pyad_tape *t, uint32_t s, int64_t cap, int64_t *handles,
+                               double *partials)
+{
+    const uint32_t h = pyad__softmax_head(t, s), i = (uint32_t)t->rec[s].da;
+    if (h == PYAD_NO_HEAD)
+        return -1;
+    const pyad_chunk *ch = &t->chunks[h >> PYAD_CHUNK_BITS];
+    const pyad_rec r = t->rec[h];
+    const double yi = t->val[s], ci = t->rec[s].db;
+    int64_t k = 0;
+    for (uint32_t j = 0, n = r.b & ~PYAD_NARY_BIT; j < n; j++) {
+        const uint32_t o = ch->side_slot[r.a + j];
+        if (o == h)
+            continue; /* a constant */
+        if (k < cap) {
+            handles[k] = pyad__handle(t, o);
+            partials[k] = pyad__softmax_partial(yi, ci, ch->side_val[r.a + j], i == j);
+        }
+        k++;
+    }
+    return k;
 }
 
 int64_t pyad_push_primitive(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,
@@ -281,7 +358,7 @@ int64_t pyad_push_primitive(pyad_tape *t, int64_t n, const int64_t *handles, con
         put_side(ch, first + (uint32_t)j, slot, h, h != 0 ? partials[j] : 0.0,
                  value_at(t, l, j));
     }
-    put_record(t, slot, PYAD_OP_PRIMITIVE, first, (uint32_t)n, value, 0.0);
+    put_record(t, slot, PYAD_OP_PRIMITIVE, first, (uint32_t)n, value, 0.0, 0.0);
     return finish(t, slot, (uint32_t)n, opened);
 }
 

@@ -69,10 +69,34 @@ static inline void pyad__softmax_of(const double *v, int64_t n, double m, double
         y[j] /= s;
 }
 
-/* d y_i / d v_j of softmax, from its outputs. */
-static inline double pyad__softmax_partial(double yi, double yj, int same)
+/* The index of softmax's largest output (the first of equals) and the sum of the others. */
+static inline int64_t pyad__softmax_top(const double *y, int64_t n, double *rest)
 {
-    return yi * ((same ? 1.0 : 0.0) - yj);
+    int64_t top = 0;
+    for (int64_t j = 1; j < n; j++)
+        if (y[j] > y[top])
+            top = j;
+    double r = 0.0;
+    for (int64_t j = 0; j < n; j++)
+        if (j != top)
+            r += y[j];
+    *rest = r;
+    return top;
+}
+
+/* 1 - y_i to full relative precision, from pyad__softmax_top's result: where y_i is near 1,
+   1.0 - y_i keeps only the rounding error of y_i (a saturated softmax would get a zero or
+   wrong partial), so the largest output takes the sum of the others. Every other output is
+   at most 1/2 (it is no larger than the largest), so 1.0 - y_i loses nothing there. */
+static inline double pyad__softmax_rest(const double *y, int64_t i, int64_t top, double rest)
+{
+    return i == top ? rest : 1.0 - y[i];
+}
+
+/* d y_i / d v_j of softmax from its outputs, ci = 1 - y_i from pyad__softmax_rest. */
+static inline double pyad__softmax_partial(double yi, double ci, double yj, int same)
+{
+    return same ? yi * ci : yi * (0.0 - yj);
 }
 
 #endif /* PYAD_NARYMATH_H */

@@ -3,10 +3,13 @@
  *
  * Three passes over the records in creation order (the tape's chunks oldest first):
  *  1. list them (seq) and mark, newest to oldest, every record an output or a guard needs;
- *     a softmax output pulls in its whole group, because its first output computes them all;
+ *     a softmax output pulls in its first output (nary.c has the layout), which stands for
+ *     the whole group: the program computes every output of a softmax at its first;
  *  2. count instructions and n-ary operand entries, so every array is allocated once;
  *  3. map each needed record to its slot (inputs keep their place, other leaves become
- *     constants) and write the instructions with their operands' slots.
+ *     constants) and write the instructions with their operands' slots. A softmax becomes
+ *     its `count` instructions at its first output, whether or not the tape still holds the
+ *     later ones (segments are reused: an output nothing kept may be gone).
  * Constants are deduplicated by bit pattern: a loop that multiplies by 100.0 gets one slot.
  */
 #include <stdlib.h>
@@ -125,37 +128,72 @@ static int is_leaf(const pyad_tape *t, uint32_t s)
     return (t->kind[s] & PYAD_OP_MASK) == PYAD_OP_LEAF;
 }
 
-/* Mark the operands of needed record s (and, for a softmax output, its group). */
+/* Output i > 0 of a softmax: its first output stands for it (emits its instruction). */
+static int is_later_output(const pyad_tape *t, uint32_t s)
+{
+    return (t->kind[s] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX && t->rec[s].da != 0.0;
+}
+
+/* n-ary operand entries of record s (0 for others). */
+static uint32_t nary_count(const pyad_tape *t, uint32_t s)
+{
+    const pyad_rec r = t->rec[s];
+    return r.b & PYAD_NARY_BIT ? r.b & ~PYAD_NARY_BIT : 0;
+}
+
+/* Instructions that record s (not a later softmax output) becomes. */
+static uint32_t instructions_of(const pyad_tape *t, uint32_t s)
+{
+    return (t->kind[s] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX ? nary_count(t, s) : 1;
+}
+
+/* Is slot o a record the tape holds, created before record s? A record reached from a kept
+   one always is; one in a chunk kept for another record's sake may name slots reused since
+   (the C API hands out raw handles: an output may be such a record). */
+static int live_before(const builder *bd, uint32_t o, uint32_t s)
+{
+    const pyad_tape *t = bd->t;
+    const uint32_t c = o >> PYAD_CHUNK_BITS;
+    return c < t->cap_chunks && t->chunks[c].state == PYAD_CHUNK_USED &&
+           (o & PYAD_CHUNK_MASK) < t->chunks[c].fill && bd->pos[o] < bd->pos[s];
+}
+
+static int need_operand(builder *bd, uint32_t o, uint32_t s)
+{
+    if (!live_before(bd, o, s))
+        return pyad__fail(bd->t, PYAD_STALE,
+                          "the outputs use a record whose operands' segment was reused (keep "
+                          "a handle's segment pinned while compiling from it)");
+    bd->need[o] = 1;
+    return PYAD_OK;
+}
+
+/* Mark the operands of needed record s (for a later softmax output, its first output). */
 static int mark_operands(builder *bd, uint32_t s)
 {
     pyad_tape *t = bd->t;
     const pyad_rec r = t->rec[s];
     const unsigned op = t->kind[s] & PYAD_OP_MASK;
+    int st = PYAD_OK;
     if (op == PYAD_OP_LEAF)
         return PYAD_OK;
     if (op == PYAD_OP_PRIMITIVE)
         return pyad__fail(t, PYAD_NOREPLAY,
                           "the function uses pyad.primitive, whose Python code a replay cannot "
                           "run; compile cannot replay it");
+    if (is_later_output(t, s)) /* PYAD_NO_HEAD is no slot: refused */
+        return need_operand(bd, pyad__softmax_head(t, s), s);
     if (r.b & PYAD_NARY_BIT) {
         const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
         const uint32_t count = r.b & ~PYAD_NARY_BIT;
-        for (uint32_t e = r.a; e < r.a + count; e++)
+        for (uint32_t e = r.a; e < r.a + count && st == PYAD_OK; e++)
             if (ch->side_slot[e] != s)
-                bd->need[ch->side_slot[e]] = 1;
-        if (op == PYAD_OP_SOFTMAX) {
-            const uint32_t at = bd->pos[s], index = (uint32_t)r.da;
-            if (index > at || at - index + count > bd->nseq)
-                return pyad__fail(t, PYAD_MISUSE, "softmax group out of place on the tape");
-            for (uint32_t j = 0; j < count; j++)
-                bd->need[bd->seq[at - index + j]] = 1;
-        }
-        return PYAD_OK;
+                st = need_operand(bd, ch->side_slot[e], s);
+        return st;
     }
-    bd->need[r.a] = 1;
-    if (r.b != s)
-        bd->need[r.b] = 1;
-    return PYAD_OK;
+    if ((st = need_operand(bd, r.a, s)) == PYAD_OK && r.b != s)
+        st = need_operand(bd, r.b, s);
+    return st;
 }
 
 /* The slot (or tagged constant) for an output or guard operand given as handle or constant. */
@@ -250,16 +288,13 @@ static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *
     p->ins[i].kind = kind;
     if (r.b & PYAD_NARY_BIT) {
         const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
-        const uint32_t count = r.b & ~PYAD_NARY_BIT;
-        const uint32_t index = op == PYAD_OP_SOFTMAX ? (uint32_t)r.da : 0;
-        p->ins[i].a = *nary_i;
-        p->ins[i].b = PYAD_NARY_BIT;
-        p->ins[i].part = 0;
-        if (index > 0) { /* a softmax's later outputs share the operands of its first */
-            p->nary[(*nary_i)++] = (pyad_nary_ref){*side_i - count, count, index};
-            return st;
+        const uint32_t count = nary_count(t, s);
+        /* a softmax's first output: instructions i .. i + count - 1, one per output, which
+           share its operand list */
+        for (uint32_t j = 0, made = instructions_of(t, s); j < made; j++) {
+            p->ins[i + j] = (pyad_instr){*nary_i, PYAD_NARY_BIT, kind, 0};
+            p->nary[(*nary_i)++] = (pyad_nary_ref){*side_i, count, j};
         }
-        p->nary[(*nary_i)++] = (pyad_nary_ref){*side_i, count, 0};
         for (uint32_t e = r.a; e < r.a + count; e++) {
             const uint32_t o = ch->side_slot[e];
             p->side[(*side_i)++] = o == s ? const_ref(bd, ch->side_val[e], &st) : o;
@@ -430,20 +465,23 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
     for (uint32_t at = bd->nseq; at-- > 0;)
         if (bd->need[bd->seq[at]] && (st = mark_operands(bd, bd->seq[at])) != PYAD_OK)
             return st;
-    /* pass 2: count */
+    /* pass 2: count (a softmax at its first output, for all of them) */
+    uint64_t nrec = 0, nnary = 0, nside = 0;
     for (uint32_t at = 0; at < bd->nseq; at++) {
         const uint32_t s = bd->seq[at];
-        if (!bd->need[s] || is_leaf(t, s))
+        if (!bd->need[s] || is_leaf(t, s) || is_later_output(t, s))
             continue;
-        p->nrec++;
-        if (t->rec[s].b & PYAD_NARY_BIT) {
-            p->nnary++;
-            if ((t->kind[s] & PYAD_OP_MASK) != PYAD_OP_SOFTMAX || t->rec[s].da == 0.0)
-                p->nside += t->rec[s].b & ~PYAD_NARY_BIT;
-        }
+        const uint32_t count = nary_count(t, s);
+        const uint32_t made = instructions_of(t, s);
+        nrec += made;
+        nnary += t->rec[s].b & PYAD_NARY_BIT ? made : 0;
+        nside += count;
     }
-    if ((uint64_t)p->nin + p->nrec + p->nside >= CONST_TAG)
+    if (p->nin + nrec + nside >= CONST_TAG)
         return pyad__fail(t, PYAD_FULL, "program too large");
+    p->nrec = (uint32_t)nrec;
+    p->nnary = (uint32_t)nnary;
+    p->nside = (uint32_t)nside;
     /* pass 3: the instructions (outputs and guards were allocated by the caller) */
     if ((st = pyad__program_alloc(p)) != PYAD_OK)
         return st;
@@ -454,10 +492,13 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
             continue;
         if (is_leaf(t, s)) {
             bd->map[s] = const_ref(bd, t->val[s], &st);
-            continue;
+        } else if (is_later_output(t, s)) { /* emitted with its first output, mapped before */
+            bd->map[s] = bd->map[pyad__softmax_head(t, s)] + (uint32_t)t->rec[s].da;
+        } else {
+            st = emit(bd, p, s, i, &nary_i, &side_i);
+            bd->map[s] = p->nin + i;
+            i += instructions_of(t, s);
         }
-        st = emit(bd, p, s, i, &nary_i, &side_i);
-        bd->map[s] = p->nin + i++;
     }
     if (st != PYAD_OK)
         return st;

@@ -135,7 +135,8 @@ int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *handles,
                        const double *consts);
 int64_t pyad_push_dot(pyad_tape *t, int64_t n, const int64_t *hw, const double *cw,
                       const int64_t *hx, const double *cx);
-/* softmax pushes n records (n <= pyad_chunk_records()) and writes their handles to out. */
+/* softmax pushes n >= 1 records, one per output (they may span several segments), and
+   writes their handles to out. It stores O(n): its partials follow from its outputs. */
 int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,
                       int64_t *out);
 

@@ -188,18 +188,32 @@ PYAD_ALWAYS_INLINE uint32_t reverse_nary(const pyad_program *p, const block *w, 
     const uint8_t *first = p->side_first + r.first;
     double *adj = w->adj;
     const double *val = w->val;
-    if (op == PYAD_OP_SOFTMAX) { /* outputs out .. i, last to first */
+    if (op == PYAD_OP_SOFTMAX) { /* outputs out .. i, last to first, at each point */
         const size_t out = p->nin + i - (r.count - 1);
-        for (uint32_t o = r.count; o-- > 0;)
-            for (size_t q = 0; q < nb; q++) {
-                const double go = adj[(out + o) * nb + q], yo = val[(out + o) * nb + q];
-                const int firsts = o == r.count - 1;
-                if (go == 0.0 && !firsts)
+        const int64_t n = r.count;
+        double *y = w->scratch + p->maxn;
+        for (size_t q = 0; q < nb; q++) {
+            int64_t top = -1; /* found at the first nonzero adjoint */
+            double rest = 0.0;
+            for (int64_t o = n; o-- > 0;) {
+                const double go = adj[(out + (size_t)o) * nb + q];
+                const int firsts = o == n - 1;
+                if (go == 0.0) {
+                    for (int64_t j = 0; firsts && j < n; j++)
+                        add_term(adj + side[j] * nb + q, first[j], 0.0, 0.0);
                     continue;
-                for (uint32_t j = 0; j < r.count; j++)
+                }
+                if (top < 0) {
+                    for (int64_t j = 0; j < n; j++)
+                        y[j] = val[(out + (size_t)j) * nb + q];
+                    top = pyad__softmax_top(y, n, &rest);
+                }
+                const double co = pyad__softmax_rest(y, o, top, rest);
+                for (int64_t j = 0; j < n; j++)
                     add_term(adj + side[j] * nb + q, firsts && first[j],
-                             pyad__softmax_partial(yo, val[(out + j) * nb + q], o == j) * go, go);
+                             pyad__softmax_partial(y[o], co, y[j], o == j) * go, go);
             }
+        }
         return r.count;
     }
     const double *sp = w->sp + r.first * nb;
@@ -467,19 +481,23 @@ static void hvp_forward_nary(const pyad_program *p, const hblock *h, uint32_t i)
             h->tan[self * D + d] = t;
         }
         break;
-    default: /* PYAD_OP_SOFTMAX: outputs self .. self + n - 1 */
+    default: { /* PYAD_OP_SOFTMAX: outputs self .. self + n - 1 */
         pyad__softmax_of(h->v, n, pyad__max_of(h->v, n), h->y);
+        double rest;
+        const int64_t top = pyad__softmax_top(h->y, n, &rest);
         for (uint32_t o = 0; o < n; o++) {
             h->val[self + o] = h->y[o];
+            const double co = pyad__softmax_rest(h->y, o, top, rest);
             for (size_t d = 0; d < D; d++) {
                 double t = 0.0;
                 for (uint32_t j = 0; j < n; j++)
-                    t += pyad__times(pyad__softmax_partial(h->y[o], h->y[j], o == j),
+                    t += pyad__times(pyad__softmax_partial(h->y[o], co, h->y[j], o == j),
                                      h->tv[j * D + d]);
                 h->tan[(self + o) * D + d] = t;
             }
         }
         break;
+    }
     }
 }
 
@@ -534,15 +552,23 @@ static void hvp_reverse_nary(const pyad_program *p, const hblock *h, uint32_t i,
         break;
     default: { /* PYAD_OP_SOFTMAX: outputs first .. self */
         const size_t first = self - (n - 1);
+        for (uint32_t j = 0; j < n; j++)
+            h->y[j] = h->val[first + j];
+        double rest;
+        const int64_t top = pyad__softmax_top(h->y, n, &rest);
         for (uint32_t o = n; o-- > 0;) {
             const size_t so = first + o;
             const double yo = h->val[so], *to = h->tan + so * D;
+            const double co = pyad__softmax_rest(h->y, o, top, rest);
             for (uint32_t j = 0; j < n; j++) {
                 const size_t sj = first + j;
-                const double yj = h->val[sj], *tj = h->tan + sj * D, delta = o == j ? 1.0 : 0.0;
+                const double yj = h->val[sj], *tj = h->tan + sj * D;
+                /* the tangent of y_o (delta_oj - y_j); on the diagonal, of y_o (1 - y_o)
+                   with 1 - y_o kept accurate as co */
+                const double factor = o == j ? co : 0.0 - yj;
                 for (size_t d = 0; d < D; d++)
-                    tp[d] = to[d] * (delta - yj) - yo * tj[d];
-                hvp_push(h, side[j], pyad__softmax_partial(yo, yj, o == j), tp, h->adj[so],
+                    tp[d] = to[d] * factor - yo * tj[d];
+                hvp_push(h, side[j], pyad__softmax_partial(yo, co, yj, o == j), tp, h->adj[so],
                          h->adt + so * D);
             }
         }

@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "internal.h"
+#include "narymath.h"
 
 /* Free the set-aside buffer after a sweep that needed more than this many chunks. */
 #define PYAD_SAVE_KEEP 64u
@@ -54,8 +55,37 @@ static uint32_t span(const pyad_tape *t, uint32_t k, uint32_t top_pos, uint32_t 
     return k == top_pos ? (top_slot & PYAD_CHUNK_MASK) + 1 : t->chunks[t->order[k]].fill;
 }
 
+/* Output s of a softmax: its partials from the outputs (nary.c has the layout), in the order
+   and by the formula of a replay (replay.c), constants skipped. */
+static void sweep_softmax(pyad_tape *t, uint32_t s, double g)
+{
+    const uint32_t h = pyad__softmax_head(t, s);
+    if (h == PYAD_NO_HEAD)
+        return; /* an output no live record uses: nothing reaches it from a live one */
+    const pyad_chunk *ch = &t->chunks[h >> PYAD_CHUNK_BITS];
+    const pyad_rec r = t->rec[h], self = t->rec[s];
+    const uint32_t i = (uint32_t)self.da, n = r.b & ~PYAD_NARY_BIT;
+    const uint32_t *slot = ch->side_slot + r.a;
+    const double *y = ch->side_val + r.a;
+    const double yi = t->val[s], ci = self.db;
+    double *grad = t->grad;
+    /* entries in order (a repeated operand sums in the replay's order), the diagonal apart */
+    for (uint32_t j = 0; j < i; j++)
+        if (slot[j] != h)
+            grad[slot[j]] += pyad__softmax_partial(yi, ci, y[j], 0) * g;
+    if (slot[i] != h)
+        grad[slot[i]] += pyad__softmax_partial(yi, ci, y[i], 1) * g;
+    for (uint32_t j = i + 1; j < n; j++)
+        if (slot[j] != h)
+            grad[slot[j]] += pyad__softmax_partial(yi, ci, y[j], 0) * g;
+}
+
 static void sweep_nary(pyad_tape *t, uint32_t s, double g)
 {
+    if ((t->kind[s] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX) {
+        sweep_softmax(t, s, g);
+        return;
+    }
     const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
     double *grad = t->grad;
     const pyad_rec r = t->rec[s];
@@ -91,6 +121,9 @@ int pyad_backward(pyad_tape *t, int64_t h, double upstream)
         return st;
     if ((st = pyad__resolve(t, h, &r)) != PYAD_OK)
         return st;
+    if ((t->kind[r] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX &&
+        pyad__softmax_head(t, r) == PYAD_NO_HEAD)
+        return pyad__softmax_orphan(t, h);
     const uint32_t top = t->chunks[r >> PYAD_CHUNK_BITS].pos;
 
     /* Grads already nonzero in the swept range (chunks marked dirty) are set aside and zeroed,

@@ -350,10 +350,10 @@ static void shrink_back(pyad_tape *t, uint32_t old_cap, uint32_t old_nfree)
 
 /* Room, all or nothing, for records that fill the current chunk with `cur_extra` more side
    entries and then open the next `need` chunks of the free list, with `side_full` side
-   entries in each but the last and `side_last` in the last. On failure the tape, nbytes
-   included, is as it was. */
+   entries in each but the last and `side_last` in the last, plus `first_extra` in the first.
+   On failure the tape, nbytes included, is as it was. */
 static int room_ahead(pyad_tape *t, uint32_t cur_extra, uint32_t need, uint64_t side_full,
-                      uint64_t side_last)
+                      uint64_t side_last, uint64_t first_extra)
 {
     const uint32_t old_cap = t->cap_chunks, old_nfree = t->nfree;
     int st = ensure_free(t, need);
@@ -364,7 +364,8 @@ static int room_ahead(pyad_tape *t, uint32_t cur_extra, uint32_t need, uint64_t 
             const int is_cur = k == need;
             pyad_chunk *ch = &t->chunks[is_cur ? t->cur : t->free_ids[t->nfree - 1 - k]];
             const uint64_t total = is_cur ? (uint64_t)ch->side_len + cur_extra
-                                          : k + 1 < need ? side_full : side_last;
+                                          : (k + 1 < need ? side_full : side_last) +
+                                                (k == 0 ? first_extra : 0);
             if (is_cur && cur_extra <= ch->side_cap - ch->side_len)
                 continue;
             if (pass == 1) {
@@ -404,7 +405,7 @@ int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, i
     }
     if (nrec > PYAD_CHUNK)
         return pyad__fail(t, PYAD_MISUSE, "%u records do not fit in one segment", nrec);
-    if ((st = room_ahead(t, 0, 1, 0, nside)) != PYAD_OK)
+    if ((st = room_ahead(t, 0, 1, 0, nside, 0)) != PYAD_OK)
         return st;
     const uint32_t c = t->free_ids[--t->nfree];
     open_chunk(t, c);
@@ -413,16 +414,18 @@ int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, i
     return PYAD_OK;
 }
 
-int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per)
+int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per, uint32_t head)
 {
     uint32_t room = PYAD_CHUNK - t->chunks[t->cur].fill;
     if (room > nrec)
         room = nrec;
-    if ((uint64_t)room * per > UINT32_MAX)
+    const uint64_t here = (uint64_t)room * per + (room > 0 ? head : 0);
+    if (here > UINT32_MAX)
         return pyad__fail(t, PYAD_FULL, "too many operands in one segment");
     const uint32_t rest = nrec - room, need = (rest + PYAD_CHUNK - 1) / PYAD_CHUNK;
     const uint64_t last = need > 0 ? (uint64_t)(rest - (need - 1) * PYAD_CHUNK) * per : 0;
-    return room_ahead(t, room * per, need, (uint64_t)PYAD_CHUNK * per, last);
+    return room_ahead(t, (uint32_t)here, need, (uint64_t)PYAD_CHUNK * per, last,
+                      room > 0 ? 0 : head);
 }
 
 uint32_t pyad__next_slot(pyad_tape *t, int *opened)
@@ -735,6 +738,12 @@ int pyad_tape_stats(pyad_tape *t, int64_t *counts, int64_t *depth)
             counts[t->kind[s] & PYAD_OP_MASK]++;
             uint32_t below = 0;
             int leaf = 1;
+            if ((t->kind[s] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX && r.da != 0.0) {
+                /* a softmax's later output: as deep as its first (0 if that is gone) */
+                const uint32_t head = pyad__softmax_head(t, s);
+                d[s] = head != PYAD_NO_HEAD ? d[head] : 0;
+                continue;
+            }
             if (r.b & PYAD_NARY_BIT) {
                 for (uint32_t e = r.a, end = r.a + (r.b & ~PYAD_NARY_BIT); e < end; e++)
                     if (ch->side_slot[e] != s) {
@@ -882,7 +891,10 @@ int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles,
         k++;                                                                                  \
     } while (0)
     const pyad_rec r = t->rec[s];
-    if (r.b & PYAD_NARY_BIT) {
+    if (op == PYAD_OP_SOFTMAX) {
+        if ((k = pyad__softmax_operands(t, s, cap, handles, partials)) < 0)
+            return pyad__softmax_orphan(t, h);
+    } else if (r.b & PYAD_NARY_BIT) {
         const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
         for (uint32_t e = r.a, end = r.a + (r.b & ~PYAD_NARY_BIT); e < end; e++)
             if (ch->side_slot[e] != s)

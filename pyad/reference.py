@@ -805,8 +805,10 @@ def logsumexp(xs: Iterable[Scalar]) -> Var | float:
 def softmax(xs: Iterable[Scalar]) -> list[Var] | list[float]:
     """``y_i = exp(x_i - m) / s`` (m the maximum, s the left-to-right sum): one node per output.
 
-    Output ``i`` has the predecessors ``(y_i * ((i == j) - y_j), x_j)`` for every Var ``x_j`` in
-    order.  Returns floats when no element is a Var.  ValueError for an empty sequence and for a
+    Output ``i`` has the predecessors ``(y_i * c_i, x_i)`` and ``(y_i * (0.0 - y_j), x_j)`` for
+    every other Var ``x_j``, in order, where ``c_i`` is ``1 - y_i`` kept accurate: for the largest
+    output (the first of equals) the left-to-right sum of the others, else ``1.0 - y_i``.
+    Returns floats when no element is a Var.  ValueError for an empty sequence and for a
     non-finite maximum (an infinite one, or NaN in first place).
     """
     xs = list(xs)
@@ -819,8 +821,17 @@ def softmax(xs: Iterable[Scalar]) -> list[Var] | list[float]:
     var_pos = [(j, x) for j, x in enumerate(xs) if isinstance(x, Var)]
     if not var_pos:
         return ys
+    top = 0
+    for j, yj in enumerate(ys):
+        if yj > ys[top]:
+            top = j
+    rest = 0.0
+    for j, yj in enumerate(ys):
+        if j != top:
+            rest = rest + yj
     out = []
     for i, yi in enumerate(ys):
-        preds = [(yi * ((1.0 if i == j else 0.0) - ys[j]), x) for j, x in var_pos]
+        ci = rest if i == top else 1.0 - yi
+        preds = [(yi * ci if i == j else yi * (0.0 - ys[j]), x) for j, x in var_pos]
         out.append(_node(yi, preds))
     return out

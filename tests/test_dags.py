@@ -8,6 +8,12 @@ its domain and finite (``log(1 + a*a)``, ``a / (1 + b*b)``, ``exp(tanh(a))``, ..
 whose static magnitude bound grows past ``BOUND`` is squashed with ``atan``. The same builder
 runs once with ``pyad`` and once with ``pyad.reference``; every node (guard intermediates
 included) is compared after each backward sweep.
+
+The builder keeps every node alive, so the tape never reuses a segment while it records;
+``build_dropping`` records a program as a user's function does instead, dropping each node
+after its last use, with softmax groups run across segment ends and segments of temporaries
+in between, and the compiled replay of that is checked too (collection interleaved with n-ary
+groups, then compile, is where the tape's and the compiler's assumptions meet).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from hypothesis import strategies as st
 
 import pyad
 import pyad.reference as R
+from pyad._native import CHUNK_RECORDS
 
 #: magnitude past which a step's output is squashed with atan (keeps every value finite and
 #: finite differences meaningful)
@@ -41,16 +48,18 @@ E = math.e
 
 @dataclass
 class Graph:
-    """What the builder made: every node in creation order, the step outputs, the inputs."""
+    """What the builder made: every node in creation order (None: not kept), the step
+    outputs, the inputs."""
 
     inputs: list[Any]
     main: list[Any]
-    every: list[Any]
+    every: list[Any] | None
     #: values at the ops with kinks or jumps (abs, relu, atan2, hypot), for the FD check
     kinks: list[tuple[str, float, float]] = field(default_factory=list)
 
     def add(self, *nodes: Any) -> Any:
-        self.every.extend(nodes)
+        if self.every is not None:
+            self.every.extend(nodes)
         return nodes[-1]
 
 
@@ -294,60 +303,153 @@ def build(
     g = Graph(list(xs), list(xs), list(xs))
     bounds = [2.0 + 1e-6] * len(xs)  # static bounds: inputs are in [0.5, 2]
     for step in program.steps:
-        outs: list[Any]
-        if step.name in UNARY_STEPS:
-            fn, bound = UNARY_STEPS[step.name]
-            (i,) = step.operands
-            a = g.main[i]
-            if kinks and step.name in ("abs", "relu"):
-                g.kinks.append((step.name, a.v, 0.0))
-            outs = [fn(M, g, a)]
-            b = bound(bounds[i])
-        elif step.name in BINARY_STEPS:
-            fn, bound = BINARY_STEPS[step.name]
-            i, j = step.operands
-            a, c = g.main[i], g.main[j]
-            if kinks and step.name in ("atan2", "hypot"):
-                g.kinks.append((step.name, a.v, c.v))
-            outs = [fn(M, g, a, c)]
-            b = bound(bounds[i], bounds[j])
-        elif step.name in CONST_STEPS:
-            fn, bound = CONST_STEPS[step.name]
-            (i,) = step.operands
-            a = g.main[i]
-            if kinks and step.name in ("atan2_c", "hypot_c"):
-                g.kinks.append((step.name, a.v, float(step.const)))
-            elif kinks and step.name == "c_atan2":
-                g.kinks.append((step.name, float(step.const), a.v))
-            outs = [fn(M, g, a, step.const)]
-            b = bound(bounds[i], float(step.const))
-        else:
-            vals = [g.main[x] if kind == "v" else x for kind, x in step.items]
-            bs = [bounds[x] if kind == "v" else abs(float(x)) for kind, x in step.items]
-            if step.name == "sum":
-                outs = [g.add(M.sum(vals))]
-                b = math.fsum(bs)
-            elif step.name == "dot":
-                ws = [g.main[x] if kind == "v" else x for kind, x in step.items2]
-                ws_b = [bounds[x] if kind == "v" else abs(float(x)) for kind, x in step.items2]
-                outs = [g.add(M.dot(ws, vals))]
-                b = math.fsum(p * q for p, q in zip(ws_b, bs))
-            elif step.name == "logsumexp":
-                outs = [g.add(M.logsumexp(vals))]
-                b = max(bs) + math.log(len(bs))
-            elif step.name == "primitive":
-                outs = [g.add(M.primitive(_prim_f, _prim_df)(*vals))]
-                b = float(len(bs))
-            else:
-                outs = list(M.softmax(vals))
-                g.add(*outs)
-                b = 1.0
-        if b > BOUND:  # keep every value finite, and derivatives moderate
-            outs = [g.add(M.atan(outs[0]))]
-            b = math.pi / 2
+        outs, b = _record_step(M, g, step, bounds, kinks)
         g.main.extend(outs)
         bounds.extend([b] * len(outs))
     return g
+
+
+def _record_step(
+    M: ModuleType, g: Graph, step: Step, bounds: list[float], kinks: bool
+) -> tuple[list[Any], float]:
+    """One step of a program: its outputs (one, or a softmax's) and their static bound."""
+    outs: list[Any]
+    if step.name in UNARY_STEPS:
+        fn, bound = UNARY_STEPS[step.name]
+        (i,) = step.operands
+        a = g.main[i]
+        if kinks and step.name in ("abs", "relu"):
+            g.kinks.append((step.name, a.v, 0.0))
+        outs = [fn(M, g, a)]
+        b = bound(bounds[i])
+    elif step.name in BINARY_STEPS:
+        fn, bound = BINARY_STEPS[step.name]
+        i, j = step.operands
+        a, c = g.main[i], g.main[j]
+        if kinks and step.name in ("atan2", "hypot"):
+            g.kinks.append((step.name, a.v, c.v))
+        outs = [fn(M, g, a, c)]
+        b = bound(bounds[i], bounds[j])
+    elif step.name in CONST_STEPS:
+        fn, bound = CONST_STEPS[step.name]
+        (i,) = step.operands
+        a = g.main[i]
+        if kinks and step.name in ("atan2_c", "hypot_c"):
+            g.kinks.append((step.name, a.v, float(step.const)))
+        elif kinks and step.name == "c_atan2":
+            g.kinks.append((step.name, float(step.const), a.v))
+        outs = [fn(M, g, a, step.const)]
+        b = bound(bounds[i], float(step.const))
+    else:
+        vals = [g.main[x] if kind == "v" else x for kind, x in step.items]
+        bs = [bounds[x] if kind == "v" else abs(float(x)) for kind, x in step.items]
+        if step.name == "sum":
+            outs = [g.add(M.sum(vals))]
+            b = math.fsum(bs)
+        elif step.name == "dot":
+            ws = [g.main[x] if kind == "v" else x for kind, x in step.items2]
+            ws_b = [bounds[x] if kind == "v" else abs(float(x)) for kind, x in step.items2]
+            outs = [g.add(M.dot(ws, vals))]
+            b = math.fsum(p * q for p, q in zip(ws_b, bs))
+        elif step.name == "logsumexp":
+            outs = [g.add(M.logsumexp(vals))]
+            b = max(bs) + math.log(len(bs))
+        elif step.name == "primitive":
+            outs = [g.add(M.primitive(_prim_f, _prim_df)(*vals))]
+            b = float(len(bs))
+        else:
+            outs = list(M.softmax(vals))
+            g.add(*outs)
+            b = 1.0
+    if b > BOUND:  # keep every value finite, and derivatives moderate
+        outs = [g.add(M.atan(outs[0]))]
+        b = math.pi / 2
+    return outs, b
+
+
+# -- recording while the tape reuses segments ----------------------------------------------------
+
+C = CHUNK_RECORDS
+#: segments of temporaries a churn records and drops: enough for the tape to collect
+CHURN = 5
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """Where a recording of a program makes the tape reuse segments: before step i of
+    ``fills`` (i, d), leaves to the end of the segment and on to d records short of the next
+    one's end (so that a softmax there runs across it, from a segment of its own); after each
+    step of ``churns``, and after the last, CHURN segments of temporaries recorded and
+    dropped."""
+
+    fills: tuple[tuple[int, int], ...] = ()
+    churns: frozenset[int] = frozenset()
+
+
+def _last_uses(program: Program) -> list[int]:
+    """For each node, the last step that uses it (its own for a node no step uses); the
+    program's output is used by the end, step len(program.steps)."""
+    last: list[int] = [-1] * len(program.inputs)
+    for i, step in enumerate(program.steps):
+        for k in step.operands:
+            last[k] = i
+        for kind, k in (*step.items, *step.items2):
+            if kind == "v":
+                last[k] = i
+        last.extend([i] * _softmax_outputs(step))
+    last[-1] = len(program.steps)
+    return last
+
+
+def _fill(d: int) -> None:
+    """Leaves, dropped at once, to the end of the current segment and to d short of the next."""
+    newest = pyad.Var(0.0)._h & (C - 1)  # its place in its segment
+    for _ in range(C - 1 - newest + C - d):
+        pyad.Var(0.0)
+
+
+def _churn(t: pyad.Tape) -> None:
+    for _ in range(CHURN):
+        junk = [pyad.Var(1.0) for _ in range(C)]
+        del junk
+    len(t)  # releases the pins of the dead segments
+
+
+def build_dropping(program: Program, xs: Sequence[Any], reuse: Reuse) -> Any:
+    """Record ``program`` with pyad on the Vars ``xs`` as a user's function does: each node
+    is dropped after its last use (a softmax's outputs one by one), so the tape collects and
+    reuses segments while the program runs (where ``reuse`` says); returns the output."""
+    t = pyad.Tape.current()
+    last = _last_uses(program)
+    fills = dict(reuse.fills)
+    g = Graph(list(xs), list(xs), None)
+    bounds = [2.0 + 1e-6] * len(xs)
+    for i, step in enumerate(program.steps):
+        if i in fills:
+            _fill(fills[i])
+        outs, b = _record_step(pyad, g, step, bounds, False)
+        g.main.extend(outs)
+        bounds.extend([b] * len(outs))
+        del outs
+        for k, use in enumerate(last):
+            if use == i:
+                g.main[k] = None
+        if i in reuse.churns or i == len(program.steps) - 1:
+            _churn(t)
+    return g.main[-1]
+
+
+@st.composite
+def reuses(draw: Any, program: Program) -> Reuse:
+    """Fills before some softmax steps (d short of a segment's end, inside the group) and
+    churns after some steps."""
+    fills = []
+    for i, step in enumerate(program.steps):
+        if step.name == "softmax" and len(step.items) > 1 and draw(st.booleans()):
+            fills.append((i, draw(st.integers(1, len(step.items) - 1))))
+    n = len(program.steps)
+    churns = draw(st.frozensets(st.integers(0, n - 1), max_size=2))
+    return Reuse(tuple(fills), churns)
 
 
 # -- comparisons ---------------------------------------------------------------------------------
@@ -458,6 +560,47 @@ def test_dag_at_scale(program: Program, pick: int, upstream: float, point: list[
     done = next(_checked)
     if done % PROGRESS_EVERY == 0:
         print(f"test_dag_at_scale: {done:,} DAGs checked", file=sys.stderr, flush=True)
+
+
+@st.composite
+def programs_and_reuse(draw: Any) -> tuple[Program, Reuse]:
+    program = replayable(draw(programs()))
+    return program, draw(reuses(program))
+
+
+@given(programs_and_reuse(), st.lists(st.floats(0.5, 2.0), min_size=4, max_size=4))
+def test_dag_compiled_while_segments_are_reused(
+    case: tuple[Program, Reuse], point: list[float]
+) -> None:
+    """A random DAG recorded as a user's function records it, dropping every node after its
+    last use, with softmax groups run across segment ends and segments of temporaries in
+    between: the tape collects and reuses segments while it runs, also those of some outputs
+    of a group. pyad.compile of it replays a fresh recording bit for bit, at the traced point
+    and at another, and the recording is pyad.reference's."""
+    program, reuse = case
+
+    def fn(v: list[pyad.Var]) -> Any:
+        return build_dropping(program, v, reuse)
+
+    x0 = np.array(program.inputs)
+    F = pyad.compile(fn, x0)
+    for x in (x0, np.array(point[: len(x0)])):
+        want_value, want_grad = pyad.value_and_grad(fn)(x)
+        value, grad = F.value_and_grad(x)
+        assert np.float64(value).tobytes() == np.float64(want_value).tobytes(), (
+            f"replay value {value!r}, fresh trace {want_value!r} at {list(x)}"
+        )
+        assert grad.tobytes() == want_grad.tobytes(), (
+            f"replay gradient {grad!r}, fresh trace {want_grad!r} at {list(x)}"
+        )
+    assert F.retraces == 0
+    gr = build(R, program)
+    out = gr.main[-1]
+    out.backward()
+    value, grad = pyad.value_and_grad(fn)(x0)
+    assert close(value, out.v, 1e-12, 0.0), f"value {value!r}, reference {out.v!r}"
+    for i, (g, x) in enumerate(zip(grad, gr.inputs)):
+        assert close(float(g), x.grad, 1e-12, 1e-12), f"input {i}: {g!r} vs {x.grad!r}"
 
 
 def _kink_signature(g: Graph) -> list[tuple[float, ...]]:

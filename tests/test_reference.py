@@ -289,9 +289,12 @@ def test_logsumexp_and_softmax_exact() -> None:
     sm = R.softmax(xs)
     ys = [e / s for e in es]
     assert [o.v for o in sm] == ys
+    # 1 - y_i as the sum of the other outputs for the largest one (index 2), else 1.0 - y_i
+    cs = [1.0 - y for y in ys]
+    cs[2] = ys[0] + ys[1] + ys[3]
     for i, o in enumerate(sm):
         assert o.predecessors == [
-            (ys[i] * ((1.0 if i == j else 0.0) - ys[j]), xs[j]) for j in range(len(xs))
+            (ys[i] * cs[i] if i == j else ys[i] * (0.0 - ys[j]), xs[j]) for j in range(len(xs))
         ]
     # gradient of logsumexp is the softmax
     lse.backward()

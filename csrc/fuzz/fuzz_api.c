@@ -17,6 +17,11 @@
  *     gives the tape's values bit for bit, the tape's gradients, and guards that all hold;
  *     hvp agrees with run on value and gradient;
  *   - run and hvp refuse a work buffer one double too small.
+ * Pins are held as the Python frontend holds them: one per segment opened (the frontend's
+ * segment objects), dropped by a release that keeps only the segments of a few chosen
+ * handles (the Vars still alive) and the current one. Releases interleaved with n-ary
+ * pushes (a softmax across a segment boundary: bulk can stop a few records short of one)
+ * then a compile of the kept handles is how the frontend compiles after segment reuse.
  * Everything is freed at the end of each input, so LeakSanitizer sees leaks.
  */
 #include <math.h>
@@ -28,7 +33,7 @@
 #include "pyad.h"
 
 
-enum { POOL = 64, MAXN = 1100, MAXREC = 6000, MAXPROG = 2, MAXWORK = 1 << 20 };
+enum { POOL = 64, MAXN = 1100, MAXREC = 12000, MAXPROG = 2, MAXWORK = 1 << 20, MAXHELD = 32 };
 
 /* ---- the input, read as a stream; past its end every read is 0 ------------------------- */
 
@@ -71,14 +76,57 @@ typedef struct state {
     int edited[2];          /* a leaf's value was set in this generation: replays would differ */
     int64_t pool[POOL];     /* handles returned so far (of either tape, stale ones included) */
     int npool;
+    int quiet;              /* a bulk that remembers only its last record */
     pyad_program *prog[MAXPROG];
     int64_t records;        /* pushed during this input, to bound the run time */
+    int64_t held[2][MAXHELD]; /* per tape, a record of each segment whose pin we hold */
+    int nheld[2];
 } state;
 
 static void remember(state *s, int64_t h)
 {
-    if (h > 0)
+    if (h > 0 && !s->quiet)
         s->pool[s->npool++ % POOL] = h;
+}
+
+/* The segment of a handle: handles of one tape generation differ only in the slot, whose
+   high bits name the segment (the frontend's rule too). */
+static int64_t segment_of(int64_t h)
+{
+    int shift = 0;
+    while ((1 << shift) < pyad_chunk_records())
+        shift++;
+    return h >> shift;
+}
+
+/* A pin we now hold on the segment of h (a segment just opened, as the frontend adopts it);
+   past MAXHELD the oldest is forgotten (it stays pinned). */
+static void hold(state *s, int which, int64_t h)
+{
+    if (s->nheld[which] == MAXHELD) {
+        memmove(s->held[which], s->held[which] + 1, (MAXHELD - 1) * sizeof s->held[which][0]);
+        s->nheld[which]--;
+    }
+    s->held[which][s->nheld[which]++] = h;
+}
+
+/* Forget one pin we hold on the segment of h (after an unpin of it succeeded). */
+static void unhold(state *s, int which, int64_t h)
+{
+    for (int k = 0; k < s->nheld[which]; k++)
+        if (segment_of(s->held[which][k]) == segment_of(h)) {
+            s->held[which][k] = s->held[which][--s->nheld[which]];
+            return;
+        }
+}
+
+/* A new tape generation: the pin its first segment has is ours. */
+static void fresh_tape(state *s, int which)
+{
+    int64_t seg = 0;
+    s->nheld[which] = 0;
+    if (s->tape[which] != NULL && pyad_tape_segment(s->tape[which], &seg) == PYAD_OK)
+        hold(s, which, seg);
 }
 
 static int64_t handle(state *s, reader *r)
@@ -143,8 +191,10 @@ static int64_t pushed(state *s, snapshot before, int64_t h, int tape, int64_t gr
         CHECK(memcmp(&now, &before, sizeof now) == 0);
         return 0;
     }
-    if (h == -PYAD_SEGMENT)
+    if (h == -PYAD_SEGMENT) {
         h = now.last[tape];
+        hold(s, tape, h);
+    }
     CHECK(now.len[tape] >= 0);
     CHECK(now.last[tape] == h);
     if (now.len[tape] != before.len[tape] + grew)
@@ -591,8 +641,10 @@ static void do_entry(state *s, reader *r)
     const int64_t grew = now.len[0] + now.len[1] - sn.len[0] - sn.len[1];
     CHECK(grew == 1);
     const int which = now.len[0] != sn.len[0] ? 0 : 1;
-    if (h == -PYAD_SEGMENT)
+    if (h == -PYAD_SEGMENT) {
         h = now.last[which];
+        hold(s, which, h);
+    }
     CHECK(h == now.last[which]);
     remember(s, h);
     s->records++;
@@ -629,16 +681,24 @@ static void do_nary(state *s, reader *r, operands *o, int kind)
         break;
     }
     default: {
-        int64_t out[MAXN];
+        int64_t out[MAXN], cur = 0; /* cur: a handle naming the segment current before */
+        if (t != NULL)
+            CHECK(pyad_tape_segment(t, &cur) == PYAD_OK);
         const int st = pyad_push_softmax(t, n, o->hp, o->cp, (u8(r) & 7) ? out : NULL);
         CHECK(known(st));
         if (st != PYAD_OK && st != PYAD_SEGMENT) {
             unchanged(s, sn);
             return;
         }
-        CHECK(n >= 1 && n <= pyad_chunk_records());
+        CHECK(n >= 1 && n <= MAXN);
         const snapshot now = snap(s);
         CHECK(now.len[which] == sn.len[which] + n && now.last[which] == out[n - 1]);
+        /* the segments it opened: where an output is not in the segment of the one before
+           (output 0: of the current one before) */
+        for (int64_t j = 0; j < n; j++)
+            if (segment_of(out[j]) != segment_of(j > 0 ? out[j - 1] : cur))
+                hold(s, which, out[j]);
+        CHECK((st == PYAD_SEGMENT) == (segment_of(out[n - 1]) != segment_of(cur)));
         for (int64_t j = 0; j < n; j++)
             remember(s, out[j]);
         s->records += n;
@@ -756,6 +816,7 @@ static void do_tape(state *s, reader *r)
         if (st == PYAD_OK) {
             CHECK(len_of(t) == 0);
             s->edited[which] = 0;
+            fresh_tape(s, which);
         }
         return;
     case 1: /* free the tape and make a new one: its handles must now be refused */
@@ -765,6 +826,7 @@ static void do_tape(state *s, reader *r)
         st = pyad_tape_new(&s->tape[which]);
         CHECK(st == PYAD_OK || st == PYAD_NOMEM || st == PYAD_FULL);
         CHECK((st == PYAD_OK) == (s->tape[which] != NULL));
+        fresh_tape(s, which);
         return;
     case 2:
         st = pyad_tape_segment(t, &out);
@@ -774,8 +836,10 @@ static void do_tape(state *s, reader *r)
         st = pyad_tape_pin(t, handle(s, r));
         break;
     case 4:
-        st = pyad_tape_unpin(t, handle(s, r));
+        out = handle(s, r);
+        st = pyad_tape_unpin(t, out);
         if (st == PYAD_OK) {
+            unhold(s, which, out);
             /* the last pin going may collect unneeded segments: fewer records held, but
                the current segment and its newest record stay */
             const snapshot now = snap(s);
@@ -805,33 +869,143 @@ static void do_tape(state *s, reader *r)
     unchanged(s, sn);
 }
 
+/* Drop every pin we hold on tape `which` but those on the current segment and on the
+   segments of kept[0..nkept): as the frontend's segment objects go when their Vars die. */
+static void release(state *s, pyad_tape *t, int which, const int64_t *kept, int nkept)
+{
+    int64_t cur = 0;
+    if (t == NULL || pyad_tape_segment(t, &cur) != PYAD_OK)
+        return;
+    const snapshot sn = snap(s);
+    int k = 0;
+    for (int i = 0; i < s->nheld[which]; i++) {
+        const int64_t h = s->held[which][i];
+        int keep = segment_of(h) == segment_of(cur);
+        for (int j = 0; j < nkept; j++)
+            keep |= segment_of(h) == segment_of(kept[j]);
+        /* MISUSE: the input unpinned it already; NOMEM: an injected failure in the
+           collection the unpin starts, which keeps the pin */
+        const int st = keep ? PYAD_NOMEM : pyad_tape_unpin(t, h);
+        CHECK(st == PYAD_OK || st == PYAD_MISUSE || st == PYAD_NOMEM);
+        if (st == PYAD_NOMEM)
+            s->held[which][k++] = h;
+    }
+    s->nheld[which] = k;
+    /* collections keep the current segment and the kept records */
+    const snapshot now = snap(s);
+    CHECK(now.len[which] <= sn.len[which] && now.last[which] == sn.last[which]);
+    CHECK(now.len[1 - which] == sn.len[1 - which]);
+}
+
+/* pyad.compile after a release, as the frontend does it: the kept leaves as inputs, the
+   other kept records (up to four) as outputs; the replay at the recorded point must be the
+   tape's. */
+static void compile_kept(state *s, pyad_tape *t, int which, const int64_t *kept, int nkept)
+{
+    int64_t in[8], out[4], nin = 0, nout = 0;
+    for (int j = 0; j < nkept; j++) {
+        int op = -1, seen = 0;
+        for (int64_t k = 0; k < nin; k++)
+            seen |= in[k] == kept[j];
+        for (int64_t k = 0; k < nout; k++)
+            seen |= out[k] == kept[j];
+        if (seen || pyad_get_op(t, kept[j], &op) != PYAD_OK)
+            continue; /* another tape's, or gone: a Var of a dead segment cannot exist */
+        if (op == PYAD_OP_LEAF)
+            in[nin++] = kept[j];
+        else if (nout < 4)
+            out[nout++] = kept[j];
+    }
+    pyad_program *p = NULL;
+    const snapshot sn = snap(s);
+    const int st = pyad_program_new(t, nin, in, nout, out, NULL, 0, NULL, NULL, NULL, &p);
+    CHECK(known(st) && st != PYAD_SEGMENT);
+    unchanged(s, sn);
+    CHECK((st == PYAD_OK) == (p != NULL));
+    if (st == PYAD_OK && !s->edited[which]) {
+        pyad_debug_fail_alloc(0);
+        check_replay(t, p, nin, in, nout, out, (const double[4]){0});
+    }
+    pyad_program_free(p);
+}
+
 /* Many records at once: leaves, or a chain of unary ops, to cross segment boundaries. With
    `drop`, each segment is unpinned once the next one opens, as the frontend does when its
-   Vars die: segments then get collected and reused, and old handles name new records. */
+   Vars die: segments then get collected and reused, and old handles name new records.
+   With `align`, leaves to the end of the segment and on to k (< 16) records short of the
+   next one's end, so that a softmax pushed next starts in a segment of no older record and
+   runs into another. With `release`, the records of the bulk
+   die with it: the pins are released but for the segments of the chosen few of the eight
+   handles remembered last (the Vars still alive), and segments of leaves are recorded and
+   dropped until the tape collects; the kept handles are then the newest remembered;
+   with `compile` too, those are compiled (compile_kept). Aligned and released bulks
+   remember only the last record they push, so the handles before them stay. */
 static void do_bulk(state *s, reader *r)
 {
     int which;
     pyad_tape *t = tape_of(s, r, &which);
-    const int64_t n = (int64_t)(u8(r) % 5) * 300;
+    int64_t n = (int64_t)(u8(r) % 5) * 300;
     const uint8_t mode = u8(r);
-    const int chain = mode & 1, drop = mode & 2;
+    const int chain = mode & 1, drop = mode & 2, align = mode & 8, rel = mode & 0x20,
+              compile = rel && (mode & 0x40);
     const double v = f64(r);
-    int64_t h = chain ? handle(s, r) : 0, seg = 0;
+    int64_t h = chain ? handle(s, r) : 0, seg = 0, kept[8];
+    int nkept = 0;
+    if (align) {
+        const int64_t C = pyad_chunk_records(), k = u8(r) % 16;
+        int64_t last = 0, fill = 0;
+        if (t != NULL && pyad_tape_last(t, &last) == PYAD_OK)
+            fill = (last & (C - 1)) + 1;
+        n = (C - fill) + (C - k); /* into a new segment, which holds no older handle */
+    }
+    if (rel) {
+        const uint8_t pick = u8(r);
+        for (int j = 0; j < 8 && j < s->npool && j < POOL; j++)
+            if (pick & (1u << j))
+                kept[nkept++] = s->pool[(s->npool - 1 - j) % POOL];
+    }
     if (drop && (t == NULL || pyad_tape_segment(t, &seg) != PYAD_OK))
         return;
+    s->quiet = align || rel;
+    int64_t last = 0;
     for (int64_t j = 0; j < n && s->records < MAXREC; j++) {
         const snapshot sn = snap(s);
         const int64_t got = chain ? pyad_push_v(t, PYAD_OP_TANH, h) : pyad_push_leaf(t, v);
         h = pushed(s, sn, got, which, 1);
         if (h == 0)
-            return;
+            break;
+        last = h;
         if (drop && got == -PYAD_SEGMENT) {
             /* MISUSE: the fuzzer may have unpinned it; NOMEM: an injected allocation failure
                in the collection the unpin starts, which keeps the pin */
             const int st = pyad_tape_unpin(t, seg);
             CHECK(st == PYAD_OK || st == PYAD_MISUSE || st == PYAD_NOMEM);
+            if (st == PYAD_OK)
+                unhold(s, which, seg);
             CHECK(pyad_tape_segment(t, &seg) == PYAD_OK);
         }
+    }
+    /* a release churns segments of leaves (dropped at once) until the tape collects: at
+       most four, as the tape collects after four unpins at the latest */
+    for (int round = 0; rel && t != NULL && round < 4; round++) {
+        const int64_t before = len_of(t);
+        release(s, t, which, kept, nkept);
+        if (len_of(t) < before)
+            break;
+        for (int64_t j = 0; j < pyad_chunk_records() && s->records < MAXREC; j++) {
+            const snapshot sn = snap(s);
+            if ((last = pushed(s, sn, pyad_push_leaf(t, v), which, 1)) == 0)
+                break;
+        }
+    }
+    s->quiet = 0;
+    if (align || rel)
+        remember(s, last);
+    if (rel) {
+        for (int j = nkept; j-- > 0;)
+            remember(s, kept[j]);
+        if (compile && t != NULL)
+            compile_kept(s, t, which, kept, nkept);
     }
 }
 
@@ -842,8 +1016,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     reader r = {data, size, 0};
     state s;
     memset(&s, 0, sizeof s);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         CHECK(pyad_tape_new(&s.tape[i]) == PYAD_OK);
+        fresh_tape(&s, i);
+    }
     while (r.at < r.n && s.records < MAXREC) {
         const uint8_t cmd = u8(&r);
         switch (cmd % 16) {

@@ -75,6 +75,18 @@ class Seed:
         self.b += b"" if kind == 1 else tail
         self.handles += len(hs) if kind == 3 else 1
 
+    def bulk(self, n300: int, mode: int, tail: bytes = b"", tape: int = 0) -> None:
+        """n300 * 300 leaves (mode 1 | ...: tanh chain; 2: drop segments as they fill; 8:
+        align, tail k: fill the segment, then the next but for k records; 0x20: release, tail pick:
+        the pins of all but the segments of the picked recent handles, then leaves until the
+        tape collects; 0x40 with it: compile the picked ones). Aligned and released bulks
+        remember only their last record, released ones then the picked handles."""
+        self.b += bytes([13, tape, n300, mode, NUM[1.0]]) + tail
+        if mode & 0x28:
+            self.handles += 1 + (bin(tail[-1]).count("1") if mode & 0x20 else 0)
+        else:
+            self.handles += 300 * n300
+
     def backward(self, k: int, tape: int = 0) -> None:
         self.b += bytes([12, tape])
         self.h(k)
@@ -159,6 +171,28 @@ def seeds() -> dict[str, bytes]:
     s.b += bytes([12, 0, x, NUM[1.0], 1])
     s.b += bytes([10, 0, 0, 7, 1])  # stats
     out["collect"] = bytes(s.b)
+
+    s = Seed()  # the frontend compiling after segment reuse, in the middle of a softmax
+    x0, x1, x2 = s.leaf(0.5), s.leaf(-2.5), s.leaf(3.0)
+    s.bulk(0, 0x08, bytes([2]))  # fill the first segment, and the second but for two records
+    s.nary(3, [x0, x1, x2, x0])  # outputs 0 and 1 in the second segment, 2 and 3 in the third
+    kept = s.handles - 1
+    s.bulk(0, 0x60, bytes([1]))  # only output 3 stays alive; churn, collect, compile it
+    s.program([x0, x1, x2], [kept], [])
+    s.run([1.0, 2.0, 3.0])
+    s.backward(kept)
+    out["softmax-reuse"] = bytes(s.b)
+
+    s = Seed()  # compiling a record that lost its operand: its segment kept for another's sake
+    a = s.leaf(0.5)
+    s.bulk(0, 0x08, bytes([5]))  # on into the second segment
+    lost = s.v("tanh", a)  # in the second segment, of a leaf in the first
+    b = s.leaf(2.0)
+    s.bulk(0, 0x08, bytes([5]))
+    s.v("exp", b)  # keeps b, so the second segment; nothing keeps the first
+    s.bulk(0, 0x20, bytes([1]))  # only the newest (exp) alive: the first segment is reused
+    s.program([], [lost], [])  # refused (STALE); the old builder read past its arrays
+    out["compile-lost-operand"] = bytes(s.b)
 
     s = Seed()  # allocation failures in the middle of recording and compiling
     x, y = s.leaf(2.0), s.leaf(3.0)

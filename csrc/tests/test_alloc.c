@@ -139,10 +139,11 @@ static int build_workload(builder *b)
     add(b, (step){HVP, 0, -1, -1, 0, 0.0}, 0);
     add(b, (step){PROGRAM_FREE, 0, -1, -1, 0, 0.0}, 0);
 
-    /* Three segments, the third opened by a softmax across the boundary, then the second
-       released: its fourth release collects (the tape collects after four), and the records
-       that follow reuse it. */
-    chain(b, 2 * PYAD_CHUNK - 20, l0);
+    /* Three segments, the second opened by a softmax across the boundary, then the second
+       released: its fourth release collects it (the tape collects after four) although it
+       holds outputs of that softmax (nothing uses them; the first segment keeps the first
+       output, and every output holds a link to it), and the records that follow reuse it. */
+    chain(b, PYAD_CHUNK - 20, l0);
     add(b, (step){SOFTMAX, 0, l0, -1, 40, 0.0}, 40);
     chain(b, 2 * PYAD_CHUNK + 50, l0);
     const int seg1 = b->seg_step[1];
@@ -177,7 +178,7 @@ static int build_workload(builder *b)
     return b->n;
 }
 
-/* A softmax whose outputs open two new segments (kept apart: its n^2 partials would make
+/* A softmax whose outputs open two new segments (kept apart: its 1100 records would make
    each run of the main workload several times slower). */
 static int build_big_softmax(builder *b)
 {

@@ -257,6 +257,27 @@ static void test_softmax_spans_segments(void)
     pyad_tape_free(t);
 }
 
+/* A softmax's outputs are one level above its deepest operand, the later ones too (they
+   reach their operands through output 0), also across a segment end and with constants. */
+static void test_softmax_depth(void)
+{
+    pyad_tape *t = new_tape();
+    const int64_t x = got(t, pyad_push_leaf(t, 0.5));
+    const int64_t e = got(t, pyad_exp(x));
+    while (tape_len(t) < pyad_chunk_records() - 1)
+        got(t, pyad_push_leaf(t, 0.0));
+    const int64_t hs[3] = {x, 0, e};
+    const double cs[3] = {0.0, 2.0, 0.0};
+    int64_t out[3];
+    CHECK(pyad_push_softmax(t, 3, hs, cs, out) == PYAD_SEGMENT);
+    int64_t counts[PYAD_OP_COUNT], depth = -1;
+    CHECK(pyad_tape_stats(t, counts, &depth) == PYAD_OK && depth == 2);
+    got(t, pyad_exp(out[2]));
+    CHECK(pyad_tape_stats(t, counts, &depth) == PYAD_OK && depth == 3);
+    CHECK(counts[PYAD_OP_SOFTMAX] == 3);
+    pyad_tape_free(t);
+}
+
 static void test_custom_debug_and_stats(void)
 {
     pyad_tape *t = new_tape();
@@ -423,6 +444,7 @@ int main(void)
     test_stale_and_foreign();
     test_nary();
     test_softmax_spans_segments();
+    test_softmax_depth();
     test_custom_debug_and_stats();
     test_deep_chain();
     test_fanout();

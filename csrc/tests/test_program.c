@@ -1015,6 +1015,246 @@ static void test_reused_segments(void)
     context = "";
 }
 
+/* ---- softmax groups whose segments were reused ------------------------------------------------ */
+
+/* The segment of a record: handles of one tape generation differ only in their slot, whose
+   high bits name the segment (the frontend uses the same rule). */
+static int64_t segment_of(int64_t h)
+{
+    int shift = 0;
+    while ((1 << shift) < pyad_chunk_records())
+        shift++;
+    return h >> shift;
+}
+
+typedef struct scene {
+    int n, before_end, nkeep;
+    int keep[2];
+} scene;
+
+/* Pins the way the frontend holds them: every segment opened gets one; `hold` lists the
+   segments some kept record lives in, which keep theirs. */
+typedef struct pins {
+    int64_t cur;      /* a record of the current segment */
+    int64_t hold[4];  /* segments (segment_of) still pinned by a kept record */
+    int nhold;
+} pins;
+
+static int held(const pins *ps, int64_t h)
+{
+    for (int k = 0; k < ps->nhold; k++)
+        if (ps->hold[k] == segment_of(h))
+            return 1;
+    return 0;
+}
+
+/* A push as the frontend does it: on a new segment, the previous current one loses its pin
+   unless a kept record lives there. */
+static int64_t pushed(pyad_tape *t, pins *ps, int64_t r)
+{
+    const int64_t h = got(t, r);
+    if (r == -(int64_t)PYAD_SEGMENT) {
+        if (!held(ps, ps->cur))
+            CHECK(pyad_tape_unpin(t, ps->cur) == PYAD_OK);
+        ps->cur = h;
+    }
+    return h;
+}
+
+/* Inputs x, y, z in the first segment (kept), then a softmax of n operands drawn from
+   (x, y * 0.5, 0.75, z, x - y) starting `before_end` records before the end of the second
+   segment; outputs keep[] kept, the others dropped with their segments (output 0's is held
+   by the links of the kept ones); six segments of leaves recorded and dropped; returns
+   sum_k (k + 1) * outputs[keep[k]]. `left` gets the softmax records the tape still holds. */
+static int64_t record_scene(pyad_tape *t, const double *x, const scene *sc, int64_t *in,
+                            int64_t *left)
+{
+    const int64_t C = pyad_chunk_records();
+    pins ps = {0, {0}, 0};
+    CHECK(pyad_tape_segment(t, &ps.cur) == PYAD_OK);
+    ps.hold[ps.nhold++] = segment_of(ps.cur);
+    for (int i = 0; i < 3; i++)
+        in[i] = pushed(t, &ps, pyad_push_leaf(t, x[i]));
+    const int64_t ops[5] = {in[0], pushed(t, &ps, pyad_mul_vc(in[1], 0.5)), 0, in[2],
+                            pushed(t, &ps, pyad_sub(in[0], in[1]))};
+    int64_t *hs = malloc((size_t)sc->n * sizeof *hs), *outs = malloc((size_t)sc->n * sizeof *outs);
+    double *cs = malloc((size_t)sc->n * sizeof *cs);
+    CHECK(hs && outs && cs);
+    for (int j = 0; j < sc->n; j++) {
+        hs[j] = ops[j % 5];
+        cs[j] = 0.75;
+    }
+    while (tape_len(t) < 2 * C - sc->before_end)
+        pushed(t, &ps, pyad_push_leaf(t, 0.0));
+    const int st = pyad_push_softmax(t, sc->n, hs, cs, outs);
+    CHECK(st == PYAD_OK || st == PYAD_SEGMENT);
+    for (int k = 0; k < sc->nkeep; k++)
+        ps.hold[ps.nhold++] = segment_of(outs[sc->keep[k]]);
+    /* the segments the softmax opened, each with its pin, as the frontend adopts them */
+    for (int j = 1; j < sc->n; j++)
+        if (segment_of(outs[j]) != segment_of(outs[j - 1])) {
+            if (!held(&ps, ps.cur))
+                CHECK(pyad_tape_unpin(t, ps.cur) == PYAD_OK);
+            ps.cur = outs[j];
+        }
+    for (int64_t k = 0; k < 6 * C; k++)
+        pushed(t, &ps, pyad_push_leaf(t, 1.0));
+    int64_t out = 0;
+    for (int k = 0; k < sc->nkeep; k++) {
+        const int64_t term = pushed(t, &ps, pyad_mul_vc(outs[sc->keep[k]], 1.0 + k));
+        out = k == 0 ? term : pushed(t, &ps, pyad_add(out, term));
+    }
+    int64_t counts[64], depth = -1;
+    CHECK(pyad_op_count() <= 64 && pyad_tape_stats(t, counts, &depth) == PYAD_OK);
+    *left = counts[PYAD_OP_SOFTMAX];
+    free(hs);
+    free(outs);
+    free(cs);
+    return out;
+}
+
+/* The softmax records the scene leaves: those in the segments of output 0 and the kept ones. */
+static int64_t left_expected(const scene *sc)
+{
+    const int64_t C = pyad_chunk_records(), first = 2 * C - sc->before_end;
+    int64_t n = 0;
+    for (int64_t j = 0; j < sc->n; j++) {
+        const int64_t seg = (first + j) / C;
+        int kept = seg == first / C;
+        for (int k = 0; k < sc->nkeep; k++)
+            kept |= seg == (first + sc->keep[k]) / C;
+        n += kept;
+    }
+    return n;
+}
+
+static void test_softmax_segments_reused(void)
+{
+    context = "softmax after segment reuse";
+    const int C = pyad_chunk_records();
+    const scene scenes[] = {
+        {4, 2, 1, {3, 0}},          /* output 0's segment held by nothing but the links */
+        {4, 2, 1, {0, 0}},          /* the segment of outputs 2 and 3 reused */
+        {7, 6, 1, {5, 0}},
+        {C + 40, 20, 1, {C + 30, 0}}, /* three segments, the middle one reused */
+        {C + 40, 20, 2, {0, 5}},
+        {2 * C + 3, 500, 2, {700, 2 * C + 2}},
+    };
+    const double x0[3] = {0.3, -1.2, 0.8}, x1[3] = {-0.4, 0.9, 1.7}, seed = 1.0;
+    for (size_t c = 0; c < sizeof scenes / sizeof *scenes; c++) {
+        const scene *sc = &scenes[c];
+        int64_t in[3], left = -1;
+        pyad_tape *t = new_tape();
+        const int64_t out = record_scene(t, x0, sc, in, &left);
+        CHECK(left == left_expected(sc));
+        pyad_program *p = compile(t, 3, in, 1, &out, NULL);
+        double v = NAN, g[3] = {NAN, NAN, NAN};
+        if (p != NULL) {
+            CHECK(info_of(p, INFO_SIDE) == sc->n);
+            CHECK(run_room(p, 1, 1, x0, 1, &seed, &v, g, NULL) == PYAD_OK);
+        }
+        CHECK_SAME(v, value(t, out));
+        CHECK(pyad_backward(t, out, 1.0) == PYAD_OK);
+        for (int i = 0; i < 3; i++)
+            CHECK_SAME(g[i], grad(t, in[i]));
+        pyad_tape_free(t);
+        /* at another point, against a fresh recording */
+        t = new_tape();
+        const int64_t out1 = record_scene(t, x1, sc, in, &left);
+        CHECK(pyad_backward(t, out1, 1.0) == PYAD_OK);
+        if (p != NULL)
+            CHECK(run_room(p, 1, 1, x1, 1, &seed, &v, g, NULL) == PYAD_OK);
+        CHECK_SAME(v, value(t, out1));
+        for (int i = 0; i < 3; i++)
+            CHECK_SAME(g[i], grad(t, in[i]));
+        pyad_tape_free(t);
+        pyad_program_free(p);
+    }
+    context = "";
+}
+
+/* A softmax output kept only by accident (its segment kept for another record's sake) after
+   its first output's segment was reused: its handle still resolves, but nothing may read
+   the group through it. Every entry point refuses it or skips it; none reads out of bounds,
+   also once the first output's slot holds the first output of a newer softmax. */
+static void check_orphan(pyad_tape *t, int64_t orphan, int64_t user, int64_t x)
+{
+    int64_t hs[4], n = -1;
+    double ps[4];
+    CHECK(pyad_get_operands(t, orphan, 4, hs, ps, &n) == PYAD_STALE);
+    CHECK(pyad_backward(t, orphan, 1.0) == PYAD_STALE);
+    pyad_program *p = NULL;
+    CHECK(pyad_program_new(t, 1, &x, 1, &orphan, NULL, 0, NULL, NULL, NULL, &p) == PYAD_STALE);
+    CHECK(p == NULL);
+    CHECK(pyad_program_new(t, 1, &x, 1, &user, NULL, 0, NULL, NULL, NULL, &p) == PYAD_STALE);
+    CHECK(p == NULL);
+    int64_t counts[64], depth = -1;
+    CHECK(pyad_tape_stats(t, counts, &depth) == PYAD_OK && depth >= 0);
+}
+
+static void test_softmax_output_without_its_first(void)
+{
+    context = "softmax output without its first";
+    const int64_t C = pyad_chunk_records();
+    pyad_tape *t = new_tape();
+    pins ps = {0, {0}, 0};
+    CHECK(pyad_tape_segment(t, &ps.cur) == PYAD_OK);
+    ps.hold[ps.nhold++] = segment_of(ps.cur);
+    const int64_t x = pushed(t, &ps, pyad_push_leaf(t, 0.3));
+    const int64_t y = pushed(t, &ps, pyad_push_leaf(t, -0.7));
+    while (tape_len(t) < 2 * C - 2)
+        pushed(t, &ps, pyad_push_leaf(t, 0.0));
+    const int64_t hs[4] = {x, y, 0, x};
+    const double cs[4] = {0.0, 0.0, 0.5, 0.0};
+    int64_t outs[4];
+    CHECK(pyad_push_softmax(t, 4, hs, cs, outs) == PYAD_SEGMENT);
+    CHECK(pyad_tape_unpin(t, ps.cur) == PYAD_OK); /* outputs 0 and 1 are dropped */
+    ps.cur = outs[2];
+    const int64_t r = pushed(t, &ps, pyad_exp(x));    /* kept by u below */
+    const int64_t w = pushed(t, &ps, pyad_exp(outs[0])); /* dropped: uses output 0 */
+    while (segment_of(ps.cur) == segment_of(r))
+        pushed(t, &ps, pyad_push_leaf(t, 0.0));
+    ps.hold[ps.nhold++] = segment_of(ps.cur);
+    const int64_t u = pushed(t, &ps, pyad_mul_vc(r, 2.0));
+    for (int64_t k = 0; k < 6 * C; k++) /* churn: the tape collects the dropped segments */
+        pushed(t, &ps, pyad_push_leaf(t, 1.0));
+    double v;
+    CHECK(pyad_get_value(t, outs[0], &v) == PYAD_STALE); /* its segment was collected */
+    CHECK(pyad_get_value(t, outs[2], &v) == PYAD_OK);    /* kept along with r */
+    check_orphan(t, outs[2], w, x);
+    /* u's program is fine, and the orphans' segment is no obstacle */
+    pyad_program *p = compile(t, 1, &x, 1, &u, NULL);
+    const double x0 = 0.3, seed = 1.0;
+    double val = NAN, g = NAN;
+    if (p != NULL)
+        CHECK(run_room(p, 1, 1, &x0, 1, &seed, &val, &g, NULL) == PYAD_OK);
+    pyad_program_free(p);
+    CHECK_SAME(val, value(t, u));
+    CHECK(pyad_set_grad(t, x, 0.0) == PYAD_OK);
+    CHECK(pyad_backward(t, u, 1.0) == PYAD_OK);
+    CHECK_SAME(g, grad(t, x));
+
+    /* output 0's slot reused by the first output of a newer softmax of as many outputs */
+    int reopened = 0;
+    for (int k = 0; k < 64 && !reopened; k++) {
+        const int64_t h = pushed(t, &ps, pyad_push_leaf(t, 0.0));
+        reopened = segment_of(h) == segment_of(outs[0]);
+    }
+    CHECK(reopened);
+    int64_t last = 0;
+    CHECK(pyad_tape_last(t, &last) == PYAD_OK);
+    while (last + 1 < outs[0]) /* the segment's slots are filled in order */
+        last = pushed(t, &ps, pyad_push_leaf(t, 0.0));
+    int64_t outs2[4];
+    const int st = pyad_push_softmax(t, 4, hs, cs, outs2);
+    CHECK(st == PYAD_OK || st == PYAD_SEGMENT);
+    CHECK(outs2[0] == outs[0]); /* the same handle names the new record */
+    CHECK(pyad_get_value(t, outs[2], &v) == PYAD_OK);
+    check_orphan(t, outs[2], w, x);
+    pyad_tape_free(t);
+    context = "";
+}
+
 /* ---- one program, two threads at once ------------------------------------------------------- */
 
 struct runner {
@@ -1071,5 +1311,7 @@ void test_program(void)
     test_guards();
     test_errors();
     test_reused_segments();
+    test_softmax_segments_reused();
+    test_softmax_output_without_its_first();
     test_threads();
 }
