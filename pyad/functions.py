@@ -20,13 +20,13 @@ from pyad.var import (
     Number,
     Operand,
     Var,
-    _adopt,
     _adopt_in,
     _binary,
     _binary_other,
     _checked_float,
     _failed,
     _reflected,
+    _slow,
     _unary,
 )
 
@@ -149,7 +149,7 @@ def _nary(name: str, items: list[Any]) -> Union[Var, float]:
     if t is None:
         return eval_nary(op, _numbers(items), 1)[0]
     s, push, args = t._s, lib.pyad_push_nary, (t._p, op, len(items), handles, consts)
-    return _adopt(t, push(*args), s, node, tuple(items), push, *args)
+    return _slow(t, push(*args), s, node, tuple(items), push, *args)
 
 
 def sum(xs: Iterable[Operand], start: Operand = 0.0) -> Union[Var, float]:
@@ -201,7 +201,7 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], start: Operand = 0.0) -> U
             t = first._t
             s, args = t._s, (t._p, n + biased, hw, _NULL, hx, cx)
             h = _push_dot(*args)
-            return _adopt(t, h, s, first.__class__, (start, *ws, *xs), _push_dot, *args)
+            return _slow(t, h, s, first.__class__, (start, *ws, *xs), _push_dot, *args)
     if not _is_zero_number(start):
         ws, xs = [start, *ws], [1.0, *xs]
     tw, hw, cw, node = _operands(ws)
@@ -215,7 +215,7 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], start: Operand = 0.0) -> U
         return eval_nary(_DOT, _numbers(pairs), 1)[0]
     s, args = t._s, (t._p, len(ws), hw, cw, hx, cx)
     h = _push_dot(*args)
-    return _adopt(t, h, s, node, (*ws, *xs), _push_dot, *args)
+    return _slow(t, h, s, node, (*ws, *xs), _push_dot, *args)
 
 
 def _is_zero_number(x: object) -> bool:

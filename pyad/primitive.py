@@ -23,7 +23,7 @@ from typing import Any, Callable, Union
 from pyad import errors
 from pyad._native import lib
 from pyad.functions import _operands
-from pyad.var import Var, _adopt, _checked_float
+from pyad.var import Var, _checked_float, _slow
 
 Number = Union[int, float]
 
@@ -55,7 +55,7 @@ def primitive(
         partials = _partials(label, df(*values), len(items))
         s, push = t._s, lib.pyad_push_primitive
         call = (t._p, len(items), handles, consts, value, partials)
-        return _adopt(t, push(*call), s, node, tuple(items), push, *call)
+        return _slow(t, push(*call), s, node, tuple(items), push, *call)
 
     recorded.__name__ = getattr(f, "__name__", "primitive")
     recorded.__doc__ = getattr(f, "__doc__", None)

@@ -51,22 +51,6 @@ def _adopt_in(t: Tape, h: int, segment: _Segment, node: type[Var] | None = None)
     return r
 
 
-def _adopt(
-    t: Tape,
-    h: int,
-    s: _Segment,
-    node: type[Var] | None,
-    operands: tuple[object, ...],
-    push: Callable[..., int],
-    *args: object,
-) -> Var:
-    """The result of ``h = push(*args)`` (off the hot path, which inlines the first line):
-    ``s`` is ``t._s`` as read before the push."""
-    if h >> CHUNK_SHIFT == s._c:
-        return _adopt_in(t, h, s, node)
-    return _slow(t, h, s, node, operands, push, *args)
-
-
 def _slow(
     t: Tape,
     h: int,
@@ -76,8 +60,9 @@ def _slow(
     push: Callable[..., int],
     *args: object,
 ) -> Var:
-    """The slow path of every one-record push ``h = push(*args)`` whose record does not lie in
-    ``s``, the tape's segment read before the push: a new segment, a failure, or a record in
+    """The result of a one-record push ``h = push(*args)``, ``s`` being the tape's segment read
+    before the push; the slow path of the operators, for a record that does not lie in ``s``:
+    a new segment, a failure, or a record in
     a segment that another thread opened meanwhile.
 
     A record in a segment that this thread holds no pin on is not used: between the push and
@@ -140,7 +125,7 @@ def _caller() -> str:
 
 
 # The three factories below repeat the same few lines that make the result Var instead of
-# calling _adopt: on the hot path that call would cost a fifth of the whole operation.
+# calling _slow: on the hot path that call would cost a fifth of the whole operation.
 #
 # Each reads the tape's segment object s before the push, and keeps it if the push returned a
 # handle and t._s is still s: the record then lies in s's segment (another thread may change
@@ -223,7 +208,7 @@ def _binary_other(self: Var, other: object, name: str, reflected: bool) -> Any:
     else:
         return NotImplemented
     s = t._s
-    return _adopt(t, push(*args), s, node, (self, other), push, *args)
+    return _slow(t, push(*args), s, node, (self, other), push, *args)
 
 
 def _unary(name: str, node: type[Var] | None = None) -> Callable[[Any], Any]:
@@ -248,7 +233,7 @@ def _unary(name: str, node: type[Var] | None = None) -> Callable[[Any], Any]:
             return r
         if isinstance(x, Var):
             s = x._t._s
-            return _adopt(x._t, push(x._h), s, x.__class__, (x,), push, x._h)
+            return _slow(x._t, push(x._h), s, x.__class__, (x,), push, x._h)
         return eval_op(op, _checked_float(x))
 
     function.__name__ = function.__qualname__ = name
