@@ -39,6 +39,7 @@ _NOMEM = STATUS["NOMEM"]
 # Handles share their high bits (the tape's tag) and differ in the slot below them, so
 # h >> CHUNK_SHIFT names h's segment of h's tape generation.
 CHUNK_SHIFT = (CHUNK_RECORDS - 1).bit_length()
+_CHUNK_MASK = CHUNK_RECORDS - 1  # a handle's record index within its segment
 
 
 class _Segment:
@@ -318,22 +319,30 @@ class Tape:
     def _segments(
         self, handles: list[int], before: _Segment, opened: bool
     ) -> list[_Segment] | None:
-        """The segment of each record of a multi-record push: ``before`` is the tape's segment
-        read before the push, ``opened`` whether the push returned PYAD_SEGMENT (it then
-        opened one segment, and its pin is adopted here). None if a record lies in a segment
-        this thread holds no pin on (another thread changed segments between reading
-        ``before`` and the push): the caller pushes again under :meth:`_pin_current`."""
-        new = self._new_segment() if opened else None
+        """The segment of each record of a multi-record push (a softmax): ``before`` is the
+        tape's segment read before the push, ``opened`` whether the push returned
+        PYAD_SEGMENT. Such a push fills the current segment, then opens as many new ones as
+        it needs, in order, each pinned once for the caller; a record at the start of a
+        segment other than ``before``'s starts one of those, and that pin is taken over here.
+        None if the first record lies in a segment this thread holds no pin on (another
+        thread changed segments between reading ``before`` and the push): the caller pushes
+        again under :meth:`_pin_current` (the opened segments' pins are released with the
+        objects made for them here)."""
         segments = []
+        segment: _Segment | None = before
+        pinned = True
         for h in handles:
-            chunk = h >> CHUNK_SHIFT
-            if chunk == before._c:
-                segments.append(before)
-            elif new is not None and chunk == new._c:
-                segments.append(new)
-            else:
-                return None
-        return segments
+            if segment is None or h >> CHUNK_SHIFT != segment._c:
+                if h & _CHUNK_MASK == 0:  # the first record of a segment this push opened
+                    segment = _Segment(h, self._pending)
+                else:  # only the first record can lie in a segment opened by another thread
+                    pinned, segment = False, None
+            if segment is not None:
+                segments.append(segment)
+        if opened and segment is not None and segment is not before:
+            self._install(segment)
+            self._release_pins()
+        return segments if pinned else None
 
     def _release_pins(self) -> None:
         """Release the pins queued by dead segment objects. Several threads may release at

@@ -226,3 +226,25 @@ def test_softmax_storage_is_linear() -> None:
     y /= y.sum()
     wa = np.cos(np.arange(n))
     np.testing.assert_allclose(grads, y * (wa - wa @ y), rtol=1e-11, atol=1e-18)
+
+
+@pytest.mark.parametrize("n", [C - 3, C + 5, 2 * C + 7, 3 * C])
+def test_a_softmax_over_several_segments_is_recorded_once(n: int) -> None:
+    """A softmax that opens several segments records its n outputs once, each output pinned
+    by the segment object of its own segment (the frontend once took such a push for one
+    that raced another thread, and pushed it again, forever when it needed two segments)."""
+    with pyad.Tape() as t:
+        x = [pyad.Var(float(j % 5)) for j in range(7)]
+        for _ in range(C - 2):
+            pyad.Var(0.0)
+        outs = pyad.softmax([x[j % 7] for j in range(n)])
+        assert t.summary().records_per_op["softmax"] == n
+        assert {o._s._c for o in outs} == {o._h >> pyad.tape.CHUNK_SHIFT for o in outs}
+        assert all(o._s._c == o._h >> pyad.tape.CHUNK_SHIFT for o in outs)
+        assert math.fsum(o.v for o in outs) == pytest.approx(1.0)
+        del outs
+        for _ in range(6):
+            junk = [pyad.Var(1.0) for _ in range(C)]
+            del junk
+            len(t)
+        assert "softmax" not in t.summary().records_per_op  # their segments were reused
