@@ -722,8 +722,10 @@ int pyad_tape_stats(pyad_tape *t, int64_t *counts, int64_t *depth)
         return st;
     if (counts == NULL || depth == NULL)
         return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
-    /* depth of a record: 0 for leaves, else 1 + the deepest operand; oldest first */
-    uint32_t *d = pyad__malloc((size_t)t->cap_chunks * PYAD_CHUNK * sizeof *d);
+    /* depth of a record: 0 for leaves, else 1 + the deepest operand; oldest first. Zeroed:
+       a record kept only because its chunk is (nothing uses it) may name operands in a chunk
+       reused since, whose slots come later in the order; they count as depth 0. */
+    uint32_t *d = pyad__calloc((size_t)t->cap_chunks * PYAD_CHUNK, sizeof *d);
     if (d == NULL)
         return pyad__fail(t, PYAD_NOMEM, "out of memory for the statistics");
     for (int op = 0; op < PYAD_OP_COUNT; op++)
