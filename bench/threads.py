@@ -6,7 +6,7 @@ repeat, round-robin (this machine's 2 cores are shared and noisy, so bursts hit 
 
 * one thread: ``F.value_and_grad`` of batch A, then of batch B;
 * two threads: A in one, B in the other, at once;
-* two threads with the release switched off (``pyad.compiled._RELEASE_WORK`` infinite): the
+* two threads with the release switched off (``pyad._program._RELEASE_WORK`` infinite): the
   control, which the GIL serialises.
 
 The speedup is bounded by the cores other processes leave free, so the process's CPU time
@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 import pyad
-from pyad import Var, compiled
+from pyad import Var, _program
 
 
 def chain(v: list[Var]) -> Any:
@@ -54,12 +54,12 @@ def small(v: list[Var]) -> Any:
 @contextmanager
 def release_threshold(work: float) -> Iterator[None]:
     """Replays of at least `work` instruction-passes release the GIL (0: all, inf: none)."""
-    before = compiled._RELEASE_WORK
-    compiled._RELEASE_WORK = work  # type: ignore[assignment]
+    before = _program._RELEASE_WORK
+    _program._RELEASE_WORK = work  # type: ignore[assignment]
     try:
         yield
     finally:
-        compiled._RELEASE_WORK = before
+        _program._RELEASE_WORK = before
 
 
 class _Pair:
@@ -169,7 +169,7 @@ def run(quick: bool, progress: Callable[[str], None] | None = None) -> dict[str,
         "short_call_released_ns": statistics.median(released_ns) * 1e9,
         "release_cost_ns": statistics.median(release_cost),
         "ns_per_instruction_pass": statistics.median(one) / 2 / passes * 1e9,
-        "release_threshold": compiled._RELEASE_WORK,
+        "release_threshold": _program._RELEASE_WORK,
     }
 
 

@@ -23,7 +23,8 @@ import numpy.typing as npt
 
 from pyad import errors
 from pyad._native import check, ffi, lib
-from pyad.compiled import _as_points, compile
+from pyad._program import as_points
+from pyad.compiled import compile
 from pyad.errors import _count
 from pyad.tape import Tape
 from pyad.var import Var
@@ -37,7 +38,7 @@ def _vector(x: npt.ArrayLike, name: str = "x") -> FloatArray:
     """x as a C-contiguous 1-D float64 array, with pyad.compile's checks and messages."""
     if np.ndim(x) != 1:
         raise ValueError(f"{name} must be a 1-D array of numbers, got shape {np.shape(x)}")
-    row: FloatArray = _as_points(x, None, name)[0]
+    row: FloatArray = as_points(x, None, name)[0]
     return row
 
 

@@ -24,8 +24,8 @@ inside ops (``abs``, ``relu``, ...) are not guards: the replay recomputes them.
 
 Threads: a Function may be called from several threads at once. Its C programs are only read
 by a replay, each replay takes a work buffer of its own, and replays long enough to pay for
-it (see ``_RELEASE_WORK``) run with the GIL released, so threads replaying batches use
-several cores. Retraces are serialised by a lock.
+it (see ``pyad._program._RELEASE_WORK``) run with the GIL released, so threads replaying
+batches use several cores. Retraces are serialised by a lock.
 """
 
 from __future__ import annotations
@@ -34,226 +34,27 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Sequence
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 import numpy as np
 import numpy.typing as npt
 
 from pyad import errors
-from pyad._native import STATUS, check, error, ffi, lib
-from pyad.tape import Tape
-from pyad.var import _PACKAGE_DIR, Var
+from pyad._program import (
+    BLOCK_BYTES,
+    MAX_VARIANTS,
+    ONE_SEED,
+    FloatArray,
+    Program,
+    TracedFunction,
+    as_points,
+)
+from pyad.var import _PACKAGE_DIR
 
-FloatArray = npt.NDArray[np.float64]
-TracedFunction = Callable[[list[Var]], Any]
-
-_CMP = ("<", "<=", ">", ">=")
-_HELD = 4  # guard kind bit: the comparison held while tracing (csrc/program.h)
-_MAX_VARIANTS = 16  # traces kept per Function, for inputs on different sides of guards
 # RetraceWarning: once retraces are most of the points evaluated, after at least this many
 # points (a few retraces while the kept traces fill up are normal).
 _WARN_AFTER = 20
-_BLOCK_BYTES = 32 << 20  # work buffer per block of points: about the L3 (32 MiB); measured best
-_ONE_SEED = np.ones((1, 1))  # the seed of a scalar function's one reverse sweep
-_ONE_SEED.flags.writeable = False
-# Replays of at least this many instruction-passes (points x instructions x (1 + reverse
-# sweeps); instructions x (1 + directions) for hvp) release the GIL. Releasing and retaking
-# it costs ~0.2 us when no other thread wants it (measured on a one-point replay of 15
-# instructions); a replay of this size took 40-80 us (9-19 ns a pass on a busy machine,
-# python -m bench.threads), so the release costs under 1%, and the short calls of an
-# optimiser's loop keep the GIL. A thread that releases it may wait up to
-# sys.getswitchinterval() to take it back from a thread running Python: the usual price,
-# paid only by long calls here.
-_RELEASE_WORK = 1 << 12
-_INFO = ("inputs", "outputs", "instructions", "slots", "constants", "entries", "guards", "bytes")
 _COUNTED = ("input", "output", "instruction", "guard")  # what the repr counts
-
-
-class _Trace:
-    """What tracing collects on the tape: guards (comparisons and their outcomes)."""
-
-    def __init__(self) -> None:
-        self.kinds: list[int] = []
-        self.operands: list[tuple[object, object]] = []
-        self.where: list[str] = []
-
-    def guard(self, cmp: int, a: Var, other: object, held: bool, where: str) -> None:
-        self.kinds.append(cmp | (_HELD if held else 0))
-        self.operands.append((a, other))  # the Vars stay alive, so their records do
-        self.where.append(where)
-
-    def value_read(self, where: str) -> errors.TraceError:
-        return errors.TraceError(
-            f"a traced Var's value or gradient was used at {where} (.v, .grad, "
-            "backward() or predecessors); pyad.compile replays the recorded operations only, "
-            "so Python computations on values cannot be replayed. Use pyad ops (pyad.relu, "
-            "pyad.abs; comparisons are kept as guards), or pyad.grad / pyad.value_and_grad, "
-            "which record afresh at every call"
-        )
-
-    def foreign(self, where: str) -> errors.TraceError:
-        return errors.TraceError(
-            f"a comparison at {where} involves a Var recorded outside the traced function; "
-            "pass it as an input of fn, or compare with a plain number"
-        )
-
-
-def _handle_or_const(x: object) -> tuple[int, float]:
-    if isinstance(x, Var):
-        return x._h, 0.0
-    return 0, float(x)  # type: ignore[arg-type]
-
-
-class _Program:
-    """One trace of ``fn``: its C program and what is needed to explain its guards. The C
-    program is only read by replays; each replay takes a work buffer of its own."""
-
-    def __init__(self, fn: TracedFunction, x: FloatArray) -> None:
-        tape = Tape()
-        trace = tape._trace = _Trace()
-        try:
-            with tape:
-                inputs = [Var(v) for v in x.tolist()]
-                result = fn(inputs)
-        finally:
-            tape._trace = None
-        self.scalar = isinstance(result, Var) or not isinstance(result, Sequence)
-        outputs = [result] if self.scalar else list(result)
-        for y in outputs:
-            if isinstance(y, Var):
-                if y.tape is not tape:
-                    raise ValueError("fn returned a Var that was not computed from its inputs")
-            elif not isinstance(y, (int, float, np.integer, np.floating)):
-                raise TypeError(f"fn must return Vars or numbers, got {type(y).__name__}")
-        self.where = trace.where
-        self.held = [bool(k & _HELD) for k in trace.kinds]
-        self.cmps = [_CMP[k & 3] for k in trace.kinds]
-        self.n_inputs, self.n_outputs = len(inputs), len(outputs)
-
-        out_h, out_c = zip(*(_handle_or_const(y) for y in outputs)) if outputs else ((), ())
-        guard_pairs = [_handle_or_const(x) for pair in trace.operands for x in pair]
-        guard_h, guard_c = zip(*guard_pairs) if guard_pairs else ((), ())
-        out = ffi.new("pyad_program **")
-        status = lib.pyad_program_new(
-            tape._p,
-            len(inputs),
-            [v._h for v in inputs],
-            len(outputs),
-            list(out_h),
-            list(out_c),
-            len(trace.kinds),
-            list(guard_h),
-            list(guard_c),
-            trace.kinds,
-            out,
-        )
-        check(status, tape._p)
-        self._attach(ffi.gc(out[0], lib.pyad_program_free))
-
-    @classmethod
-    def restore(
-        cls, p: Any, scalar: bool, where: list[str], cmps: list[str], held: list[bool]
-    ) -> _Program:
-        """A trace from a loaded C program ``p`` (pyad.saved) and its guards' descriptions."""
-        self = cls.__new__(cls)
-        self.scalar, self.where, self.cmps, self.held = scalar, where, cmps, held
-        self._attach(p)
-        self.n_inputs, self.n_outputs = self.info["inputs"], self.info["outputs"]
-        return self
-
-    def _attach(self, p: Any) -> None:
-        self.p = p
-        info = ffi.new("int64_t[8]")
-        check(lib.pyad_program_info(self.p, info))
-        self.info = dict(zip(_INFO, (int(v) for v in info)))
-        self.instructions = self.info["instructions"]
-        work = lib.pyad_program_work
-        self.per_point = int(work(self.p, 2, 0) - work(self.p, 1, 0))
-        self._spare: list[FloatArray] = []
-
-    def work(self, points: int, directions: int = 0) -> tuple[FloatArray, int]:
-        """A work buffer for a block of points (or for hvp's directions), and the doubles of it
-        the replay needs. The buffer is the caller's alone until it gives it back to
-        ``_spare``: replays of this program in several threads at once, the GIL released,
-        must not share one. Spare buffers are kept, and replaced by larger ones as needed,
-        because allocating megabytes at every call would cost page faults at every call;
-        there are as many as there were replays at once (list.pop and list.append are
-        atomic, which is cheaper than a lock or a thread-local on the single-point path)."""
-        size = int(lib.pyad_program_work(self.p, points, directions))
-        if size < 0:
-            raise MemoryError("the work buffer for this program would be too large")
-        try:
-            buf = self._spare.pop()
-        except IndexError:
-            return np.empty(size), size
-        return (buf if buf.size >= size else np.empty(size)), size
-
-    def block(self, k: int) -> int:
-        """Points per block of a k-point call: as many as fit in the cache budget."""
-        return max(1, min(k, _BLOCK_BYTES // (8 * max(self.per_point, 1))))
-
-    def run(
-        self, x: FloatArray, seeds: FloatArray | None
-    ) -> tuple[FloatArray, FloatArray | None, npt.NDArray[np.int64]]:
-        """Values (k, m), gradients (k, seeds, n) or None, and guard results (k,)."""
-        k = x.shape[0]
-        nseed = 0 if seeds is None else seeds.shape[0]
-        values = np.empty((k, self.n_outputs))
-        grads = np.empty((k, nseed, self.n_inputs)) if nseed else None
-        guards = np.empty(k, dtype=np.int64)
-        work, nwork = self.work(self.block(k))
-        long = k * self.instructions * (1 + nseed) >= _RELEASE_WORK
-        status = (lib.pyad_program_run_nogil if long else lib.pyad_program_run)(
-            self.p,
-            k,
-            ffi.from_buffer("double[]", x),
-            nseed,
-            ffi.from_buffer("double[]", seeds) if nseed else ffi.NULL,
-            ffi.from_buffer("double[]", values),
-            ffi.from_buffer("double[]", grads) if nseed else ffi.NULL,
-            ffi.from_buffer("int64_t[]", guards),
-            ffi.from_buffer("double[]", work),
-            nwork,
-        )
-        self._spare.append(work)
-        if status != STATUS["OK"]:
-            raise error(status)
-        return values, grads, guards
-
-    def hvp(self, x: FloatArray, v: FloatArray) -> tuple[float, FloatArray, FloatArray, int]:
-        """Value, gradient, H @ v[d] for each row d of v (ndir, n), and the guard result."""
-        ndir = v.shape[0]
-        value = ffi.new("double[1]")
-        grad = np.empty(self.n_inputs)
-        hv = np.empty((ndir, self.n_inputs))
-        guard = np.zeros(1, dtype=np.int64)
-        work, nwork = self.work(1, ndir)
-        long = self.instructions * (1 + ndir) >= _RELEASE_WORK
-        status = (lib.pyad_program_hvp_nogil if long else lib.pyad_program_hvp)(
-            self.p,
-            ffi.from_buffer("double[]", x),
-            ndir,
-            ffi.from_buffer("double[]", v),
-            value,
-            ffi.from_buffer("double[]", grad),
-            ffi.from_buffer("double[]", hv),
-            ffi.from_buffer("int64_t[]", guard),
-            ffi.from_buffer("double[]", work),
-            nwork,
-        )
-        self._spare.append(work)
-        if status != STATUS["OK"]:
-            raise error(status)
-        return float(value[0]), grad, hv, int(guard[0])
-
-    def describe(self, failed: int) -> str:
-        """The guard numbered ``failed`` (1-based, as the C code reports it), in words."""
-        g = failed - 1
-        return (
-            f"the comparison `{self.cmps[g]}` at {self.where[g]} was {self.held[g]} when "
-            f"traced and is {not self.held[g]} at this input"
-        )
 
 
 class Function:
@@ -271,14 +72,14 @@ class Function:
     """
 
     def __init__(self, fn: TracedFunction, x0: npt.ArrayLike, strict: bool = False) -> None:
-        x = _as_points(x0, None, "x0")
+        x = as_points(x0, None, "x0")
         if np.ndim(x0) != 1:
             raise ValueError(f"x0 must be one point (a 1-D array), got shape {np.shape(x0)}")
-        self._setup([_Program(fn, x[0])], fn, strict, str(getattr(fn, "__name__", "fn")))
+        self._setup([Program(fn, x[0])], fn, strict, str(getattr(fn, "__name__", "fn")))
 
     @classmethod
     def _of_traces(
-        cls, programs: list[_Program], fn: TracedFunction | None, strict: bool, name: str
+        cls, programs: list[Program], fn: TracedFunction | None, strict: bool, name: str
     ) -> Function:
         """A Function of traces made elsewhere (pyad.saved's loader)."""
         self = cls.__new__(cls)
@@ -286,7 +87,7 @@ class Function:
         return self
 
     def _setup(
-        self, programs: list[_Program], fn: TracedFunction | None, strict: bool, name: str
+        self, programs: list[Program], fn: TracedFunction | None, strict: bool, name: str
     ) -> None:
         #: the traced Python function; None for a Function loaded without it (see load)
         self.fn = fn
@@ -380,7 +181,7 @@ class Function:
         ``scipy.optimize.minimize(F.value_and_grad, x0, jac=True)``."""
         self._need_scalar("value_and_grad")
         pts, batched = self._points(x)
-        values, grads = self._evaluate(pts, _ONE_SEED)
+        values, grads = self._evaluate(pts, ONE_SEED)
         assert grads is not None
         if batched:
             return np.ascontiguousarray(values[:, 0]), grads[:, 0, :]
@@ -421,7 +222,7 @@ class Function:
         n = self.n_inputs
         hess = np.empty((n, n))
         per_dir = 2 * (self.info["slots"] + self.info["instructions"]) + self.info["entries"]
-        chunk = max(1, min(n, _BLOCK_BYTES // (8 * max(per_dir, 1))))
+        chunk = max(1, min(n, BLOCK_BYTES // (8 * max(per_dir, 1))))
         eye = np.eye(n)
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
@@ -462,7 +263,7 @@ class Function:
 
     def _points(self, x: npt.ArrayLike, name: str = "x") -> tuple[FloatArray, bool]:
         a = np.asarray(x)
-        return _as_points(a, self.n_inputs, name), a.ndim == 2
+        return as_points(a, self.n_inputs, name), a.ndim == 2
 
     def _evaluate(
         self, pts: FloatArray, seeds: FloatArray | None
@@ -491,7 +292,7 @@ class Function:
                 raise errors.InternalError("a fresh trace does not hold its own guards")
         return hv
 
-    def _program_for(self, tried: _Program, x: FloatArray, failed: int, promote: bool) -> _Program:
+    def _program_for(self, tried: Program, x: FloatArray, failed: int, promote: bool) -> Program:
         """A trace whose guards hold at x (another kept one, or a new one), after the guard
         numbered ``failed`` of the trace ``tried`` did not."""
         if self.strict:
@@ -515,7 +316,7 @@ class Function:
                         "(Function.load, from_bytes, or unpickled where fn was not picklable), "
                         "so it cannot trace fn again at this input"
                     )
-                prog = _Program(self.fn, x)
+                prog = Program(self.fn, x)
                 first = self._programs[0]
                 if (prog.scalar, prog.n_outputs) != (first.scalar, first.n_outputs):
                     raise ValueError(
@@ -525,7 +326,7 @@ class Function:
                     )
                 self.retraces += 1
                 self._programs.append(prog)
-                del self._programs[1 : max(1, len(self._programs) - _MAX_VARIANTS)]
+                del self._programs[1 : max(1, len(self._programs) - MAX_VARIANTS)]
                 j = len(self._programs) - 1
                 warn = not self._warned and (
                     self._evaluated >= _WARN_AFTER and 2 * self.retraces > self._evaluated
@@ -555,21 +356,8 @@ class Function:
         )
 
 
-def _shape(prog: _Program) -> str:
+def _shape(prog: Program) -> str:
     return "one value" if prog.scalar else f"{prog.n_outputs} values"
-
-
-def _as_points(x: npt.ArrayLike, n: int | None, name: str = "x") -> FloatArray:
-    """x as a C-contiguous float64 array of shape (k, n)."""
-    a = np.asarray(x)
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
-    if a.ndim == 1:
-        a = a.reshape(1, -1)
-    expected = "(n,) or (k, n)" if n is None else f"({n},) or (k, {n})"
-    if a.ndim != 2 or (n is not None and a.shape[1] != n):
-        raise ValueError(f"{name} must have shape {expected}, got {np.shape(x)}")
-    return np.ascontiguousarray(a, dtype=np.float64)
 
 
 def compile(fn: TracedFunction, x0: npt.ArrayLike, *, strict: bool = False) -> Function:

@@ -37,7 +37,8 @@ from typing import Any, NoReturn, Protocol, Union
 import numpy as np
 import numpy.typing as npt
 
-from pyad.compiled import _ONE_SEED, FloatArray, Function
+from pyad._program import ONE_SEED, FloatArray
+from pyad.compiled import Function
 
 METHODS = ("__call__", "value_and_grad", "grad", "jacobian")
 _KEPT = 4  # Functions a worker keeps loaded, so repeated maps do not load the bytes again
@@ -63,7 +64,7 @@ def _seeds(f: Function, method: str) -> FloatArray | None:
         return None
     if method == "jacobian":
         return np.eye(f.n_outputs)
-    return _ONE_SEED
+    return ONE_SEED
 
 
 def _kept_traces(

@@ -26,8 +26,9 @@ from typing import Any, Callable
 
 from pyad import errors
 from pyad._native import STATUS, error, ffi, lib
+from pyad._program import CMP, MAX_VARIANTS, Program, TracedFunction
 from pyad._version import __version__
-from pyad.compiled import _CMP, _MAX_VARIANTS, Function, TracedFunction, _Program
+from pyad.compiled import Function
 
 MAGIC = b"PYADFUNC"
 VERSION = 1  # the container's version; the C programs inside carry their own
@@ -134,8 +135,8 @@ def _check_meta(meta: object) -> dict[str, Any]:
     if meta["scalar"] and meta["n_outputs"] != 1:
         raise errors.FormatError("a scalar function has one output")
     traces = meta["traces"]
-    if not isinstance(traces, list) or not 1 <= len(traces) <= _MAX_VARIANTS + 1:
-        raise errors.FormatError(f"there must be 1 to {_MAX_VARIANTS + 1} traces")
+    if not isinstance(traces, list) or not 1 <= len(traces) <= MAX_VARIANTS + 1:
+        raise errors.FormatError(f"there must be 1 to {MAX_VARIANTS + 1} traces")
     for t, trace in enumerate(traces):
         if not isinstance(trace, dict) or set(trace) != {"guards"}:
             raise errors.FormatError(f"trace {t} must be an object with the key 'guards'")
@@ -146,11 +147,11 @@ def _check_meta(meta: object) -> dict[str, Any]:
                 not isinstance(guard, dict)
                 or set(guard) != _GUARD_KEYS
                 or not isinstance(guard["where"], str)
-                or guard["cmp"] not in _CMP
+                or guard["cmp"] not in CMP
                 or not isinstance(guard["held"], bool)
             ):
                 raise errors.FormatError(
-                    f"trace {t}, guard {g}: must be {{'where': str, 'cmp': one of {_CMP}, "
+                    f"trace {t}, guard {g}: must be {{'where': str, 'cmp': one of {CMP}, "
                     "'held': bool}"
                 )
     return meta
@@ -189,7 +190,7 @@ def from_bytes(data: bytes | bytearray | memoryview, fn: TracedFunction | None =
     programs = []
     for t, trace in enumerate(meta["traces"]):
         blob = r.take(r.u64(f"trace {t}'s length"), f"trace {t}'s program")
-        prog = _Program.restore(
+        prog = Program.restore(
             _program_from_bytes(bytes(blob), f"trace {t}"),
             meta["scalar"],
             [g["where"] for g in trace["guards"]],

@@ -29,7 +29,7 @@ import pytest
 
 import pyad
 from bench.threads import release_threshold
-from pyad import Var, _native, compiled, errors
+from pyad import Var, _native, _program, errors
 from pyad._native import STATUS, ffi, lib
 from pyad.tape import CHUNK_SHIFT
 
@@ -83,9 +83,9 @@ def test_threads_replaying_one_function_match_one_thread(threshold: int | None) 
     F = pyad.compile(smooth, np.linspace(0.5, 1.5, n))
     # Single-point calls are short (the GIL stays held), the batches and the Hessian long
     # (released), unless the threshold is 0: then every replay releases it.
-    assert F.info["instructions"] * 2 < compiled._RELEASE_WORK
-    assert k * F.info["instructions"] * 2 >= compiled._RELEASE_WORK
-    assert F.info["instructions"] * (n + 1) >= compiled._RELEASE_WORK
+    assert F.info["instructions"] * 2 < _program._RELEASE_WORK
+    assert k * F.info["instructions"] * 2 >= _program._RELEASE_WORK
+    assert F.info["instructions"] * (n + 1) >= _program._RELEASE_WORK
     rng = np.random.default_rng(5)
     points = rng.uniform(-2.0, 2.0, size=(THREADS, 4, n))
     batches = rng.uniform(-2.0, 2.0, size=(THREADS, 2, k, n))
@@ -112,7 +112,7 @@ def test_threads_replaying_one_function_match_one_thread(threshold: int | None) 
                 got = call()
                 assert same(got, want), f"thread {i}, round {r}, call {j}"
 
-    with release_threshold(compiled._RELEASE_WORK if threshold is None else threshold):
+    with release_threshold(_program._RELEASE_WORK if threshold is None else threshold):
         run_threads(work)
     assert F.retraces == 0
 
@@ -179,7 +179,7 @@ def test_threads_retracing_past_the_kept_limit() -> None:
     run_threads(work)
     assert F.retraces == len(traced)  # no retrace lost or counted twice
     assert F.retraces >= 2**guards - 1  # every branch met is traced at least once
-    assert len(F._programs) <= 1 + compiled._MAX_VARIANTS
+    assert len(F._programs) <= 1 + _program.MAX_VARIANTS
 
 
 # -- (c) the GIL is released during a long replay -----------------------------------------------
@@ -191,7 +191,7 @@ def where_another_thread_runs(call: Callable[[], Any]) -> tuple[set[str], Any]:
 
     With a switch interval far longer than `call`, this thread is never made to hand the GIL
     over, so the other thread runs only when this one lets it go: inside a replay that
-    releases it (this thread is then in _Program.run or _Program.hvp, the C call's Python
+    releases it (this thread is then in Program.run or Program.hvp, the C call's Python
     frame), at a numpy operation that releases it, or at the final join. The other thread
     notes where this one is each time it gets the GIL, then gives it back at once. No
     timing is compared: only the order of events, which the GIL fixes."""
@@ -236,7 +236,7 @@ def test_a_long_replay_lets_other_threads_run(kind: str) -> None:
     else:
         x = np.linspace(-1.0, 1.0, n)
         call = lambda: F.hessian(x)  # noqa: E731
-    replay = {"_Program.run", "_Program.hvp"}
+    replay = {"Program.run", "Program.hvp"}
     with release_threshold(float("inf")):
         where_held, want = where_another_thread_runs(call)
     where_released, got = where_another_thread_runs(call)
@@ -252,7 +252,7 @@ def test_bench_threads_runs_quick() -> None:
     from bench import threads  # checks every threaded result against one thread's
 
     result = threads.run(quick=True)
-    assert result["speedup_median"] > 0 and result["release_threshold"] == compiled._RELEASE_WORK
+    assert result["speedup_median"] > 0 and result["release_threshold"] == _program._RELEASE_WORK
     assert "speedup of two threads" in threads.format_report(result)
 
 
