@@ -31,6 +31,7 @@ batches use several cores. Retraces are serialised by a lock.
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import threading
 import warnings
@@ -50,6 +51,11 @@ from pyad._program import (
     as_points,
 )
 from pyad.var import _PACKAGE_DIR
+
+# pyad._container and pyad.parallel (which import neither this module nor pyad.saved) are
+# imported by the methods that use them, on their first call: they bring json,
+# multiprocessing and concurrent.futures, which would add about 20 ms to `import pyad`
+# (python -X importtime) for methods most programs never call.
 
 # RetraceWarning: once retraces are most of the points evaluated, after at least this many
 # points (a few retraces while the kept traces fill up are normal).
@@ -78,10 +84,14 @@ class Function:
         self._setup([Program(fn, x[0])], fn, strict, str(getattr(fn, "__name__", "fn")))
 
     @classmethod
-    def _of_traces(
-        cls, programs: list[Program], fn: TracedFunction | None, strict: bool, name: str
+    def _of_bytes(
+        cls, data: bytes | bytearray | memoryview, fn: TracedFunction | None = None
     ) -> Function:
-        """A Function of traces made elsewhere (pyad.saved's loader)."""
+        """The Function of :meth:`to_bytes`'s bytes, with ``fn`` (None: it cannot trace
+        again): what from_bytes, load, pyad.saved.from_bytes and unpickling make."""
+        from pyad import _container  # deferred: see the imports
+
+        programs, strict, name = _container.read(data)
         self = cls.__new__(cls)
         self._setup(programs, fn, strict, name)
         return self
@@ -130,41 +140,36 @@ class Function:
         counts = ", ".join(errors._count(i[k + "s"], k) for k in _COUNTED)
         return f"<pyad.Function {self._name}: {counts}, retraces={self.retraces}>"
 
-    # -- saving (pyad.saved; the format is docs/FORMAT.md) ----------------------------------
+    # -- saving (the bytes are pyad._container's, docs/FORMAT.md) ---------------------------
     def to_bytes(self) -> bytes:
         """Every trace's program and what its guards' messages need, as bytes (no pickle)."""
-        from pyad import saved
+        from pyad import _container  # deferred: see the imports
 
-        return saved.to_bytes(self)
+        return _container.write(self._programs, self._name, self.strict)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Function:
         """The Function of :meth:`to_bytes`'s bytes, checked throughout (else
         :class:`pyad.errors.FormatError`). It has no ``fn``: an input that no stored trace's
         guards accept raises :class:`pyad.errors.GuardError` instead of tracing again."""
-        from pyad import saved
-
-        return saved.from_bytes(data)
+        return cls._of_bytes(data)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_bytes` to the file ``path``."""
-        from pyad import saved
-
-        saved.save(self, path)
+        with open(path, "wb") as out:
+            out.write(self.to_bytes())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Function:
         """The Function saved in the file ``path`` (see :meth:`from_bytes`)."""
-        from pyad import saved
-
-        return saved.load(path)
+        with open(path, "rb") as src:
+            return cls._of_bytes(src.read())
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickles as :meth:`to_bytes` plus ``fn`` where ``fn`` itself pickles (a module-level
         function), so that the copy can still trace again; otherwise as a loaded Function."""
-        from pyad import saved
-
-        return saved.reduce(self)
+        fn = self.fn if self.fn is not None and _picklable(self.fn) else None
+        return self._of_bytes, (self.to_bytes(), fn)
 
     # -- evaluation -------------------------------------------------------------------------
     def __call__(self, x: npt.ArrayLike) -> Union[float, FloatArray]:
@@ -252,7 +257,7 @@ class Function:
         the main script again while they start, and a call to map at its top level makes
         them stop and this call raise RuntimeError.
         """
-        from pyad import parallel
+        from pyad import parallel  # deferred: see the imports
 
         return parallel.map_points(self, x, executor, method=method, chunks=chunks)
 
@@ -354,6 +359,14 @@ class Function:
             errors.RetraceWarning,
             stacklevel=level,
         )
+
+
+def _picklable(fn: object) -> bool:
+    try:
+        pickle.dumps(fn)
+    except Exception:  # any failure (PicklingError, AttributeError, ...): leave fn out
+        return False
+    return True
 
 
 def _shape(prog: Program) -> str:

@@ -1,11 +1,12 @@
 """``Function.map``: one batch of points split across worker processes (or a Dask cluster).
 
 The workers receive the Function as :meth:`~pyad.Function.to_bytes` (its C programs, no
-pickled code), so ``fn`` need not be importable in them, and evaluate their share of the
-points with the kept traces only. A point where no kept trace's guards hold comes back
-unanswered and is evaluated here, by the Function itself, which traces ``fn`` again as a
-single-process call would. Each point's results therefore come from a trace whose guards
-hold at it, so they are bit for bit those of the single-process batch call.
+pickled code), so ``fn`` need not be importable in them, read its traces back (with
+:mod:`pyad._container`) and evaluate their share of the points with them only. A point where
+no kept trace's guards hold comes back unanswered and is evaluated here, by the Function
+itself, which traces ``fn`` again as a single-process call would. Each point's results
+therefore come from a trace whose guards hold at it, so they are bit for bit those of the
+single-process batch call.
 
 A script that calls ``map`` must do so under ``if __name__ == "__main__":``: the default
 pool's workers (and those of any forkserver or spawn pool) import the main script again
@@ -37,15 +38,38 @@ from typing import Any, NoReturn, Protocol, Union
 import numpy as np
 import numpy.typing as npt
 
-from pyad._program import ONE_SEED, FloatArray
-from pyad.compiled import Function
+from pyad import _container
+from pyad._program import ONE_SEED, FloatArray, Program
 
 METHODS = ("__call__", "value_and_grad", "grad", "jacobian")
 _KEPT = 4  # Functions a worker keeps loaded, so repeated maps do not load the bytes again
-_loaded: OrderedDict[str, Function] = OrderedDict()  # in a worker
+_loaded: OrderedDict[str, list[Program]] = OrderedDict()  # in a worker: traces by token
+
+
+class Mapped(Protocol):
+    """What ``map`` uses of the :class:`pyad.Function` it maps (declared here rather than
+    imported: pyad.compiled imports this module for ``Function.map``)."""
+
+    _programs: list[Program]
+    _evaluated: int
+
+    @property
+    def n_inputs(self) -> int: ...
+    @property
+    def n_outputs(self) -> int: ...
+    @property
+    def scalar(self) -> bool: ...
+    def to_bytes(self) -> bytes: ...
+    def _need_scalar(self, what: str) -> None: ...
+    def _points(self, x: npt.ArrayLike, name: str = "x") -> tuple[FloatArray, bool]: ...
+    def _evaluate(
+        self, pts: FloatArray, seeds: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray | None]: ...
+
+
 _default_pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
-_bytes_of: weakref.WeakKeyDictionary[Function, tuple[tuple[Any, ...], str, bytes]] = (
+_bytes_of: weakref.WeakKeyDictionary[Mapped, tuple[tuple[Any, ...], str, bytes]] = (
     weakref.WeakKeyDictionary()
 )  # in the caller
 
@@ -59,19 +83,18 @@ class Submitter(Protocol):
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any: ...
 
 
-def _seeds(f: Function, method: str) -> FloatArray | None:
+def _seeds(n_outputs: int, method: str) -> FloatArray | None:
     if method == "__call__":
         return None
     if method == "jacobian":
-        return np.eye(f.n_outputs)
+        return np.eye(n_outputs)
     return ONE_SEED
 
 
 def _kept_traces(
-    f: Function, pts: FloatArray, seeds: FloatArray | None
+    programs: list[Program], pts: FloatArray, seeds: FloatArray | None
 ) -> tuple[FloatArray, FloatArray | None, npt.NDArray[np.intp]]:
     """Values, gradients and the indices of the points no kept trace accepts."""
-    programs = list(f._programs)
     values, grads, guards = programs[0].run(pts, seeds)
     pending = np.flatnonzero(guards)
     for prog in programs[1:]:
@@ -89,14 +112,15 @@ def _kept_traces(
 def _work(
     token: str, blob: bytes, pts: FloatArray, method: str
 ) -> tuple[FloatArray, FloatArray | None, npt.NDArray[np.intp]]:
-    """A worker's share: the Function (loaded once per worker), then its kept traces."""
-    f = _loaded.get(token)
-    if f is None:
-        f = _loaded[token] = Function.from_bytes(blob)
+    """A worker's share: the Function's traces (loaded once per worker), then evaluated with
+    them."""
+    programs = _loaded.get(token)
+    if programs is None:
+        programs = _loaded[token] = _container.read(blob).programs
         while len(_loaded) > _KEPT:
             _loaded.popitem(last=False)
     _loaded.move_to_end(token)
-    return _kept_traces(f, pts, _seeds(f, method))
+    return _kept_traces(programs, pts, _seeds(programs[0].n_outputs, method))
 
 
 def _workers(executor: object) -> int:
@@ -133,7 +157,7 @@ def shutdown() -> None:
         pool.shutdown()
 
 
-def _saved(f: Function) -> tuple[str, bytes]:
+def _saved(f: Mapped) -> tuple[str, bytes]:
     """A name for ``f``'s current traces, under which workers keep them loaded, and their
     bytes; kept while the traces stay the same (saving takes milliseconds at 10^4 ops)."""
     traces = tuple(f._programs)
@@ -197,7 +221,7 @@ def _stopped_at_unguarded_map(executor: Any) -> bool:
 
 
 def map_points(
-    f: Function,
+    f: Mapped,
     x: npt.ArrayLike,
     executor: Submitter | None = None,
     *,
@@ -241,7 +265,7 @@ def map_points(
     finally:
         for future in futures:
             future.cancel()
-    seeds = _seeds(f, method)
+    seeds = _seeds(f.n_outputs, method)
     values = np.concatenate([a[0] for a in answers])
     grads = None if seeds is None else np.concatenate([a[1] for a in answers])
     start = np.cumsum([0] + [len(p) for p in parts[:-1]])
@@ -255,7 +279,7 @@ def map_points(
     return _shaped(f, method, values, grads)
 
 
-def _shaped(f: Function, method: str, values: FloatArray, grads: FloatArray | None) -> Result:
+def _shaped(f: Mapped, method: str, values: FloatArray, grads: FloatArray | None) -> Result:
     """The results as ``getattr(f, method)`` gives them for a batch."""
     out = np.ascontiguousarray(values[:, 0]) if f.scalar else values
     if method == "__call__":
