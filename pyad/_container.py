@@ -16,8 +16,7 @@ import struct
 import zlib
 from typing import Any, NamedTuple
 
-from pyad import errors
-from pyad._native import STATUS, error, ffi, lib
+from pyad import _native, errors
 from pyad._program import CMP, MAX_VARIANTS, Program
 from pyad._version import __version__
 
@@ -29,30 +28,6 @@ _U64 = struct.Struct("<Q")
 _META_KEYS = {"pyad", "name", "n_inputs", "n_outputs", "scalar", "strict", "traces"}
 _GUARD_KEYS = {"where", "cmp", "held"}
 _MAX_META = 1 << 26  # a JSON header past 64 MiB is no header pyad wrote
-
-
-def _program_bytes(p: Any) -> bytes:
-    size = ffi.new("int64_t *")
-    status = lib.pyad_program_save(p, ffi.NULL, 0, size)
-    if status != STATUS["OK"]:
-        raise error(status)
-    buf = bytearray(size[0])
-    status = lib.pyad_program_save(p, ffi.from_buffer(buf), len(buf), size)
-    if status != STATUS["OK"]:
-        raise error(status)
-    return bytes(buf)
-
-
-def _program_from_bytes(blob: bytes, what: str) -> Any:
-    out = ffi.new("pyad_program **")
-    msg = ffi.new("char[]", 256)
-    status = lib.pyad_program_load(ffi.from_buffer(blob), len(blob), out, msg, 256)
-    if status != STATUS["OK"]:
-        exc = error(status)
-        if status == STATUS["BADFORMAT"]:
-            raise errors.FormatError(f"{what}: {ffi.string(msg).decode(errors='replace')}")
-        raise exc
-    return ffi.gc(out[0], lib.pyad_program_free)
 
 
 def write(programs: list[Program], name: str, strict: bool) -> bytes:
@@ -79,7 +54,7 @@ def write(programs: list[Program], name: str, strict: bool) -> bytes:
     header = json.dumps(meta, separators=(",", ":"), ensure_ascii=True).encode("ascii")
     parts = [_U32.pack(len(header)), header, _U32.pack(len(programs))]
     for prog in programs:
-        blob = _program_bytes(prog.p)
+        blob = _native.program_save(prog.p)
         parts += [_U64.pack(len(blob)), blob]
     body = b"".join(parts)
     return _HEAD.pack(MAGIC, VERSION, zlib.crc32(body)) + body
@@ -192,7 +167,7 @@ def read(data: bytes | bytearray | memoryview) -> Contents:
     for t, trace in enumerate(meta["traces"]):
         blob = r.take(r.u64(f"trace {t}'s length"), f"trace {t}'s program")
         prog = Program.restore(
-            _program_from_bytes(bytes(blob), f"trace {t}"),
+            _native.program_load(bytes(blob), f"trace {t}"),
             meta["scalar"],
             [g["where"] for g in trace["guards"]],
             [g["cmp"] for g in trace["guards"]],

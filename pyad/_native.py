@@ -1,9 +1,16 @@
 """The compiled library's one door: loads it, checks it is the one this package was built
-with, reads its op and status tables, and turns status codes into exceptions (the only map
-from statuses to exceptions). The frontend modules import ``lib`` from here and bind the
-recording entry points directly, because a wrapper call per operation would cost about a
-sixth of it. Their failed statuses come back here, to :func:`error`; only PYAD_STALE is
-refined there (pyad.var tells a Var of another tape from one of before a reset).
+with, reads its op and status tables, turns status codes into exceptions (:func:`error` is
+the only map from statuses to exceptions, :func:`check` the one helper that raises them), and
+calls the library for the rest of the package.
+
+Each entry point is called here, through a function of this module that makes its buffers and
+raises on a failed status, except on the hot path: the entry points that record or read one
+Var's record (pushes, values, grads, backward) are bound directly by pyad.var and
+pyad.functions, which import ``lib`` from here, because a wrapper call per operation would
+cost about a sixth of it (python -m bench.micro). Their results are handles or statuses that
+only pyad.var can interpret (a new segment; a stale Var told from one of another tape; the
+caller's line for a non-finite value): it refines those failures and leaves the rest to
+:func:`error`.
 
 Where the interpreter has no GIL, ``lib`` gives the locked entry points instead (see
 :class:`_LockedLib` and ``LOCKED``)."""
@@ -12,7 +19,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from typing import Any, Callable
+
+import numpy as np
+import numpy.typing as npt
 
 from pyad import errors
 from pyad._version import __version__
@@ -73,6 +84,8 @@ STATUS: dict[str, int] = {
 }
 OK = STATUS["OK"]
 SEGMENT = STATUS["SEGMENT"]
+_NOMEM = STATUS["NOMEM"]
+_BADFORMAT = STATUS["BADFORMAT"]
 CHUNK_RECORDS: int = lib.pyad_chunk_records()
 
 #: op name (lower case, as in ops.def) -> (op code, arity; -1 for n-ary)
@@ -115,8 +128,18 @@ def check(status: int, tape: Any = None) -> None:
         raise error(status, tape)
 
 
-def fail(status: int, tape: Any = None) -> NoReturn:
-    raise error(status, tape)
+# Each function below makes its call's buffers itself, never shares them: another thread may
+# make the same call at the same time. ``p`` is a C tape (pyad.tape.Tape._p) or C program.
+
+
+def _int_out(entry: Callable[..., int], p: Any, *args: Any) -> int:
+    """``entry(p, *args, out)`` on tape ``p``, checked: the int64 it wrote to ``out``."""
+    out = ffi.new("int64_t *")
+    check(entry(p, *args, out), p)
+    return int(out[0])
+
+
+# -- tapes -----------------------------------------------------------------------------------
 
 
 def new_tape() -> Any:
@@ -124,6 +147,95 @@ def new_tape() -> Any:
     out = ffi.new("pyad_tape **")
     check(lib.pyad_tape_new(out))
     return ffi.gc(out[0], lib.pyad_tape_free)
+
+
+def tape_len(p: Any) -> int:
+    """Records on the tape."""
+    return _int_out(lib.pyad_tape_len, p)
+
+
+def tape_nbytes(p: Any) -> int:
+    """Bytes of memory the tape holds."""
+    return _int_out(lib.pyad_tape_nbytes, p)
+
+
+def tape_stats(p: Any) -> tuple[list[int], int]:
+    """Records per op code, and the depth (the longest chain from an input)."""
+    counts = ffi.new("int64_t[]", len(OP_NAMES))
+    depth = ffi.new("int64_t *")
+    check(lib.pyad_tape_stats(p, counts, depth), p)
+    return [int(c) for c in counts], int(depth[0])
+
+
+def tape_set_debug(p: Any, on: bool) -> None:
+    check(lib.pyad_tape_set_debug(p, on), p)
+
+
+def tape_set_max_bytes(p: Any, cap: int) -> None:
+    """Cap the tape's memory at ``cap`` bytes (0: no cap)."""
+    check(lib.pyad_tape_set_max_bytes(p, cap), p)
+
+
+def tape_reset(p: Any) -> None:
+    check(lib.pyad_tape_reset(p), p)
+
+
+def tape_pin(p: Any, h: int) -> None:
+    """Pin the segment of record ``h``."""
+    check(lib.pyad_tape_pin(p, h), p)
+
+
+def tape_unpin(p: Any, h: int) -> bool:
+    """Release a pin on the segment of record ``h``: False when the release found no memory
+    for its bookkeeping (the segment stays pinned: try again later); other failures raise."""
+    status = lib.pyad_tape_unpin(p, h)
+    if status == _NOMEM:
+        return False
+    check(status, p)
+    return True
+
+
+def tape_opened(p: Any) -> int:
+    """The first record of the segment that this thread's last push opened (the push returned
+    PYAD_SEGMENT and pinned the segment for this thread)."""
+    return _int_out(lib.pyad_tape_opened, p)
+
+
+def tape_pin_current(p: Any) -> int:
+    """Pin the tape's current segment: a handle in it."""
+    return _int_out(lib.pyad_tape_pin_current, p)
+
+
+def tape_segment(p: Any) -> int:
+    """A handle in the tape's current segment."""
+    return _int_out(lib.pyad_tape_segment, p)
+
+
+def tape_adopt(p: Any, h: int) -> None:
+    """Make the current segment, that of record ``h``, the one pushes return handles into."""
+    check(lib.pyad_tape_adopt(p, h), p)
+
+
+def set_grads(p: Any, handles: npt.NDArray[np.int64], g: float) -> None:
+    """Set the grad of each record of ``handles`` to ``g``."""
+    check(lib.pyad_set_grads(p, len(handles), ffi.from_buffer("int64_t[]", handles), g), p)
+
+
+def get_grads(p: Any, handles: npt.NDArray[np.int64], out: npt.NDArray[np.float64]) -> None:
+    """Read the grad of each record of ``handles`` into ``out``."""
+    h = ffi.from_buffer("int64_t[]", handles)
+    check(lib.pyad_get_grads(p, len(handles), h, ffi.from_buffer("double[]", out)), p)
+
+
+def push_primitive(
+    p: Any, n: int, handles: Any, consts: Any, value: float, partials: list[float]
+) -> int:
+    """Record a primitive (pyad.primitive): a handle, or minus a status, as every push returns
+    (pyad.var._slow reads it)."""
+    return int(lib.pyad_push_primitive(p, n, handles, consts, value, partials))
+
+
+# -- ops on plain numbers ---------------------------------------------------------------------
 
 
 def eval_op(op: int, a: float, b: float = 0.0) -> float:
@@ -138,3 +250,132 @@ def eval_nary(op: int, values: list[float], nout: int) -> list[float]:
     out = ffi.new("double[]", max(nout, 1))
     check(lib.pyad_eval_nary(op, len(values), values, out))
     return [float(out[i]) for i in range(nout)]
+
+
+# -- programs (pyad.compile) -----------------------------------------------------------------
+
+#: what pyad_program_info reports, in its order
+_INFO = ("inputs", "outputs", "instructions", "slots", "constants", "entries", "guards", "bytes")
+
+
+def program_new(
+    tape: Any,
+    inputs: list[int],
+    out_h: Sequence[int],
+    out_c: Sequence[float],
+    kinds: list[int],
+    guard_h: Sequence[int],
+    guard_c: Sequence[float],
+) -> Any:
+    """The C program of the records of ``tape`` that outputs need, from input handles to output
+    handles or constants (``out_h``, ``out_c``), with one guard per entry of ``kinds`` over a
+    pair of operands each (``guard_h``, ``guard_c``); freed when the pointer is collected."""
+    out = ffi.new("pyad_program **")
+    status = lib.pyad_program_new(
+        tape,
+        len(inputs),
+        inputs,
+        len(out_h),
+        list(out_h),
+        list(out_c),
+        len(kinds),
+        list(guard_h),
+        list(guard_c),
+        kinds,
+        out,
+    )
+    check(status, tape)
+    return ffi.gc(out[0], lib.pyad_program_free)
+
+
+def program_info(p: Any) -> dict[str, int]:
+    """The program's sizes, by name."""
+    info = ffi.new("int64_t[8]")
+    check(lib.pyad_program_info(p, info))
+    return dict(zip(_INFO, (int(v) for v in info)))
+
+
+def program_work(p: Any, points: int, directions: int) -> int:
+    """Doubles of work buffer a replay of ``points`` points (or an hvp of ``directions``
+    directions) needs; negative when that is too large to count."""
+    return int(lib.pyad_program_work(p, points, directions))
+
+
+def program_run(
+    p: Any,
+    x: npt.NDArray[np.float64],
+    seeds: npt.NDArray[np.float64] | None,
+    values: npt.NDArray[np.float64],
+    grads: npt.NDArray[np.float64] | None,
+    guards: npt.NDArray[np.int64],
+    work: npt.NDArray[np.float64],
+    nwork: int,
+    release: bool,
+) -> None:
+    """Replay the program at the k points ``x`` into ``values``, ``grads`` (one reverse sweep
+    per row of ``seeds``, if any) and ``guards``; with the GIL released if ``release``."""
+    nseed = 0 if seeds is None else seeds.shape[0]
+    status = (lib.pyad_program_run_nogil if release else lib.pyad_program_run)(
+        p,
+        x.shape[0],
+        ffi.from_buffer("double[]", x),
+        nseed,
+        ffi.from_buffer("double[]", seeds) if nseed else ffi.NULL,
+        ffi.from_buffer("double[]", values),
+        ffi.from_buffer("double[]", grads) if nseed else ffi.NULL,
+        ffi.from_buffer("int64_t[]", guards),
+        ffi.from_buffer("double[]", work),
+        nwork,
+    )
+    check(status)
+
+
+def program_hvp(
+    p: Any,
+    x: npt.NDArray[np.float64],
+    v: npt.NDArray[np.float64],
+    grad: npt.NDArray[np.float64],
+    hv: npt.NDArray[np.float64],
+    guard: npt.NDArray[np.int64],
+    work: npt.NDArray[np.float64],
+    nwork: int,
+    release: bool,
+) -> float:
+    """Hessian-vector products at ``x`` with each row of ``v`` into ``hv``, the gradient into
+    ``grad``, the guard result into ``guard``: the value. The GIL released if ``release``."""
+    value = ffi.new("double[1]")
+    status = (lib.pyad_program_hvp_nogil if release else lib.pyad_program_hvp)(
+        p,
+        ffi.from_buffer("double[]", x),
+        v.shape[0],
+        ffi.from_buffer("double[]", v),
+        value,
+        ffi.from_buffer("double[]", grad),
+        ffi.from_buffer("double[]", hv),
+        ffi.from_buffer("int64_t[]", guard),
+        ffi.from_buffer("double[]", work),
+        nwork,
+    )
+    check(status)
+    return float(value[0])
+
+
+def program_save(p: Any) -> bytes:
+    """The program in its portable saved form (csrc/saved.c)."""
+    size = ffi.new("int64_t *")
+    check(lib.pyad_program_save(p, ffi.NULL, 0, size))
+    buf = bytearray(size[0])
+    check(lib.pyad_program_save(p, ffi.from_buffer(buf), len(buf), size))
+    return bytes(buf)
+
+
+def program_load(blob: bytes, what: str) -> Any:
+    """The program saved in ``blob``, every field checked: FormatError naming ``what`` and the
+    loader's reason when the blob is not valid. Freed when the pointer is collected."""
+    out = ffi.new("pyad_program **")
+    msg = ffi.new("char[]", 256)
+    status = lib.pyad_program_load(ffi.from_buffer(blob), len(blob), out, msg, 256)
+    if status == _BADFORMAT:
+        raise errors.FormatError(f"{what}: {ffi.string(msg).decode(errors='replace')}")
+    check(status)
+    return ffi.gc(out[0], lib.pyad_program_free)

@@ -12,8 +12,7 @@ from typing import Any, Callable
 import numpy as np
 import numpy.typing as npt
 
-from pyad import errors
-from pyad._native import STATUS, check, error, ffi, lib
+from pyad import _native, errors
 from pyad.tape import Tape
 from pyad.var import Var
 
@@ -35,7 +34,6 @@ ONE_SEED.flags.writeable = False
 # sys.getswitchinterval() to take it back from a thread running Python: the usual price,
 # paid only by long calls here.
 _RELEASE_WORK = 1 << 12
-_INFO = ("inputs", "outputs", "instructions", "slots", "constants", "entries", "guards", "bytes")
 
 
 class Trace:
@@ -102,22 +100,9 @@ class Program:
         out_h, out_c = zip(*(_handle_or_const(y) for y in outputs)) if outputs else ((), ())
         guard_pairs = [_handle_or_const(x) for pair in trace.operands for x in pair]
         guard_h, guard_c = zip(*guard_pairs) if guard_pairs else ((), ())
-        out = ffi.new("pyad_program **")
-        status = lib.pyad_program_new(
-            tape._p,
-            len(inputs),
-            [v._h for v in inputs],
-            len(outputs),
-            list(out_h),
-            list(out_c),
-            len(trace.kinds),
-            list(guard_h),
-            list(guard_c),
-            trace.kinds,
-            out,
-        )
-        check(status, tape._p)
-        self._attach(ffi.gc(out[0], lib.pyad_program_free))
+        handles = [v._h for v in inputs]
+        p = _native.program_new(tape._p, handles, out_h, out_c, trace.kinds, guard_h, guard_c)
+        self._attach(p)
 
     @classmethod
     def restore(
@@ -132,12 +117,10 @@ class Program:
 
     def _attach(self, p: Any) -> None:
         self.p = p
-        info = ffi.new("int64_t[8]")
-        check(lib.pyad_program_info(self.p, info))
-        self.info = dict(zip(_INFO, (int(v) for v in info)))
+        self.info = _native.program_info(p)
         self.instructions = self.info["instructions"]
-        work = lib.pyad_program_work
-        self.per_point = int(work(self.p, 2, 0) - work(self.p, 1, 0))
+        work = _native.program_work
+        self.per_point = work(p, 2, 0) - work(p, 1, 0)
         self._spare: list[FloatArray] = []
 
     def work(self, points: int, directions: int = 0) -> tuple[FloatArray, int]:
@@ -148,7 +131,7 @@ class Program:
         because allocating megabytes at every call would cost page faults at every call;
         there are as many as there were replays at once (list.pop and list.append are
         atomic, which is cheaper than a lock or a thread-local on the single-point path)."""
-        size = int(lib.pyad_program_work(self.p, points, directions))
+        size = _native.program_work(self.p, points, directions)
         if size < 0:
             raise MemoryError("the work buffer for this program would be too large")
         try:
@@ -172,48 +155,25 @@ class Program:
         guards = np.empty(k, dtype=np.int64)
         work, nwork = self.work(self.block(k))
         long = k * self.instructions * (1 + nseed) >= _RELEASE_WORK
-        status = (lib.pyad_program_run_nogil if long else lib.pyad_program_run)(
-            self.p,
-            k,
-            ffi.from_buffer("double[]", x),
-            nseed,
-            ffi.from_buffer("double[]", seeds) if nseed else ffi.NULL,
-            ffi.from_buffer("double[]", values),
-            ffi.from_buffer("double[]", grads) if nseed else ffi.NULL,
-            ffi.from_buffer("int64_t[]", guards),
-            ffi.from_buffer("double[]", work),
-            nwork,
-        )
-        self._spare.append(work)
-        if status != STATUS["OK"]:
-            raise error(status)
+        try:
+            _native.program_run(self.p, x, seeds, values, grads, guards, work, nwork, long)
+        finally:
+            self._spare.append(work)
         return values, grads, guards
 
     def hvp(self, x: FloatArray, v: FloatArray) -> tuple[float, FloatArray, FloatArray, int]:
         """Value, gradient, H @ v[d] for each row d of v (ndir, n), and the guard result."""
         ndir = v.shape[0]
-        value = ffi.new("double[1]")
         grad = np.empty(self.n_inputs)
         hv = np.empty((ndir, self.n_inputs))
         guard = np.zeros(1, dtype=np.int64)
         work, nwork = self.work(1, ndir)
         long = self.instructions * (1 + ndir) >= _RELEASE_WORK
-        status = (lib.pyad_program_hvp_nogil if long else lib.pyad_program_hvp)(
-            self.p,
-            ffi.from_buffer("double[]", x),
-            ndir,
-            ffi.from_buffer("double[]", v),
-            value,
-            ffi.from_buffer("double[]", grad),
-            ffi.from_buffer("double[]", hv),
-            ffi.from_buffer("int64_t[]", guard),
-            ffi.from_buffer("double[]", work),
-            nwork,
-        )
-        self._spare.append(work)
-        if status != STATUS["OK"]:
-            raise error(status)
-        return float(value[0]), grad, hv, int(guard[0])
+        try:
+            value = _native.program_hvp(self.p, x, v, grad, hv, guard, work, nwork, long)
+        finally:
+            self._spare.append(work)
+        return value, grad, hv, int(guard[0])
 
     def describe(self, failed: int) -> str:
         """The guard numbered ``failed`` (1-based, as the C code reports it), in words."""

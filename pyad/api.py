@@ -21,8 +21,7 @@ from typing import Any, Callable, Union
 import numpy as np
 import numpy.typing as npt
 
-from pyad import errors
-from pyad._native import check, ffi, lib
+from pyad import _native, errors
 from pyad._program import as_points
 from pyad.compiled import compile
 from pyad.errors import _count
@@ -70,10 +69,9 @@ class _Recording:
                 "has no derivative with respect to the input; return a Var computed from fn's "
                 "argument"
             )
-        p, h = self.tape._p, ffi.from_buffer("int64_t[]", self.handles)
-        check(lib.pyad_set_grads(p, n, h, 0.0), p)
+        _native.set_grads(self.tape._p, self.handles, 0.0)
         y.backward(upstream)
-        check(lib.pyad_get_grads(p, n, h, ffi.from_buffer("double[]", out)), p)
+        _native.get_grads(self.tape._p, self.handles, out)
         return out
 
 

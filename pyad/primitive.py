@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any, Callable, Union
 
 from pyad import errors
-from pyad._native import lib
+from pyad._native import push_primitive
 from pyad.functions import _operands
 from pyad.var import Var, _checked_float, _slow
 
@@ -53,9 +53,8 @@ def primitive(
         if t is None:
             return value
         partials = _partials(label, df(*values), len(items))
-        s, push = t._s, lib.pyad_push_primitive
-        call = (t._p, len(items), handles, consts, value, partials)
-        return _slow(t, push(*call), s, node, tuple(items), push, *call)
+        s, call = t._s, (t._p, len(items), handles, consts, value, partials)
+        return _slow(t, push_primitive(*call), s, node, tuple(items), push_primitive, *call)
 
     recorded.__name__ = getattr(f, "__name__", "primitive")
     recorded.__doc__ = getattr(f, "__doc__", None)

@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from pyad import errors
-from pyad._native import CHUNK_RECORDS, OP_NAMES, STATUS, check, error, ffi, lib, new_tape
+from pyad import _native, errors
+from pyad._native import CHUNK_RECORDS, OP_NAMES, new_tape
 
 _get_ident = threading.get_ident
 
-_NOMEM = STATUS["NOMEM"]
 # Handles share their high bits (the tape's tag) and differ in the slot below them, so
 # h >> CHUNK_SHIFT names h's segment of h's tape generation.
 CHUNK_SHIFT = (CHUNK_RECORDS - 1).bit_length()
@@ -97,9 +96,7 @@ def detect_anomaly(tape: Tape | None = None) -> Iterator[Tape]:
 @functools.cache
 def _empty_tape_bytes() -> int:
     """What a new tape holds (its first segment): the least cap a tape can meet."""
-    out = ffi.new("int64_t[1]")
-    check(lib.pyad_tape_nbytes(new_tape(), out))
-    return int(out[0])
+    return _native.tape_nbytes(new_tape())
 
 
 class _ThreadState(threading.local):
@@ -189,7 +186,7 @@ class Tape:
 
     @debug.setter
     def debug(self, on: bool) -> None:
-        check(lib.pyad_tape_set_debug(self._p, bool(on)), self._p)
+        _native.tape_set_debug(self._p, bool(on))
         self._debug = bool(on)
 
     @property
@@ -214,40 +211,33 @@ class Tape:
                     f"max_bytes must be at least {least} (what an empty tape holds: its "
                     f"first segment of {CHUNK_RECORDS} records), not {value}"
                 )
-        check(lib.pyad_tape_set_max_bytes(self._p, value or 0), self._p)
+        _native.tape_set_max_bytes(self._p, value or 0)
         self._max_bytes = value
 
     # -- whole-tape operations -------------------------------------------------------------
     def reset(self) -> None:
         """Drop every record. Vars recorded before raise StaleVarError when used again."""
-        check(lib.pyad_tape_reset(self._p), self._p)
+        _native.tape_reset(self._p)
         # The reset's first segment; queued pins of the old generation are released as no-ops
         # (another thread may be queueing pins of the new one meanwhile: none is dropped).
         self._new_segment()
 
     def __len__(self) -> int:
         self._release_pins()
-        out = ffi.new("int64_t *")  # the caller's own: another thread may call at once
-        check(lib.pyad_tape_len(self._p, out), self._p)
-        return int(out[0])
+        return _native.tape_len(self._p)
 
     @property
     def nbytes(self) -> int:
         """Bytes of memory the C tape holds: record buffers, operand lists and scratch."""
         self._release_pins()
-        out = ffi.new("int64_t *")
-        check(lib.pyad_tape_nbytes(self._p, out), self._p)
-        return int(out[0])
+        return _native.tape_nbytes(self._p)
 
     def summary(self) -> TapeSummary:
         """Records per op, memory and depth (the longest chain from an input): for a tape too
         large to draw with ``pyad.to_dot``."""
         self._release_pins()
-        counts = ffi.new("int64_t[]", len(OP_NAMES))
-        out = ffi.new("int64_t *")
-        check(lib.pyad_tape_stats(self._p, counts, out), self._p)
-        depth = int(out[0])
-        per_op = {name: int(counts[code]) for code, name in enumerate(OP_NAMES) if counts[code]}
+        counts, depth = _native.tape_stats(self._p)
+        per_op = {name: counts[code] for code, name in enumerate(OP_NAMES) if counts[code]}
         return TapeSummary(per_op, len(self), self.nbytes, depth)
 
     def __repr__(self) -> str:
@@ -260,7 +250,7 @@ class Tape:
     def _pin(self, h: int) -> _Segment:
         """A new pin on the segment of record ``h`` (for Vars made from handles of records that
         a pinned record needs, so that ``h`` cannot be reused meanwhile)."""
-        check(lib.pyad_tape_pin(self._p, h), self._p)
+        _native.tape_pin(self._p, h)
         return _Segment(h, self._pending)
 
     def _new_segment(self, release: bool = True) -> _Segment:
@@ -269,9 +259,7 @@ class Tape:
         one-record push. It becomes the tape's segment, which a push compares its result with.
         (Another thread may set an older one meanwhile: pushes then find their records
         outside it, and take the slow path that sets a current one.)"""
-        out = ffi.new("int64_t *")
-        check(lib.pyad_tape_opened(self._p, out), self._p)
-        segment = _Segment(int(out[0]), self._pending)
+        segment = _Segment(_native.tape_opened(self._p), self._pending)
         self._install(segment)
         if release:
             self._release_pins()
@@ -280,9 +268,7 @@ class Tape:
     def _pin_current(self) -> _Segment:
         """A new pin on the current segment, taken in one C call: a push made after it whose
         record lies in this segment is safe, whatever other threads did in between."""
-        out = ffi.new("int64_t *")
-        check(lib.pyad_tape_pin_current(self._p, out), self._p)
-        segment = _Segment(int(out[0]), self._pending)
+        segment = _Segment(_native.tape_pin_current(self._p), self._pending)
         self._install(segment)
         return segment
 
@@ -305,14 +291,12 @@ class Tape:
         me = _get_ident()
         if self._installer == me:
             return
-        out = ffi.new("int64_t *")
         with self._install_lock:
             self._installer = me
             try:
-                check(lib.pyad_tape_segment(self._p, out), self._p)
-                if int(out[0]) >> CHUNK_SHIFT == segment._c:
+                if _native.tape_segment(self._p) >> CHUNK_SHIFT == segment._c:
                     self._s = segment
-                    check(lib.pyad_tape_adopt(self._p, segment._h), self._p)
+                    _native.tape_adopt(self._p, segment._h)
             finally:
                 self._installer = None
 
@@ -347,20 +331,18 @@ class Tape:
     def _release_pins(self) -> None:
         """Release the pins queued by dead segment objects. Several threads may release at
         once: each queued pin is taken by one."""
-        pending, unpin, p = self._pending, lib.pyad_tape_unpin, self._p
+        pending, unpin, p = self._pending, _native.tape_unpin, self._p
         while True:
             try:
                 h = pending.pop()
             except IndexError:  # empty, perhaps emptied by another thread since the test
                 break
-            status = unpin(p, h)
-            if status == _NOMEM:
+            # A failure other than a lack of memory raises (InternalError): the pins are out
+            # of step with the segments, a bug in pyad, raised rather than hidden. That pin is
+            # not queued again: it would fail again; the other queued pins wait for the next
+            # release.
+            if not unpin(p, h):
                 # The release's bookkeeping found no memory: the segment stays pinned, and
                 # the next release tries again. Not an error of the caller's operation.
                 pending.append(h)
                 break
-            if status:
-                # Not a lack of memory: the pins are out of step with the segments, a bug in
-                # pyad, raised here (InternalError) rather than hidden. The pin is not queued
-                # again: it would fail again; the other queued pins wait for the next release.
-                raise error(status, p)

@@ -17,7 +17,6 @@ import pytest
 
 import pyad
 import pyad._native
-import pyad._program
 from bench import leaks
 
 pytestmark = pytest.mark.skipif(
@@ -71,7 +70,6 @@ def test_every_tape_and_program_made_is_freed(monkeypatch: pytest.MonkeyPatch) -
     names = {"pyad_tape_new", "pyad_tape_free", "pyad_program_new", "pyad_program_free"}
     counting = CountingLib(pyad._native.lib, names)
     monkeypatch.setattr(pyad._native, "lib", counting)
-    monkeypatch.setattr(pyad._program, "lib", counting)
     for _ in range(300):
         leaks.tape_cycle()
         leaks.function_cycle()

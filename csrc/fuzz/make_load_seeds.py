@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 import pyad
-from pyad._container import _program_bytes
+from pyad._native import program_save as _program_bytes
 
 OUT = Path(__file__).resolve().parent / "corpus" / "load"
 # first byte: message buffer size (low 7 bits % 80) and, when >= 128, the harness re-seals the
