@@ -3,14 +3,14 @@ with, reads its op and status tables, turns status codes into exceptions (:func:
 the only map from statuses to exceptions, :func:`check` the one helper that raises them), and
 calls the library for the rest of the package.
 
-Each entry point is called here, through a function of this module that makes its buffers and
-raises on a failed status, except on the hot path: the entry points that record or read one
-Var's record (pushes, values, grads, backward) are bound directly by pyad.var and
+Each entry point is called here, through a function of this module that makes its buffers
+and raises on a failed status, except on the hot path: the entry points that record or read
+one Var's record (pushes, values, grads, backward) are bound directly by pyad.var and
 pyad.functions, which import ``lib`` from here, because a wrapper call per operation would
-cost about a sixth of it (python -m bench.micro). Their results are handles or statuses that
-only pyad.var can interpret (a new segment; a stale Var told from one of another tape; the
-caller's line for a non-finite value): it refines those failures and leaves the rest to
-:func:`error`.
+cost a measurable share of it (pyad.var says how much). Their results are handles or
+statuses that only pyad.var can interpret (a new segment; a stale Var told from one of
+another tape; the caller's line for a non-finite value): it refines those failures and
+leaves the rest to :func:`error`.
 
 Where the interpreter has no GIL, ``lib`` gives the locked entry points instead (see
 :class:`_LockedLib` and ``LOCKED``)."""

@@ -102,6 +102,12 @@ hypot: BinaryFunction = _binary_function("hypot")
 pow: BinaryFunction = _binary_function("pow")
 
 
+# The n-ary pushes, bound here and called directly like pyad.var's (see there): a neuron's
+# weighted sum is one dot, a loss one sum or logsumexp.
+_push_nary = lib.pyad_push_nary
+_push_dot = lib.pyad_push_dot
+_push_softmax = lib.pyad_push_softmax
+
 _NUMBER_TYPES = frozenset({float, int})
 _handle_of = operator.attrgetter("_h")
 
@@ -148,8 +154,8 @@ def _nary(name: str, items: list[Any]) -> Union[Var, float]:
     t, handles, consts, node = _operands(items)
     if t is None:
         return eval_nary(op, _numbers(items), 1)[0]
-    s, push, args = t._s, lib.pyad_push_nary, (t._p, op, len(items), handles, consts)
-    return _slow(t, push(*args), s, node, tuple(items), push, *args)
+    s, args = t._s, (t._p, op, len(items), handles, consts)
+    return _slow(t, _push_nary(*args), s, node, tuple(items), _push_nary, *args)
 
 
 def sum(xs: Iterable[Operand], start: Operand = 0.0) -> Union[Var, float]:
@@ -162,7 +168,6 @@ def sum(xs: Iterable[Operand], start: Operand = 0.0) -> Union[Var, float]:
 
 _DOT = OPS["dot"][0]
 _NULL = ffi.NULL
-_push_dot = lib.pyad_push_dot
 
 
 def dot(ws: Sequence[Operand], xs: Sequence[Operand], start: Operand = 0.0) -> Union[Var, float]:
@@ -256,9 +261,9 @@ def softmax(xs: Iterable[Operand]) -> Union[list[Var], list[float]]:
     out = ffi.new("int64_t[]", n)
     s = t._s
     while True:
-        status = lib.pyad_push_softmax(t._p, n, handles, consts, out)
+        status = _push_softmax(t._p, n, handles, consts, out)
         if status and status != SEGMENT:
-            _failed(t, -status, *items)
+            _failed(t, status, *items)
         results = [int(h) for h in out]
         segments = t._segments(results, s, status == SEGMENT)
         if segments is not None:
