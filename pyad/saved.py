@@ -15,21 +15,40 @@ an unpickled copy (in a worker process, say) traces again like the original.
 
 from __future__ import annotations
 
+import os
+from typing import Callable
+
 from pyad._container import MAGIC, VERSION
 from pyad._program import TracedFunction
 from pyad.compiled import Function
 
-# Function's own methods, under the names this module has always had: the code is
-# pyad.compiled's (which cannot import this module: it imports pyad.compiled).
-to_bytes = Function.to_bytes
-save = Function.save
-load = Function.load
-reduce = Function.__reduce__
+# Function's own methods as module functions; the code is pyad.compiled's (which imports
+# neither this module nor any that imports it).
+
+
+def to_bytes(f: Function) -> bytes:
+    """The container of ``f``'s traces (see the module docstring)."""
+    return f.to_bytes()
 
 
 def from_bytes(data: bytes | bytearray | memoryview, fn: TracedFunction | None = None) -> Function:
     """The Function that :func:`to_bytes` wrote, with ``fn`` (None: cannot trace again)."""
     return Function._of_bytes(data, fn)
+
+
+def save(f: Function, path: str | os.PathLike[str]) -> None:
+    """Write ``f`` to ``path`` (the bytes of :func:`to_bytes`)."""
+    f.save(path)
+
+
+def load(path: str | os.PathLike[str]) -> Function:
+    """The Function saved at ``path``, without its Python function."""
+    return Function.load(path)
+
+
+def reduce(f: Function) -> tuple[Callable[..., Function], tuple[bytes, TracedFunction | None]]:
+    """``f.__reduce__``: its bytes, and ``fn`` where it pickles."""
+    return f.__reduce__()
 
 
 __all__ = ["MAGIC", "VERSION", "from_bytes", "load", "reduce", "save", "to_bytes"]
