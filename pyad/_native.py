@@ -4,13 +4,13 @@ the only map from statuses to exceptions, :func:`check` the one helper that rais
 calls the library for the rest of the package.
 
 Each entry point is called here, through a function of this module that makes its buffers
-and raises on a failed status, except on the hot path: the entry points that record or read
-one Var's record (pushes, values, grads, backward) are bound directly by pyad.var and
-pyad.functions, which import ``lib`` from here, because a wrapper call per operation would
-cost a measurable share of it (pyad.var says how much). Their results are handles or
-statuses that only pyad.var can interpret (a new segment; a stale Var told from one of
-another tape; the caller's line for a non-finite value): it refines those failures and
-leaves the rest to :func:`error`.
+and raises on a failed status, except on the hot path, where a wrapper call would cost a
+measurable share of each call (the modules say how much): the entry points that record or
+read one Var's record (pushes, values, grads, backward) are bound directly by pyad.var and
+pyad.functions, and a compiled Function's replay by pyad._program, which import ``lib`` from
+here. The Var entry points return handles or statuses that only pyad.var can interpret (a new
+segment; a stale Var told from one of another tape; the caller's line for a non-finite
+value): it refines those failures and leaves the rest to :func:`error`.
 
 Where the interpreter has no GIL, ``lib`` gives the locked entry points instead (see
 :class:`_LockedLib` and ``LOCKED``)."""
@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -130,13 +130,8 @@ def check(status: int, tape: Any = None) -> None:
 
 # Each function below makes its call's buffers itself, never shares them: another thread may
 # make the same call at the same time. ``p`` is a C tape (pyad.tape.Tape._p) or C program.
-
-
-def _int_out(entry: Callable[..., int], p: Any, *args: Any) -> int:
-    """``entry(p, *args, out)`` on tape ``p``, checked: the int64 it wrote to ``out``."""
-    out = ffi.new("int64_t *")
-    check(entry(p, *args, out), p)
-    return int(out[0])
+# They are one Python call each, around the C call and check: a Tape's construction makes five
+# of them, so a shared helper for the int64 out-parameter would cost it another 100 ns.
 
 
 # -- tapes -----------------------------------------------------------------------------------
@@ -151,12 +146,16 @@ def new_tape() -> Any:
 
 def tape_len(p: Any) -> int:
     """Records on the tape."""
-    return _int_out(lib.pyad_tape_len, p)
+    out = ffi.new("int64_t *")
+    check(lib.pyad_tape_len(p, out), p)
+    return int(out[0])
 
 
 def tape_nbytes(p: Any) -> int:
     """Bytes of memory the tape holds."""
-    return _int_out(lib.pyad_tape_nbytes, p)
+    out = ffi.new("int64_t *")
+    check(lib.pyad_tape_nbytes(p, out), p)
+    return int(out[0])
 
 
 def tape_stats(p: Any) -> tuple[list[int], int]:
@@ -198,17 +197,23 @@ def tape_unpin(p: Any, h: int) -> bool:
 def tape_opened(p: Any) -> int:
     """The first record of the segment that this thread's last push opened (the push returned
     PYAD_SEGMENT and pinned the segment for this thread)."""
-    return _int_out(lib.pyad_tape_opened, p)
+    out = ffi.new("int64_t *")
+    check(lib.pyad_tape_opened(p, out), p)
+    return int(out[0])
 
 
 def tape_pin_current(p: Any) -> int:
     """Pin the tape's current segment: a handle in it."""
-    return _int_out(lib.pyad_tape_pin_current, p)
+    out = ffi.new("int64_t *")
+    check(lib.pyad_tape_pin_current(p, out), p)
+    return int(out[0])
 
 
 def tape_segment(p: Any) -> int:
     """A handle in the tape's current segment."""
-    return _int_out(lib.pyad_tape_segment, p)
+    out = ffi.new("int64_t *")
+    check(lib.pyad_tape_segment(p, out), p)
+    return int(out[0])
 
 
 def tape_adopt(p: Any, h: int) -> None:
@@ -216,15 +221,20 @@ def tape_adopt(p: Any, h: int) -> None:
     check(lib.pyad_tape_adopt(p, h), p)
 
 
-def set_grads(p: Any, handles: npt.NDArray[np.int64], g: float) -> None:
-    """Set the grad of each record of ``handles`` to ``g``."""
-    check(lib.pyad_set_grads(p, len(handles), ffi.from_buffer("int64_t[]", handles), g), p)
+def handle_array(handles: list[int]) -> Any:
+    """``handles`` as the C array that :func:`set_grads` and :func:`get_grads` take: made once
+    for all the sweeps over the same records (a jacobian's, one per output)."""
+    return ffi.new("int64_t[]", handles)
 
 
-def get_grads(p: Any, handles: npt.NDArray[np.int64], out: npt.NDArray[np.float64]) -> None:
-    """Read the grad of each record of ``handles`` into ``out``."""
-    h = ffi.from_buffer("int64_t[]", handles)
-    check(lib.pyad_get_grads(p, len(handles), h, ffi.from_buffer("double[]", out)), p)
+def set_grads(p: Any, handles: Any, g: float) -> None:
+    """Set the grad of each record of ``handles`` (a :func:`handle_array`) to ``g``."""
+    check(lib.pyad_set_grads(p, len(handles), handles, g), p)
+
+
+def get_grads(p: Any, handles: Any, out: npt.NDArray[np.float64]) -> None:
+    """Read the grad of each record of ``handles`` (a :func:`handle_array`) into ``out``."""
+    check(lib.pyad_get_grads(p, len(handles), handles, ffi.from_buffer("double[]", out)), p)
 
 
 def push_primitive(
@@ -293,71 +303,6 @@ def program_info(p: Any) -> dict[str, int]:
     info = ffi.new("int64_t[8]")
     check(lib.pyad_program_info(p, info))
     return dict(zip(_INFO, (int(v) for v in info)))
-
-
-def program_work(p: Any, points: int, directions: int) -> int:
-    """Doubles of work buffer a replay of ``points`` points (or an hvp of ``directions``
-    directions) needs; negative when that is too large to count."""
-    return int(lib.pyad_program_work(p, points, directions))
-
-
-def program_run(
-    p: Any,
-    x: npt.NDArray[np.float64],
-    seeds: npt.NDArray[np.float64] | None,
-    values: npt.NDArray[np.float64],
-    grads: npt.NDArray[np.float64] | None,
-    guards: npt.NDArray[np.int64],
-    work: npt.NDArray[np.float64],
-    nwork: int,
-    release: bool,
-) -> None:
-    """Replay the program at the k points ``x`` into ``values``, ``grads`` (one reverse sweep
-    per row of ``seeds``, if any) and ``guards``; with the GIL released if ``release``."""
-    nseed = 0 if seeds is None else seeds.shape[0]
-    status = (lib.pyad_program_run_nogil if release else lib.pyad_program_run)(
-        p,
-        x.shape[0],
-        ffi.from_buffer("double[]", x),
-        nseed,
-        ffi.from_buffer("double[]", seeds) if nseed else ffi.NULL,
-        ffi.from_buffer("double[]", values),
-        ffi.from_buffer("double[]", grads) if nseed else ffi.NULL,
-        ffi.from_buffer("int64_t[]", guards),
-        ffi.from_buffer("double[]", work),
-        nwork,
-    )
-    check(status)
-
-
-def program_hvp(
-    p: Any,
-    x: npt.NDArray[np.float64],
-    v: npt.NDArray[np.float64],
-    grad: npt.NDArray[np.float64],
-    hv: npt.NDArray[np.float64],
-    guard: npt.NDArray[np.int64],
-    work: npt.NDArray[np.float64],
-    nwork: int,
-    release: bool,
-) -> float:
-    """Hessian-vector products at ``x`` with each row of ``v`` into ``hv``, the gradient into
-    ``grad``, the guard result into ``guard``: the value. The GIL released if ``release``."""
-    value = ffi.new("double[1]")
-    status = (lib.pyad_program_hvp_nogil if release else lib.pyad_program_hvp)(
-        p,
-        ffi.from_buffer("double[]", x),
-        v.shape[0],
-        ffi.from_buffer("double[]", v),
-        value,
-        ffi.from_buffer("double[]", grad),
-        ffi.from_buffer("double[]", hv),
-        ffi.from_buffer("int64_t[]", guard),
-        ffi.from_buffer("double[]", work),
-        nwork,
-    )
-    check(status)
-    return float(value[0])
 
 
 def program_save(p: Any) -> bytes:

@@ -1,7 +1,8 @@
 """One trace of a function, the layer under :func:`pyad.compile`: what tracing collects
 (:class:`Trace`: the guards), the C program made from it (:class:`Program`), which replays it
 at new points, and the point arrays both take. :mod:`pyad.compiled` keeps a Function's
-traces, :mod:`pyad.saved` writes and reads them as bytes.
+traces, :mod:`pyad._container` writes and reads them as bytes, :mod:`pyad.parallel` replays
+them in worker processes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pyad import _native, errors
+from pyad._native import check, ffi, lib
 from pyad.tape import Tape
 from pyad.var import Var
 
@@ -34,6 +36,15 @@ ONE_SEED.flags.writeable = False
 # sys.getswitchinterval() to take it back from a thread running Python: the usual price,
 # paid only by long calls here.
 _RELEASE_WORK = 1 << 12
+# The replay, one C call per Function call, is bound here and called directly, as pyad.var's
+# operations are: a function of pyad._native around it cost 140 ns of a 5.6 us
+# F.value_and_grad(x) of 15 instructions (2.5%; timeit, both versions in one process). Its
+# status still goes to pyad._native.check.
+_work = lib.pyad_program_work
+_run = lib.pyad_program_run
+_run_nogil = lib.pyad_program_run_nogil
+_hvp = lib.pyad_program_hvp
+_hvp_nogil = lib.pyad_program_hvp_nogil
 
 
 class Trace:
@@ -108,7 +119,8 @@ class Program:
     def restore(
         cls, p: Any, scalar: bool, where: list[str], cmps: list[str], held: list[bool]
     ) -> Program:
-        """A trace from a loaded C program ``p`` (pyad.saved) and its guards' descriptions."""
+        """A trace from a loaded C program ``p`` (pyad._container) and its guards'
+        descriptions."""
         self = cls.__new__(cls)
         self.scalar, self.where, self.cmps, self.held = scalar, where, cmps, held
         self._attach(p)
@@ -119,8 +131,7 @@ class Program:
         self.p = p
         self.info = _native.program_info(p)
         self.instructions = self.info["instructions"]
-        work = _native.program_work
-        self.per_point = work(p, 2, 0) - work(p, 1, 0)
+        self.per_point = int(_work(p, 2, 0) - _work(p, 1, 0))
         self._spare: list[FloatArray] = []
 
     def work(self, points: int, directions: int = 0) -> tuple[FloatArray, int]:
@@ -131,7 +142,7 @@ class Program:
         because allocating megabytes at every call would cost page faults at every call;
         there are as many as there were replays at once (list.pop and list.append are
         atomic, which is cheaper than a lock or a thread-local on the single-point path)."""
-        size = _native.program_work(self.p, points, directions)
+        size = int(_work(self.p, points, directions))
         if size < 0:
             raise MemoryError("the work buffer for this program would be too large")
         try:
@@ -155,25 +166,46 @@ class Program:
         guards = np.empty(k, dtype=np.int64)
         work, nwork = self.work(self.block(k))
         long = k * self.instructions * (1 + nseed) >= _RELEASE_WORK
-        try:
-            _native.program_run(self.p, x, seeds, values, grads, guards, work, nwork, long)
-        finally:
-            self._spare.append(work)
+        status = (_run_nogil if long else _run)(
+            self.p,
+            k,
+            ffi.from_buffer("double[]", x),
+            nseed,
+            ffi.from_buffer("double[]", seeds) if nseed else ffi.NULL,
+            ffi.from_buffer("double[]", values),
+            ffi.from_buffer("double[]", grads) if nseed else ffi.NULL,
+            ffi.from_buffer("int64_t[]", guards),
+            ffi.from_buffer("double[]", work),
+            nwork,
+        )
+        self._spare.append(work)
+        check(status)
         return values, grads, guards
 
     def hvp(self, x: FloatArray, v: FloatArray) -> tuple[float, FloatArray, FloatArray, int]:
         """Value, gradient, H @ v[d] for each row d of v (ndir, n), and the guard result."""
         ndir = v.shape[0]
+        value = ffi.new("double[1]")
         grad = np.empty(self.n_inputs)
         hv = np.empty((ndir, self.n_inputs))
         guard = np.zeros(1, dtype=np.int64)
         work, nwork = self.work(1, ndir)
         long = self.instructions * (1 + ndir) >= _RELEASE_WORK
-        try:
-            value = _native.program_hvp(self.p, x, v, grad, hv, guard, work, nwork, long)
-        finally:
-            self._spare.append(work)
-        return value, grad, hv, int(guard[0])
+        status = (_hvp_nogil if long else _hvp)(
+            self.p,
+            ffi.from_buffer("double[]", x),
+            ndir,
+            ffi.from_buffer("double[]", v),
+            value,
+            ffi.from_buffer("double[]", grad),
+            ffi.from_buffer("double[]", hv),
+            ffi.from_buffer("int64_t[]", guard),
+            ffi.from_buffer("double[]", work),
+            nwork,
+        )
+        self._spare.append(work)
+        check(status)
+        return float(value[0]), grad, hv, int(guard[0])
 
     def describe(self, failed: int) -> str:
         """The guard numbered ``failed`` (1-based, as the C code reports it), in words."""

@@ -48,7 +48,7 @@ class _Recording:
         self.tape = Tape()
         with self.tape:
             self.inputs = [Var(v) for v in x.tolist()]
-            self.handles = np.array([v._h for v in self.inputs], dtype=np.int64)
+            self.handles = _native.handle_array([v._h for v in self.inputs])
             self.output = fn(self.inputs)
 
     def outputs(self) -> list[Union[Var, float]]:

@@ -102,6 +102,7 @@ def test_no_pyad_module_imports_itself_back_in_a_circle() -> None:
 HOT_PATH = {
     "pyad.var": "each operation on a Var is one cffi call: its push, read, write or sweep",
     "pyad.functions": "the n-ary pushes: a neuron's dot, a loss's sum, logsumexp, softmax",
+    "pyad._program": "each call of a compiled Function is one replay: one cffi call",
 }
 
 

@@ -191,9 +191,9 @@ def where_another_thread_runs(call: Callable[[], Any]) -> tuple[set[str], Any]:
 
     With a switch interval far longer than `call`, this thread is never made to hand the GIL
     over, so the other thread runs only when this one lets it go: inside a replay that
-    releases it (this thread is then in _native.program_run or program_hvp, the C call's
-    Python frame), at a numpy operation that releases it, or at the final join. The other
-    thread notes where this one is each time it gets the GIL, then gives it back at once. No
+    releases it (this thread is then in Program.run or Program.hvp, the C call's Python
+    frame), at a numpy operation that releases it, or at the final join. The other thread
+    notes where this one is each time it gets the GIL, then gives it back at once. No
     timing is compared: only the order of events, which the GIL fixes."""
     main = threading.get_ident()
     go, done = threading.Event(), threading.Event()
@@ -236,7 +236,7 @@ def test_a_long_replay_lets_other_threads_run(kind: str) -> None:
     else:
         x = np.linspace(-1.0, 1.0, n)
         call = lambda: F.hessian(x)  # noqa: E731
-    replay = {"program_run", "program_hvp"}
+    replay = {"Program.run", "Program.hvp"}
     with release_threshold(float("inf")):
         where_held, want = where_another_thread_runs(call)
     where_released, got = where_another_thread_runs(call)
