@@ -144,18 +144,21 @@ def new_tape() -> Any:
     return ffi.gc(out[0], lib.pyad_tape_free)
 
 
+def _int_result(call: Any, p: Any) -> int:
+    """The one integer a tape call ``call(p, out)`` writes to its out-pointer."""
+    out = ffi.new("int64_t *")
+    check(call(p, out), p)
+    return int(out[0])
+
+
 def tape_len(p: Any) -> int:
     """Records on the tape."""
-    out = ffi.new("int64_t *")
-    check(lib.pyad_tape_len(p, out), p)
-    return int(out[0])
+    return _int_result(lib.pyad_tape_len, p)
 
 
 def tape_nbytes(p: Any) -> int:
     """Bytes of memory the tape holds."""
-    out = ffi.new("int64_t *")
-    check(lib.pyad_tape_nbytes(p, out), p)
-    return int(out[0])
+    return _int_result(lib.pyad_tape_nbytes, p)
 
 
 def tape_stats(p: Any) -> tuple[list[int], int]:
@@ -197,23 +200,17 @@ def tape_unpin(p: Any, h: int) -> bool:
 def tape_opened(p: Any) -> int:
     """The first record of the segment that this thread's last push opened (the push returned
     PYAD_SEGMENT and pinned the segment for this thread)."""
-    out = ffi.new("int64_t *")
-    check(lib.pyad_tape_opened(p, out), p)
-    return int(out[0])
+    return _int_result(lib.pyad_tape_opened, p)
 
 
 def tape_pin_current(p: Any) -> int:
     """Pin the tape's current segment: a handle in it."""
-    out = ffi.new("int64_t *")
-    check(lib.pyad_tape_pin_current(p, out), p)
-    return int(out[0])
+    return _int_result(lib.pyad_tape_pin_current, p)
 
 
 def tape_segment(p: Any) -> int:
     """A handle in the tape's current segment."""
-    out = ffi.new("int64_t *")
-    check(lib.pyad_tape_segment(p, out), p)
-    return int(out[0])
+    return _int_result(lib.pyad_tape_segment, p)
 
 
 def tape_adopt(p: Any, h: int) -> None:
