@@ -1,6 +1,6 @@
 """pyad.compile: fn recorded once on a private tape, then replayed in C on numpy buffers.
 
-The oracle throughout is a fresh trace: wherever ``pyad.value_and_grad(fn)(x)`` succeeds, the
+The oracle throughout is a fresh trace: wherever a fresh recording of ``fn`` at x succeeds, the
 replay's value and gradient must be bit-for-bit the same (same formulas, same accumulation
 order), for single points and for each row of a batch. Comparisons met while tracing are
 guards: where one flips, F traces again (or, with ``strict=True``, raises GuardError), so a
@@ -134,7 +134,7 @@ def assert_batch_matches_fresh(F: Any, fn: Fn, xs: np.ndarray) -> None:
     assert_identical(F(xs), values, "F(batch) vs F.value_and_grad(batch)")
     assert_identical(F.grad(xs), grads, "F.grad(batch) vs F.value_and_grad(batch)")
     for i, x in enumerate(xs):
-        want_value, want_grad = pyad.value_and_grad(fn)(x)
+        want_value, want_grad = fresh_value_and_grad(fn, x)
         assert_identical(values[i], want_value, f"row {i} value at {x}")
         assert_identical(grads[i], want_grad, f"row {i} grad at {x}")
 
@@ -924,7 +924,7 @@ def test_larger_functions_at_fifty_random_points(fn: Fn, n: int, low: float, hig
     xs = rng.uniform(low, high, size=(50, n))
     values, grads = F.value_and_grad(xs)
     for i, x in enumerate(xs):
-        want_value, want_grad = pyad.value_and_grad(fn)(x)
+        want_value, want_grad = fresh_value_and_grad(fn, x)
         assert_identical(values[i], want_value, f"value at row {i}")
         assert_identical(grads[i], want_grad, f"grad at row {i}")
         assert_identical(F(x), want_value, f"F at row {i}")
@@ -1213,7 +1213,7 @@ def test_dag_steps_use_every_op_and_comparison() -> None:
 
 def _guard_outcomes(program: Program, x: list[float]) -> list[bool]:
     log: list[bool] = []
-    pyad.value_and_grad(lambda v: run_program(program, v, log))(x)
+    fresh_values(lambda v: [run_program(program, v, log)], x)
     return log
 
 
@@ -1228,7 +1228,7 @@ def test_random_dag_replays_as_a_fresh_trace(case: tuple[Any, ...]) -> None:
     F = pyad.compile(fn, x0)
     flipped = _guard_outcomes(program, x0) != _guard_outcomes(program, x1)
     event("a guard flips" if flipped else "no guard flips")
-    want_value, want_grad = pyad.value_and_grad(fn)(x1)
+    want_value, want_grad = fresh_value_and_grad(fn, x1)
     value, g = F.value_and_grad(x1)
     assert_identical(value, want_value, "value at x1")
     assert_identical(g, want_grad, "grad at x1")
