@@ -117,6 +117,9 @@ struct pyad_tape {
 
 /* status.c */
 PYAD_INTERNAL int pyad__fail(pyad_tape *t, int status, const char *fmt, ...) PYAD_PRINTF(3, 4);
+
+/* ops.c: each op's arity (ops.def), and its value and partials at plain numbers (the row's
+   checks included: the status of a refused operand) */
 PYAD_INTERNAL extern const signed char pyad__arity[];
 PYAD_INTERNAL int pyad__kernel(int op, double a, double b, double *y, double *da, double *db);
 

@@ -1,6 +1,6 @@
 /*
- * opfuncs.h - helpers the op table (ops.def) uses where one expression is not enough.
- * Kept here so that ops.def stays one line per op.
+ * opfuncs.h - what the rows of the op table (ops.def) are written in: the fields of a row's
+ * MATH and the helper functions where one expression is not enough.
  */
 #ifndef PYAD_OPFUNCS_H
 #define PYAD_OPFUNCS_H
@@ -8,10 +8,39 @@
 #include <float.h>
 #include <math.h>
 
-#define PYAD_CHECK(cond, STATUS) ((cond) ? PYAD_##STATUS : PYAD_OK)
-/* An infinite result from finite inputs is an overflow, as Python's math module says. */
-#define PYAD_CHECK_OVERFLOW(y, a) PYAD_CHECK(isinf(y) && isfinite(a), OVERFLOW)
-#define PYAD_CHECK_OVERFLOW2(y, a, b) PYAD_CHECK(isinf(y) && isfinite(a) && isfinite(b), OVERFLOW)
+/* The fields of a row's MATH (ops.def says what each means), as statements for the scope a
+   consumer expands them in: `a` and `b` (0.0 for a unary op) must be in scope, and
+   PYAD_REFUSED(status) defined, the consumer's answer to a refused operand or an overflow
+   (return the status, format a message, or nothing where the caller does not check). They
+   declare y, da, db, daa, dab and dbb; a consumer uses the names it needs and the compiler
+   drops the others' arithmetic (pure, as libm is with -fno-math-errno). No top-level comma
+   in what they expand to: a consumer passes MATH on as one macro argument. */
+#define REFUSE(cond, STATUS)                                                                  \
+    if (PYAD_UNLIKELY(cond)) {                                                                \
+        PYAD_REFUSED(PYAD_##STATUS);                                                          \
+    }
+/* (a row need not read both operands, nor its value) */
+#define VALUE(expr)                                                                           \
+    const double y = (expr);                                                                  \
+    (void)a;                                                                                  \
+    (void)b;                                                                                  \
+    (void)y;
+#define NO_OVERFLOW REFUSE(isinf(y) && isfinite(a) && isfinite(b), OVERFLOW)
+#define FIRST(...) PYAD_FIRST(__VA_ARGS__, 0.0, 0.0)
+#define SECOND(...) PYAD_SECOND(__VA_ARGS__, 0.0, 0.0, 0.0)
+/* the missing partials of a unary op are 0 */
+#define PYAD_FIRST(x, z, ...)                                                                 \
+    const double da = (x);                                                                    \
+    const double db = (z);                                                                    \
+    (void)da;                                                                                 \
+    (void)db;
+#define PYAD_SECOND(x, z, w, ...)                                                             \
+    const double daa = (x);                                                                   \
+    const double dab = (z);                                                                   \
+    const double dbb = (w);                                                                   \
+    (void)daa;                                                                                \
+    (void)dab;                                                                                \
+    (void)dbb;
 
 /* Logistic function without overflow, from e = exp(-|a|) (exp only of a non-positive
    number). Softplus's value needs the same e: written this way, and built with
@@ -85,17 +114,6 @@ static inline double pyad__hypot_ratio(double num, double a, double b, double y)
     if (isinf(y) && isfinite(a) && isfinite(b))
         return (0.5 * num) / hypot(0.5 * a, 0.5 * b);
     return pyad__ratio0(num, y);
-}
-
-/* Python's float ** : 0 to a finite negative power divides by zero, a finite negative base
-   to a finite non-integer power has no real value. */
-static inline int pyad__pow_check(double a, double b)
-{
-    if (a == 0.0 && b < 0.0 && isfinite(b))
-        return PYAD_ZERODIV;
-    if (a < 0.0 && isfinite(a) && isfinite(b) && b != floor(b))
-        return PYAD_DOMAIN;
-    return PYAD_OK;
 }
 
 /* k * a^c, also where a^c alone leaves the normal range but k * a^c need not (a^c would
@@ -190,8 +208,9 @@ static inline double pyad__atan2_ratio(int which, double a, double b)
         return r;
     if (isinf(a) || isinf(b))
         return 0.0;
-    int e;
-    (void)frexp(fmax(fabs(a), fabs(b)), &e);
+    /* the exponent frexp gives (a mantissa in [1/2, 1)), without frexp's out-pointer, so
+       that the compiler can drop a partial nobody reads */
+    const int e = ilogb(fmax(fabs(a), fabs(b))) + 1;
     const double as = ldexp(a, -e), bs = ldexp(b, -e);
     return ldexp(pyad__atan2_num(which, as, bs) / (as * as + bs * bs), -e);
 }

@@ -244,11 +244,10 @@ static uint32_t const_ref(builder *bd, double c, int *st)
     return i | CONST_TAG;
 }
 
-/* The op table's PARTIALS column: what a replay keeps of each op's partials (see ops.def). */
+/* The op table's KEEP column: what a replay keeps of each op's partials (see ops.def). */
 enum { STORED, CONST, OPERANDS };
 static const unsigned char partials_of[PYAD_OP_COUNT] = {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)         \
-    [PYAD_OP_##NAME] = PARTIALS,
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) [PYAD_OP_##NAME] = KEEP,
 #include "ops.def"
 #undef PYAD_OP
 };

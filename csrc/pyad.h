@@ -37,7 +37,7 @@ enum pyad_status {
 };
 
 enum pyad_op {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS) PYAD_OP_##NAME,
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) PYAD_OP_##NAME,
 #include "ops.def"
 #undef PYAD_OP
     PYAD_OP_COUNT
@@ -53,7 +53,7 @@ enum pyad_op {
     int64_t pyad_##name(int64_t a, int64_t b);                                                \
     int64_t pyad_##name##_vc(int64_t a, double b);                                            \
     int64_t pyad_##name##_cv(double a, int64_t b);
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS) PYAD_DECLARE_##ARITY(name)
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) PYAD_DECLARE_##ARITY(name)
 #include "ops.def"
 #undef PYAD_OP
 

@@ -47,36 +47,31 @@ int64_t pyad_push_leaf(pyad_tape *t, double v)
     return record(t, PYAD_OP_LEAF, SELF, SELF, v, 0.0, 0.0);
 }
 
-/* The row's checks and value, with a and b in scope; y is declared by the caller. */
-#define PYAD_COMPUTE(NAME, VALUE, PRE, POST)                                                  \
-    st = (PRE);                                                                               \
-    if (PYAD_UNLIKELY(st != PYAD_OK))                                                         \
-        return -pyad__math_error(t, st, PYAD_OP_##NAME, a, b);                                \
-    y = (VALUE);                                                                              \
-    st = (POST);                                                                              \
-    if (PYAD_UNLIKELY(st != PYAD_OK))                                                         \
-        return -pyad__math_error(t, st, PYAD_OP_##NAME, a, b)
+/* The entry points of one row: its MATH with a and b in scope (b = 0 for a unary op), a
+   refused operand or an overflow answered with the message that names the op. */
+#define PYAD_REFUSED(status) return -pyad__math_error(t, status, (int)op, a, b)
 
-#define PYAD_DEFINE_0(NAME, name, VALUE, DA, DB, PRE, POST)
-#define PYAD_DEFINE_PYAD_NARY(NAME, name, VALUE, DA, DB, PRE, POST)
+#define PYAD_DEFINE_0(NAME, name, MATH)
+#define PYAD_DEFINE_PYAD_NARY(NAME, name, MATH)
 
-#define PYAD_DEFINE_1(NAME, name, VALUE, DA, DB, PRE, POST)                                   \
+#define PYAD_DEFINE_1(NAME, name, MATH)                                                       \
     int64_t pyad_##name(int64_t ha)                                                           \
     {                                                                                         \
+        const unsigned op = PYAD_OP_##NAME;                                                   \
         pyad_tape *t = NULL;                                                                  \
         uint32_t sa = 0;                                                                      \
-        int st = pyad__operand(ha, &t, &sa);                                                  \
+        const int st = pyad__operand(ha, &t, &sa);                                            \
         if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \
             return -st;                                                                       \
         const double a = t->val[sa], b = 0.0;                                                 \
-        double y;                                                                             \
-        PYAD_COMPUTE(NAME, VALUE, PRE, POST);                                                 \
-        return record(t, PYAD_OP_##NAME, sa, SELF, y, (DA), 0.0);                             \
+        MATH                                                                                  \
+        return record(t, op, sa, SELF, y, da, 0.0);                                           \
     }
 
-#define PYAD_DEFINE_2(NAME, name, VALUE, DA, DB, PRE, POST)                                   \
+#define PYAD_DEFINE_2(NAME, name, MATH)                                                       \
     int64_t pyad_##name(int64_t ha, int64_t hb)                                               \
     {                                                                                         \
+        const unsigned op = PYAD_OP_##NAME;                                                   \
         pyad_tape *t = NULL;                                                                  \
         uint32_t sa = 0, sb = 0;                                                              \
         int st = pyad__operand(ha, &t, &sa);                                                  \
@@ -85,41 +80,38 @@ int64_t pyad_push_leaf(pyad_tape *t, double v)
         if (PYAD_UNLIKELY((st = pyad__resolve(t, hb, &sb)) != PYAD_OK))                       \
             return -st;                                                                       \
         const double a = t->val[sa], b = t->val[sb];                                          \
-        double y;                                                                             \
-        PYAD_COMPUTE(NAME, VALUE, PRE, POST);                                                 \
-        return record(t, PYAD_OP_##NAME, sa, sb, y, (DA), (DB));                              \
+        MATH                                                                                  \
+        return record(t, op, sa, sb, y, da, db);                                              \
     }                                                                                         \
     int64_t pyad_##name##_vc(int64_t ha, double b)                                            \
     {                                                                                         \
+        const unsigned op = PYAD_OP_##NAME;                                                   \
         pyad_tape *t = NULL;                                                                  \
         uint32_t sa = 0;                                                                      \
-        int st = pyad__operand(ha, &t, &sa);                                                  \
+        const int st = pyad__operand(ha, &t, &sa);                                            \
         if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \
             return -st;                                                                       \
         const double a = t->val[sa];                                                          \
-        double y;                                                                             \
-        PYAD_COMPUTE(NAME, VALUE, PRE, POST);                                                 \
-        return record(t, PYAD_OP_##NAME | PYAD_FORM_VC << PYAD_OP_BITS, sa, SELF, y, (DA),   \
-                      b);                                                                     \
+        MATH                                                                                  \
+        return record(t, op | PYAD_FORM_VC << PYAD_OP_BITS, sa, SELF, y, da, b);              \
     }                                                                                         \
     int64_t pyad_##name##_cv(double a, int64_t hb)                                            \
     {                                                                                         \
+        const unsigned op = PYAD_OP_##NAME;                                                   \
         pyad_tape *t = NULL;                                                                  \
         uint32_t sb = 0;                                                                      \
-        int st = pyad__operand(hb, &t, &sb);                                                  \
+        const int st = pyad__operand(hb, &t, &sb);                                            \
         if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \
             return -st;                                                                       \
         const double b = t->val[sb];                                                          \
-        double y;                                                                             \
-        PYAD_COMPUTE(NAME, VALUE, PRE, POST);                                                 \
-        return record(t, PYAD_OP_##NAME | PYAD_FORM_CV << PYAD_OP_BITS, sb, SELF, y, (DB),   \
-                      a);                                                                     \
+        MATH                                                                                  \
+        return record(t, op | PYAD_FORM_CV << PYAD_OP_BITS, sb, SELF, y, db, a);              \
     }
 
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                                  \
-    PYAD_DEFINE_##ARITY(NAME, name, VALUE, DA, DB, PRE, POST)
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) PYAD_DEFINE_##ARITY(NAME, name, MATH)
 #include "ops.def"
 #undef PYAD_OP
+#undef PYAD_REFUSED
 
 /* ---- the same, chosen by op code ----------------------------------------------------- */
 
@@ -150,26 +142,22 @@ typedef int64_t (*vv_fn)(int64_t, int64_t);
 typedef int64_t (*vc_fn)(int64_t, double);
 typedef int64_t (*cv_fn)(double, int64_t);
 
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                                  \
-    [PYAD_OP_##NAME] = PYAD_UNARY_ENTRY_##ARITY(name, ),
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) [PYAD_OP_##NAME] = PYAD_UNARY_ENTRY_##ARITY(name, ),
 static const unary_fn unary_table[PYAD_OP_COUNT] = {
 #include "ops.def"
 };
 #undef PYAD_OP
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                                  \
-    [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, ),
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, ),
 static const vv_fn vv_table[PYAD_OP_COUNT] = {
 #include "ops.def"
 };
 #undef PYAD_OP
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                                  \
-    [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, _vc),
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, _vc),
 static const vc_fn vc_table[PYAD_OP_COUNT] = {
 #include "ops.def"
 };
 #undef PYAD_OP
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                                  \
-    [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, _cv),
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, _cv),
 static const cv_fn cv_table[PYAD_OP_COUNT] = {
 #include "ops.def"
 };

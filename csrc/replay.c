@@ -2,10 +2,10 @@
  * replay.c - evaluating a program: forward replay, guards, reverse sweep, and
  * Hessian-vector products by forward-over-reverse.
  *
- * First order. The forward pass recomputes every value from the op table's VALUE column and
+ * First order. The forward pass recomputes every value from the op table's MATH and
  * keeps, for the reverse pass, only the partials it cannot get otherwise (see the partial
- * classes in program.h: constants kept by the program, a product's operand values, DA and DB
- * stored for the rest), computed by the very expressions a recording evaluates. The reverse
+ * classes in program.h: constants kept by the program, a product's operand values, the
+ * partials stored for the rest), computed by the very expressions a recording evaluates. The reverse
  * pass is two multiply-adds per instruction, visiting instructions in the order the tape's
  * sweep visits records, so gradients are bit for bit the recording's; the first write to
  * each adjoint is a store, so nothing is cleared before a sweep. Several points are
@@ -18,7 +18,7 @@
  * underflow to zero in long chains.
  *
  * Second order (one point, D tangent directions innermost): the forward pass also carries
- * the tangents of values and of the partials (from the DAA, DAB, DBB columns); the reverse
+ * the tangents of values and of the partials (from each row's SECOND field); the reverse
  * pass carries the tangents of the adjoints: adj'[a] += pa * adj'[y] + pa' * adj[y].
  */
 #include <stdlib.h>
@@ -103,45 +103,35 @@ PYAD_ALWAYS_INLINE uint32_t forward_nary(const pyad_program *p, const block *w, 
     return op == PYAD_OP_SOFTMAX ? r.count : 1;
 }
 
-/* One case per op and form, from the op table. */
-#define PYAD_FWD_0(NAME, VALUE, DA, DB)
-#define PYAD_FWD_PYAD_NARY(NAME, VALUE, DA, DB)
-#define PYAD_FWD_VALUE_ONLY(KIND, VALUE)                                                      \
+/* One case per op and form, from the op table: each evaluates the row's MATH at the B points
+   (a replay checks no domain: a refused operand gives what the formula gives), and writes
+   the value alone where the program keeps the partials, or the value and the partials. */
+#define PYAD_REFUSED(status) (void)(status)
+#define PYAD_FWD_0(NAME, MATH)
+#define PYAD_FWD_PYAD_NARY(NAME, MATH)
+#define PYAD_FWD_CASES(KIND, XA, XB, MATH, PA, PB)                                             \
     case (KIND) | PYAD_STATIC_BIT:                                                            \
     case (KIND) | PYAD_OPERAND_BIT:                                                           \
         for (int64_t q = 0; q < B; q++) {                                                     \
-            const double a = xa[q], b = xb[q];                                                \
-            yv[q] = (VALUE);                                                                  \
-            (void)b;                                                                          \
-        }                                                                                     \
-        break;
-#define PYAD_FWD_1(NAME, VALUE, DA, DB)                                                       \
-    PYAD_FWD_VALUE_ONLY(PYAD_OP_##NAME, VALUE)                                                \
-    case PYAD_OP_##NAME:                                                                      \
-        for (int64_t q = 0; q < B; q++) {                                                     \
-            const double a = xa[q];                                                           \
-            const double y = (VALUE);                                                         \
+            const double a = (XA), b = (XB);                                                  \
+            MATH                                                                              \
             yv[q] = y;                                                                        \
-            qa[q] = (DA);                                                                     \
-            qb[q] = 0.0;                                                                      \
         }                                                                                     \
-        break;
-#define PYAD_FWD_FORM(NAME, FORM, VALUE, PA, PB)                                              \
-    PYAD_FWD_VALUE_ONLY(PYAD_OP_##NAME | FORM << PYAD_OP_BITS, VALUE)                         \
-    case PYAD_OP_##NAME | FORM << PYAD_OP_BITS:                                               \
+        break;                                                                                \
+    case (KIND):                                                                              \
         for (int64_t q = 0; q < B; q++) {                                                     \
-            const double a = xa[q], b = xb[q];                                                \
-            const double y = (VALUE);                                                         \
+            const double a = (XA), b = (XB);                                                  \
+            MATH                                                                              \
             yv[q] = y;                                                                        \
             qa[q] = (PA);                                                                     \
             qb[q] = (PB);                                                                     \
-            (void)b;                                                                          \
         }                                                                                     \
         break;
-#define PYAD_FWD_2(NAME, VALUE, DA, DB)                                                       \
-    PYAD_FWD_FORM(NAME, PYAD_FORM_PLAIN, VALUE, DA, DB)                                       \
-    PYAD_FWD_FORM(NAME, PYAD_FORM_VC, VALUE, DA, 0.0)                                         \
-    PYAD_FWD_FORM(NAME, PYAD_FORM_CV, VALUE, 0.0, DB)
+#define PYAD_FWD_1(NAME, MATH) PYAD_FWD_CASES(PYAD_OP_##NAME, xa[q], 0.0, MATH, da, 0.0)
+#define PYAD_FWD_2(NAME, MATH)                                                                \
+    PYAD_FWD_CASES(PYAD_OP_##NAME, xa[q], xb[q], MATH, da, db)                                 \
+    PYAD_FWD_CASES(PYAD_OP_##NAME | PYAD_FORM_VC << PYAD_OP_BITS, xa[q], xb[q], MATH, da, 0.0) \
+    PYAD_FWD_CASES(PYAD_OP_##NAME | PYAD_FORM_CV << PYAD_OP_BITS, xa[q], xb[q], MATH, 0.0, db)
 
 PYAD_ALWAYS_INLINE void forward(const pyad_program *p, const block *w, const int64_t B)
 {
@@ -153,8 +143,7 @@ PYAD_ALWAYS_INLINE void forward(const pyad_program *p, const block *w, const int
         const double *xa = val + in.a * nb, *xb = val + in.b * nb;
         double *qa = w->pp + 2 * (size_t)in.part * nb, *qb = qa + nb;
         switch (in.kind & PYAD_SWITCH_MASK) {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                   \
-    PYAD_FWD_##ARITY(NAME, VALUE, DA, DB)
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) PYAD_FWD_##ARITY(NAME, MATH)
 #include "ops.def"
 #undef PYAD_OP
         default: { /* the n-ary ops */
@@ -578,32 +567,32 @@ static void hvp_reverse_nary(const pyad_program *p, const hblock *h, uint32_t i,
 }
 
 /* Every form computes all partials (a second partial may need both first ones) into the
-   locals of hvp_forward; va and vb say which operands vary (are not constants). */
-#define PYAD_HFWD_0(NAME, VALUE, DA, DB, DAA, DAB, DBB)
-#define PYAD_HFWD_PYAD_NARY(NAME, VALUE, DA, DB, DAA, DAB, DBB)
-#define PYAD_HFWD_1(NAME, VALUE, DA, DB, DAA, DAB, DBB)                                       \
-    case PYAD_OP_##NAME: {                                                                    \
-        const double a = h->val[p->ins[i].a];                                                     \
-        y = (VALUE);                                                                          \
-        da = (DA);                                                                            \
-        daa = (DAA);                                                                          \
+   locals of hvp_forward (named h_ for "held": the row's MATH declares y, da, ...); va and vb
+   say which operands vary (are not constants). */
+#define PYAD_HFWD_0(NAME, MATH)
+#define PYAD_HFWD_PYAD_NARY(NAME, MATH)
+#define PYAD_HFWD_CASE(A, B, MATH)                                                            \
+    {                                                                                         \
+        const double a = (A), b = (B);                                                        \
+        MATH                                                                                  \
+        hy = y;                                                                               \
+        hda = da;                                                                             \
+        hdb = db;                                                                             \
+        hdaa = daa;                                                                           \
+        hdab = dab;                                                                           \
+        hdbb = dbb;                                                                           \
         break;                                                                                \
     }
-#define PYAD_HFWD_2(NAME, VALUE, DA, DB, DAA, DAB, DBB)                                       \
+#define PYAD_HFWD_1(NAME, MATH)                                                               \
+    case PYAD_OP_##NAME:                                                                      \
+        PYAD_HFWD_CASE(h->val[p->ins[i].a], 0.0, MATH)
+#define PYAD_HFWD_2(NAME, MATH)                                                               \
     case PYAD_OP_##NAME:                                                                      \
     case PYAD_OP_##NAME | PYAD_FORM_VC << PYAD_OP_BITS:                                       \
-    case PYAD_OP_##NAME | PYAD_FORM_CV << PYAD_OP_BITS: {                                     \
-        const double a = h->val[p->ins[i].a], b = h->val[p->ins[i].b];                                \
-        y = (VALUE);                                                                          \
-        da = (DA);                                                                            \
-        db = (DB);                                                                            \
-        daa = (DAA);                                                                          \
-        dab = (DAB);                                                                          \
-        dbb = (DBB);                                                                          \
+    case PYAD_OP_##NAME | PYAD_FORM_CV << PYAD_OP_BITS:                                       \
         va = (kind >> PYAD_OP_BITS) != PYAD_FORM_CV;                                          \
         vb = (kind >> PYAD_OP_BITS) != PYAD_FORM_VC;                                          \
-        break;                                                                                \
-    }
+        PYAD_HFWD_CASE(h->val[p->ins[i].a], h->val[p->ins[i].b], MATH)
 
 static void hvp_forward(const pyad_program *p, const hblock *h)
 {
@@ -614,28 +603,27 @@ static void hvp_forward(const pyad_program *p, const hblock *h)
             hvp_forward_nary(p, h, i);
             continue;
         }
-        double y = 0.0, da = 0.0, db = 0.0, daa = 0.0, dab = 0.0, dbb = 0.0;
+        double hy = 0.0, hda = 0.0, hdb = 0.0, hdaa = 0.0, hdab = 0.0, hdbb = 0.0;
         int va = 1, vb = 0;
         switch (kind) {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)                   \
-    PYAD_HFWD_##ARITY(NAME, VALUE, DA, DB, DAA, DAB, DBB)
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) PYAD_HFWD_##ARITY(NAME, MATH)
 #include "ops.def"
 #undef PYAD_OP
         default:
             break;
         }
         const size_t self = p->nin + i, sa = p->ins[i].a, sb = p->ins[i].b;
-        h->val[self] = y;
-        h->pa[i] = va ? da : 0.0;
-        h->pb[i] = vb ? db : 0.0;
+        h->val[self] = hy;
+        h->pa[i] = va ? hda : 0.0;
+        h->pb[i] = vb ? hdb : 0.0;
         /* A zero tangent contributes nothing, whatever it multiplies: as in the reverse
            pass's zero skip, an infinite partial in a direction that does not move it stays
            out of the result instead of turning it into NaN. */
         for (size_t d = 0; d < D; d++) {
             const double ta = va ? h->tan[sa * D + d] : 0.0, tb = vb ? h->tan[sb * D + d] : 0.0;
-            h->tan[self * D + d] = pyad__times(da, ta) + pyad__times(db, tb);
-            h->tpa[i * D + d] = pyad__times(daa, ta) + pyad__times(dab, tb);
-            h->tpb[i * D + d] = pyad__times(dab, ta) + pyad__times(dbb, tb);
+            h->tan[self * D + d] = pyad__times(hda, ta) + pyad__times(hdb, tb);
+            h->tpa[i * D + d] = pyad__times(hdaa, ta) + pyad__times(hdab, tb);
+            h->tpb[i * D + d] = pyad__times(hdab, ta) + pyad__times(hdbb, tb);
         }
     }
 }

@@ -18,6 +18,7 @@ CSRC = ROOT / "csrc"
 SOURCES = [
     "alloc.c",
     "status.c",
+    "ops.c",
     "tape.c",
     "record.c",
     "nary.c",

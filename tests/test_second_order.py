@@ -1,4 +1,4 @@
-"""Second partials of the op table: the DAA, DAB and DBB columns of csrc/ops.def.
+"""Second partials of the op table: the SECOND field of each row of csrc/ops.def.
 
 ``pyad_eval_second(op, a, b, out)`` gives ``y, da, db, daa, dab, dbb`` of one unary or binary
 op on plain numbers. The tests are generated from ``pyad._native.OPS``, so a new row in

@@ -225,7 +225,7 @@ typedef int64_t (*cv_fn)(double, int64_t);
 #define FUZZ_U_2(name)
 #define FUZZ_U_1(name) pyad_##name,
 static const unary_fn unary_fns[] = {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS) FUZZ_U_##ARITY(name)
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) FUZZ_U_##ARITY(name)
 #include "ops.def"
 #undef PYAD_OP
 };
@@ -235,17 +235,17 @@ static const unary_fn unary_fns[] = {
 #define FUZZ_B_1(name, suffix)
 #define FUZZ_B_2(name, suffix) pyad_##name##suffix,
 static const binary_fn vv_fns[] = {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS) FUZZ_B_##ARITY(name, )
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) FUZZ_B_##ARITY(name, )
 #include "ops.def"
 #undef PYAD_OP
 };
 static const vc_fn vc_fns[] = {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS) FUZZ_B_##ARITY(name, _vc)
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) FUZZ_B_##ARITY(name, _vc)
 #include "ops.def"
 #undef PYAD_OP
 };
 static const cv_fn cv_fns[] = {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS) FUZZ_B_##ARITY(name, _cv)
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) FUZZ_B_##ARITY(name, _cv)
 #include "ops.def"
 #undef PYAD_OP
 };

@@ -433,6 +433,42 @@ static void test_eval(void)
     CHECK(pyad_eval(PYAD_OP_SUM, 0.0, 0.0, &y, &da, &db) == PYAD_MISUSE);
 }
 
+/* The KEEP column promises what a replay relies on: OPERANDS rows have the partials (b, a),
+   which the reverse pass reads back from the value slots, and CONST rows the same partials
+   at every point, which the program holds. */
+enum { STORED, CONST, OPERANDS };
+static const int keep_of[] = {
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) KEEP,
+#include "../ops.def"
+#undef PYAD_OP
+};
+
+static void test_keep_column(void)
+{
+    static const double points[][2] = {{0.5, -3.0}, {-7.25, 1e300}, {0.0, -0.0}, {3.0, 2.0}};
+    int operands = 0, constant = 0;
+    for (int op = 0; op < PYAD_OP_COUNT; op++) {
+        if (pyad_op_arity(op) < 1 || keep_of[op] == STORED)
+            continue;
+        double y, da0, db0, da, db;
+        CHECK(pyad_eval(op, 1.0, 1.0, &y, &da0, &db0) == PYAD_OK);
+        for (size_t k = 0; k < sizeof points / sizeof *points; k++) {
+            const double a = points[k][0], b = points[k][1];
+            CHECK(pyad_eval(op, a, b, &y, &da, &db) == PYAD_OK);
+            if (keep_of[op] == OPERANDS)
+                CHECK(da == b && db == a);
+            else
+                CHECK(da == da0 && db == db0);
+        }
+        operands += keep_of[op] == OPERANDS;
+        constant += keep_of[op] == CONST;
+    }
+    CHECK(operands == 1 && constant == 3); /* mul; add, sub, neg */
+    /* a unary op's b is 0 whatever the caller passes: exp(1000) overflows beside b = inf */
+    double y, da, db;
+    CHECK(pyad_eval(PYAD_OP_EXP, 1000.0, INFINITY, &y, &da, &db) == PYAD_OVERFLOW);
+}
+
 int main(void)
 {
     test_tables();
@@ -452,6 +488,7 @@ int main(void)
     test_referenced_segments_survive();
     test_tape_threads();
     test_eval();
+    test_keep_column();
     test_program();
     test_saved();
     test_alloc();

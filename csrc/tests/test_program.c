@@ -133,8 +133,7 @@ typedef struct entry {
 #define ENTRY_2(NAME, name)                                                                   \
     [PYAD_OP_##NAME] = {NULL, pyad_##name, pyad_##name##_vc, pyad_##name##_cv},
 static const entry entries[PYAD_OP_COUNT] = {
-#define PYAD_OP(NAME, name, ARITY, VALUE, DA, DB, DAA, DAB, DBB, PRE, POST, PARTIALS)             \
-    ENTRY_##ARITY(NAME, name)
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) ENTRY_##ARITY(NAME, name)
 #include "../ops.def"
 #undef PYAD_OP
 };
