@@ -18,7 +18,12 @@ CSRC = ROOT / "csrc"
 SOURCES = [
     "alloc.c",
     "status.c",
+    "registry.c",
+    "arena.c",
     "tape.c",
+    "collect.c",
+    "access.c",
+    "stats.c",
     "record.c",
     "nary.c",
     "sweep.c",
