@@ -4,13 +4,13 @@
  * Records live in struct-of-arrays buffers indexed by a 32-bit slot. Slots come in chunks of
  * PYAD_CHUNK records; chunks are recycled once nothing refers to them, so a chunk's slot
  * numbers say nothing about age: `order` lists the chunks in use oldest first, and a record's
- * operands are always in its own chunk (earlier) or in an older one. 
+ * operands are always in its own chunk (earlier) or in an older one.
  *
  * Per record (41 bytes): kind (op | form << 6), the 24-byte pyad_rec {a, b (operand slots),
- * da, db (partials)}, val and grad. Forms: unary records and constant-operand records set b to their own slot and keep
- * the constant in db, and leaves point at themselves with zero partials (the sweep's write to
- * grad[self] is overwritten at once), so the reverse sweep
- * is the same two multiply-adds for every record but the n-ary ones. n-ary records keep their
+ * da, db (partials)}, val and grad. Forms: unary records and constant-operand records set b
+ * to their own slot and keep the constant in db, and leaves point at themselves with zero
+ * partials (the sweep's write to grad[self] is overwritten at once), so the reverse sweep is
+ * the same two multiply-adds for every record but the n-ary ones. n-ary records keep their
  * operands in their chunk's side arrays: a = offset, b = count (softmax: see nary.c).
  */
 #ifndef PYAD_INTERNAL_H
@@ -72,7 +72,7 @@ typedef struct pyad_chunk {
     uint32_t pos;        /* index in tape->order */
     uint8_t state;       /* enum pyad_chunk_state */
     uint8_t dirty;       /* some grad in it may be nonzero */
-    uint8_t needed;      /* scratch for pyad__collect */
+    uint8_t needed;      /* scratch for collect (collect.c) */
     uint32_t side_len, side_cap;
     uint32_t side_room;  /* entries the side arrays hold; side_cap (what nbytes counts) catches
                             up once the call that grew them succeeds */
@@ -86,7 +86,7 @@ struct pyad_tape {
     pyad_rec *rec;       /* what the reverse sweep reads, in one stream */
     double *val, *grad;
     uint32_t cap_chunks;
-    size_t slot_bytes[4]; /* bytes held by kind, rec, val and grad (see tape.c resize) */
+    size_t slot_bytes[4]; /* bytes held by kind, rec, val and grad (arena.c's resize) */
     pyad_chunk *chunks;  /* cap_chunks entries */
 
     uint32_t *order;     /* chunks in use, oldest first */
@@ -122,32 +122,59 @@ PYAD_INTERNAL int pyad__fail(pyad_tape *t, int status, const char *fmt, ...) PYA
    checks included: the status of a refused operand) */
 PYAD_INTERNAL extern const signed char pyad__arity[];
 PYAD_INTERNAL int pyad__kernel(int op, double a, double b, double *y, double *da, double *db);
+/* Messages about an op's result: a failed domain or overflow check of op at (a, b), returning
+   `status`; and debug mode's refusal of a non-finite value or partial. */
+PYAD_INTERNAL int pyad__math_error(pyad_tape *t, int status, int op, double a, double b);
+PYAD_INTERNAL int pyad__nonfinite(pyad_tape *t, int op, double y, double da, double db);
 
 /* status.c: the calling thread's message of its latest failure, per tape */
 PYAD_INTERNAL void pyad__clear_error(const pyad_tape *t);
 
-/* tape.c */
-PYAD_INTERNAL int pyad__stale(pyad_tape *t, int64_t h);
+/* registry.c */
 /* The live tape whose tag (bits 28-62 of its handles) is `tag`, or NULL. It reads only the
    registry's atomics, never a tape of another tag, so it is safe while other threads use,
    reset or free other tapes; the tape it returns is the caller's to use (pyad.h). */
 PYAD_INTERNAL pyad_tape *pyad__registry_find(uint64_t tag);
-/* For the frontend's locked entry points (pyad/_build.py): the tape's mutex. */
-PYAD_INTERNAL void pyad__lock(pyad_tape *t);
-PYAD_INTERNAL void pyad__unlock(pyad_tape *t);
+/* Takes a free registry index for a new tape and gives it its first tag; FULL if none. */
+PYAD_INTERNAL int pyad__registry_add(pyad_tape *t);
+/* A new generation (tag) for t: handles of the previous one no longer resolve. */
+PYAD_INTERNAL void pyad__registry_new_tag(pyad_tape *t);
+/* Withdraws t from the registry, tag first, if it holds an index. */
+PYAD_INTERNAL void pyad__registry_remove(pyad_tape *t);
+
+/* arena.c */
+/* Grows every per-slot and per-chunk buffer to hold `want` chunks. */
+PYAD_INTERNAL int pyad__grow(pyad_tape *t, uint32_t want);
+/* Opens chunk c as the current one, pinned once for the calling thread. */
+PYAD_INTERNAL void pyad__open_chunk(pyad_tape *t, uint32_t c);
+/* The bytes the tape holds, as pyad_tape_nbytes reports them. */
+PYAD_INTERNAL size_t pyad__tape_bytes(const pyad_tape *t);
+/* FULL, with a message naming the cap, if growing by `extra` bytes would take the tape past
+   its max_bytes. */
+PYAD_INTERNAL int pyad__within_cap(pyad_tape *t, size_t extra);
+/* Room, all or nothing, for nrec records (one chunk at most) with nside side entries: *slot
+   is the first's slot, *opened 1 if their segment was opened or pinned for the caller. */
 PYAD_INTERNAL int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot,
                                 int *opened);
 /* Records pushed one at a time that must not fail half-way: pyad__prepare makes room for
    nrec records with `per` side entries each and `head` more in the chunk of the first (the
    only step that can fail), then each pyad__next_slot gives the next slot, opening prepared
    chunks as needed. */
-/* FULL, with a message naming the cap, if growing by `extra` bytes would take the tape past
-   its max_bytes. */
-PYAD_INTERNAL int pyad__within_cap(pyad_tape *t, size_t extra);
 PYAD_INTERNAL int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per, uint32_t head);
 PYAD_INTERNAL uint32_t pyad__next_slot(pyad_tape *t, int *opened);
-PYAD_INTERNAL int pyad__math_error(pyad_tape *t, int status, int op, double a, double b);
-PYAD_INTERNAL int pyad__nonfinite(pyad_tape *t, int op, double y, double da, double db);
+/* Frees every buffer of t (for pyad_tape_free, which frees t itself). */
+PYAD_INTERNAL void pyad__arena_free(pyad_tape *t);
+
+/* tape.c */
+/* STALE, with a message saying why handle h names no live record of t. */
+PYAD_INTERNAL int pyad__stale(pyad_tape *t, int64_t h);
+/* For the frontend's locked entry points (pyad/_build.py): the tape's mutex. */
+PYAD_INTERNAL void pyad__lock(pyad_tape *t);
+PYAD_INTERNAL void pyad__unlock(pyad_tape *t);
+
+/* saved.c: recompute the checksum of a saved program of len bytes after changing it (tests
+   use it to reach the structural checks behind the checksum; so may a fuzzer). */
+PYAD_INTERNAL int pyad__saved_seal(void *buf, int64_t len);
 
 /* Debug mode's check of a record about to be written (one predictable branch when off). */
 static inline int pyad__finite(const pyad_tape *t, double y, double da, double db)
@@ -216,7 +243,5 @@ static inline void pyad__commit(pyad_tape *t, uint32_t nrec, uint32_t nside)
     ch->side_len += nside;
     t->nrecords += nrec;
 }
-
-
 
 #endif /* PYAD_INTERNAL_H */

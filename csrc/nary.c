@@ -18,8 +18,9 @@
  *     head (its slot), so that collecting chunks keeps the head, and the operands it lists,
  *     for as long as any output is kept. Outputs die on their own: each holds what its
  *     partials need (y_i, c_i here, the y_j in the head's list).
- * c_i is 1 - y_i kept accurate (pyad__softmax_rest). Only tape.c's statistics and
- * pyad_get_operands, program.c and sweep.c know this layout, through pyad__softmax_head.
+ * c_i is 1 - y_i kept accurate (pyad__softmax_rest). Only the statistics (stats.c),
+ * pyad_get_operands (access.c), program.c and sweep.c know this layout, through
+ * pyad__softmax_head.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -337,7 +338,8 @@ int64_t pyad_push_primitive(pyad_tape *t, int64_t n, const int64_t *handles, con
     if (st != PYAD_OK)
         return -st;
     const operand_list l = {handles, consts, 1};
-    if ((st = check_count(t, n, 0, "primitive")) != PYAD_OK || (st = check_list(t, n, l)) != PYAD_OK)
+    if ((st = check_count(t, n, 0, "primitive")) != PYAD_OK ||
+        (st = check_list(t, n, l)) != PYAD_OK)
         return -st;
     if (n > 0 && partials == NULL)
         return -pyad__fail(t, PYAD_MISUSE, "NULL partials");

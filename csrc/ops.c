@@ -18,7 +18,10 @@ const signed char pyad__arity[] = {
 #undef PYAD_OP
 };
 
-int pyad_op_count(void) { return PYAD_OP_COUNT; }
+int pyad_op_count(void)
+{
+    return PYAD_OP_COUNT;
+}
 
 const char *pyad_op_name(int op)
 {
@@ -30,24 +33,27 @@ int pyad_op_arity(int op)
     return op >= 0 && op < PYAD_OP_COUNT ? pyad__arity[op] : -2;
 }
 
-/* One case per unary and binary op: a unary op's b is 0, as its MATH expects. */
-#define PYAD_CASE_0(NAME, BODY)
-#define PYAD_CASE_PYAD_NARY(NAME, BODY)
-#define PYAD_CASE_1(NAME, BODY)                                                               \
-    case PYAD_OP_##NAME: {                                                                    \
-        b = 0.0;                                                                              \
-        BODY                                                                                  \
+/* One case per unary and binary op: the row's MATH, then what the function does with its
+   results; a unary op's b is 0, as its MATH expects. */
+#define PYAD_CASE_0(NAME, MATH, THEN)
+#define PYAD_CASE_PYAD_NARY(NAME, MATH, THEN)
+#define PYAD_CASE_1(NAME, MATH, THEN)                                                              \
+    case PYAD_OP_##NAME: {                                                                         \
+        b = 0.0;                                                                                   \
+        MATH                                                                                       \
+        THEN                                                                                       \
     }
-#define PYAD_CASE_2(NAME, BODY)                                                               \
-    case PYAD_OP_##NAME: {                                                                    \
-        BODY                                                                                  \
+#define PYAD_CASE_2(NAME, MATH, THEN)                                                              \
+    case PYAD_OP_##NAME: {                                                                         \
+        MATH                                                                                       \
+        THEN                                                                                       \
     }
 
 int pyad__kernel(int op, double a, double b, double *res, double *pa, double *pb)
 {
 #define PYAD_REFUSED(status) return status
-#define PYAD_OP(NAME, name, ARITY, KEEP, MATH)                                                \
-    PYAD_CASE_##ARITY(NAME, MATH *res = y; *pa = da; *pb = db; return PYAD_OK;)
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH)                                                     \
+    PYAD_CASE_##ARITY(NAME, MATH, *res = y; *pa = da; *pb = db; return PYAD_OK;)
     switch (op) {
 #include "ops.def"
     default:
@@ -87,8 +93,8 @@ int pyad_eval_second(int op, double a, double b, double *out)
     if (out == NULL || op < 0 || op >= PYAD_OP_COUNT || pyad__arity[op] < 1)
         return PYAD_MISUSE;
 #define PYAD_REFUSED(status) (void)(status)
-#define PYAD_OP(NAME, name, ARITY, KEEP, MATH)                                                \
-    PYAD_CASE_##ARITY(NAME, MATH return put_second(out, y, da, db, daa, dab, dbb);)
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH)                                                     \
+    PYAD_CASE_##ARITY(NAME, MATH, return put_second(out, y, da, db, daa, dab, dbb);)
     switch (op) {
 #include "ops.def"
     default:
@@ -96,4 +102,20 @@ int pyad_eval_second(int op, double a, double b, double *out)
     }
 #undef PYAD_OP
 #undef PYAD_REFUSED
+}
+
+/* ---- messages about an op's result ---------------------------------------------------- */
+
+int pyad__nonfinite(pyad_tape *t, int op, double y, double da, double db)
+{
+    return pyad__fail(t, PYAD_NONFINITE, "%s produced value %.17g with partials %.17g, %.17g",
+                      pyad_op_name(op), y, da, db);
+}
+
+int pyad__math_error(pyad_tape *t, int status, int op, double a, double b)
+{
+    const char *name = pyad_op_name(op);
+    if (pyad__arity[op] == 1)
+        return pyad__fail(t, status, "%s: %s(%.17g)", pyad_strstatus(status), name, a);
+    return pyad__fail(t, status, "%s: %s(%.17g, %.17g)", pyad_strstatus(status), name, a, b);
 }

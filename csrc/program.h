@@ -84,8 +84,5 @@ static inline int pyad__is_nary(unsigned kind)
 PYAD_INTERNAL int pyad__program_alloc(pyad_program *p);
 PYAD_INTERNAL void pyad__program_classify(pyad_program *p, uint32_t i, double c);
 PYAD_INTERNAL int pyad__program_finish(pyad_program *p);
-/* saved.c: recompute the checksum of a saved program of len bytes after changing it (tests
-   use it to reach the structural checks behind the checksum; so may a fuzzer). */
-PYAD_INTERNAL int pyad__saved_seal(void *buf, int64_t len);
 
 #endif /* PYAD_PROGRAM_H */

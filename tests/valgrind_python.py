@@ -14,7 +14,7 @@ those that pass through pyad's extension module without being pyad's.
 PYAD_VALGRIND_XML=path keeps memcheck's whole XML report there.
 
 A tape that is never freed is not "definitely lost" to memcheck: the C registry of live
-tapes (csrc/tape.c) still points at it. tests/test_leaks.py counts tape frees instead.
+tapes (csrc/registry.c) still points at it. tests/test_leaks.py counts tape frees instead.
 """
 
 from __future__ import annotations

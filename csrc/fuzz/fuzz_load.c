@@ -4,24 +4,22 @@
  * The input's first byte sizes the message buffer (low 7 bits) and, when its top bit is set,
  * has the harness re-seal the checksum of the rest first: random damage almost never passes a
  * checksum, and re-sealed inputs reach the structural checks behind it. The rest is handed to
- * pyad_program_load as a saved program. Loading must either fail with a known status and a terminated message,
- * or give a program that behaves: info, work sizes, runs at points whose coordinates are
- * taken from the input, hvp when it has one output, and a save whose bytes load again into a
- * program that saves to the same bytes, reports the same info and gives the same values.
+ * pyad_program_load as a saved program. Loading must either fail with a known status and a
+ * terminated message, or give a program that behaves: info, work sizes, runs at points whose
+ * coordinates are taken from the input, hvp when it has one output, and a save whose bytes load
+ * again into a program that saves to the same bytes, reports the same info and gives the same
+ * values.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "program.h" /* pyad__saved_seal */
+#include "internal.h" /* pyad__saved_seal */
 #include "fuzz.h"
 #include "pyad.h"
 
-
 enum { MAXWORK = 1 << 20, MAXIO = 1 << 12, MAXSAVE = 1 << 24 };
-
-
 
 /* Doubles for the points, read cyclically from the input so every input gives some. */
 static double coordinate(const uint8_t *data, size_t size, size_t *at)

@@ -1,0 +1,381 @@
+/*
+ * arena.c - a tape's memory: the per-slot buffers and the chunks they are cut into, the free
+ * list of chunks, the side arrays of n-ary records, the bytes pyad_tape_nbytes reports and
+ * max_bytes caps, and the room a push reserves for its records.
+ *
+ * Memory is an arena of chunks: growing never moves a record's slot (chunk c holds slots
+ * c << PYAD_CHUNK_BITS onwards), reset rewinds without freeing, and chunks nothing refers to
+ * any more go back on the free list (collect.c). Reserving room (pyad__reserve,
+ * pyad__prepare) is the only step of a push that can run out of memory or pass max_bytes,
+ * and it is all or nothing: on failure the tape, nbytes included, is as it was.
+ */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* mremap */
+#endif
+#include <stdlib.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
+#include "alloc.h"
+#include "internal.h"
+
+/* The segment that this thread's latest call on a tape opened (see pyad_tape_opened): under
+   concurrent use, pyad_tape_last may already name another thread's record. */
+static _Thread_local struct {
+    const pyad_tape *tape;
+    int64_t handle;
+} opened_here;
+
+/* Resize a per-slot buffer from `old` to `want` bytes. Large buffers are mapped pages grown
+   with mremap, which moves page tables instead of copying: a tape grows in small steps, and
+   realloc's copies (glibc moves its mmap threshold up after large frees, so realloc may copy)
+   cost several times the pushes themselves. */
+#if defined(__linux__) && defined(MREMAP_MAYMOVE)
+#define PYAD_MAP_MIN ((size_t)1 << 20)
+
+static size_t page_round(size_t bytes)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (bytes + page - 1) / page * page;
+}
+
+static void *resize(void *p, size_t old, size_t want)
+{
+    if (want < PYAD_MAP_MIN)
+        return pyad__realloc(p, want);
+    if (pyad__alloc_fails())
+        return NULL;
+    if (old >= PYAD_MAP_MIN) {
+        void *q = mremap(p, page_round(old), page_round(want), MREMAP_MAYMOVE);
+        return q == MAP_FAILED ? NULL : q;
+    }
+    void *q = mmap(NULL, page_round(want), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (q == MAP_FAILED)
+        return NULL;
+    if (old > 0)
+        memcpy(q, p, old);
+    free(p);
+    return q;
+}
+
+static void release(void *p, size_t bytes)
+{
+    if (bytes >= PYAD_MAP_MIN)
+        munmap(p, page_round(bytes));
+    else
+        free(p);
+}
+#else
+static void *resize(void *p, size_t old, size_t want)
+{
+    (void)old;
+    return pyad__realloc(p, want);
+}
+
+static void release(void *p, size_t bytes)
+{
+    (void)bytes;
+    free(p);
+}
+#endif
+
+/* Grow every per-slot and per-chunk buffer to hold `want` chunks. On failure the buffers
+   that did grow keep their new size; cap_chunks only moves once all have. */
+int pyad__grow(pyad_tape *t, uint32_t want)
+{
+    const size_t n = (size_t)want * PYAD_CHUNK;
+#define GROW_SLOTS(field, index)                                                              \
+    do {                                                                                      \
+        void *p_ = resize(t->field, t->slot_bytes[index], n * sizeof *t->field);              \
+        if (p_ == NULL)                                                                       \
+            return pyad__fail(t, PYAD_NOMEM, "out of memory growing the tape to %zu records", \
+                              n);                                                             \
+        t->field = p_;                                                                        \
+        t->slot_bytes[index] = n * sizeof *t->field;                                          \
+    } while (0)
+#define GROW(field, count)                                                                    \
+    do {                                                                                      \
+        void *p_ = pyad__realloc(t->field, (count) * sizeof *t->field);                       \
+        if (p_ == NULL)                                                                       \
+            return pyad__fail(t, PYAD_NOMEM, "out of memory growing the tape to %zu records", \
+                              n);                                                             \
+        t->field = p_;                                                                        \
+    } while (0)
+    GROW_SLOTS(kind, 0);
+    GROW_SLOTS(rec, 1);
+    GROW_SLOTS(val, 2);
+    GROW_SLOTS(grad, 3);
+    GROW(order, (size_t)want);
+    GROW(free_ids, (size_t)want);
+    GROW(chunks, (size_t)want);
+#undef GROW
+#undef GROW_SLOTS
+    memset(t->chunks + t->cap_chunks, 0, (size_t)(want - t->cap_chunks) * sizeof *t->chunks);
+    t->cap_chunks = want;
+    return PYAD_OK;
+}
+
+/* Bytes pyad_tape_nbytes reports, and what one more chunk adds to them. */
+#define PER_SLOT_BYTES (sizeof(uint8_t) + sizeof(pyad_rec) + 2 * sizeof(double))
+#define PER_CHUNK_BYTES                                                                       \
+    (PYAD_CHUNK * PER_SLOT_BYTES + sizeof(pyad_chunk) + 2 * sizeof(uint32_t))
+#define SIDE_ENTRY_BYTES (sizeof(uint32_t) + sizeof(double))
+
+size_t pyad__tape_bytes(const pyad_tape *t)
+{
+    size_t n = sizeof *t + (size_t)t->cap_chunks * PER_CHUNK_BYTES;
+    for (uint32_t c = 0; c < t->cap_chunks; c++)
+        n += (size_t)t->chunks[c].side_cap * SIDE_ENTRY_BYTES;
+    return n + t->save_cap * (sizeof *t->save_slot + PYAD_CHUNK * sizeof *t->save_val);
+}
+
+int pyad__within_cap(pyad_tape *t, size_t extra)
+{
+    if (PYAD_LIKELY(t->max_bytes == 0 || extra == 0))
+        return PYAD_OK;
+    const size_t now = pyad__tape_bytes(t), cap = (size_t)t->max_bytes;
+    if (extra <= cap && now <= cap - extra)
+        return PYAD_OK;
+    return pyad__fail(t, PYAD_FULL,
+                      "the tape reached its memory cap (max_bytes = %lld): it holds %zu bytes "
+                      "and needs %zu more",
+                      (long long)t->max_bytes, now, extra);
+}
+
+/* Side arrays of ch that hold `total` entries (the first side_len kept). The room is not
+   counted in nbytes (side_cap) until the caller publishes it, so that a call failing after
+   this step leaves nbytes as it was; unpublished room is simply reused later. */
+static int side_room(pyad_tape *t, pyad_chunk *ch, uint64_t total)
+{
+    if (total <= ch->side_room)
+        return PYAD_OK;
+    if (total > UINT32_MAX)
+        return pyad__fail(t, PYAD_FULL, "too many operands in one segment");
+    uint64_t want = (uint64_t)ch->side_room + ch->side_room / 2;
+    if (want < total)
+        want = total;
+    if (want > UINT32_MAX)
+        want = UINT32_MAX;
+    uint32_t *slots = pyad__realloc(ch->side_slot, (size_t)want * sizeof *slots);
+    if (slots == NULL)
+        return pyad__fail(t, PYAD_NOMEM, "out of memory for n-ary operands");
+    ch->side_slot = slots;
+    double *vals = pyad__realloc(ch->side_val, (size_t)want * sizeof *vals);
+    if (vals == NULL)
+        return pyad__fail(t, PYAD_NOMEM, "out of memory for n-ary operands");
+    ch->side_val = vals;
+    ch->side_room = (uint32_t)want;
+    return PYAD_OK;
+}
+
+/* Room for `extra` more side entries in chunk ch, counted in nbytes. */
+static int ensure_side(pyad_tape *t, pyad_chunk *ch, uint32_t extra)
+{
+    if (extra <= ch->side_cap - ch->side_len)
+        return PYAD_OK;
+    int st = side_room(t, ch, (uint64_t)ch->side_len + extra);
+    if (st == PYAD_OK)
+        st = pyad__within_cap(t, (size_t)(ch->side_room - ch->side_cap) * SIDE_ENTRY_BYTES);
+    if (st == PYAD_OK)
+        ch->side_cap = ch->side_room;
+    return st;
+}
+
+/* Opens chunk c as the current one, pinned once for the calling thread (pyad_tape_opened);
+   with adopting on, not adopted. */
+void pyad__open_chunk(pyad_tape *t, uint32_t c)
+{
+    pyad_chunk *ch = &t->chunks[c];
+    ch->state = PYAD_CHUNK_USED;
+    ch->fill = 0;
+    ch->side_len = 0;
+    ch->pins = 1;
+    ch->dirty = 0;
+    ch->pos = t->norder;
+    t->order[t->norder++] = c;
+    t->cur = c;
+    t->adopted = t->adopting ? PYAD_NONE : c;
+    opened_here.tape = t;
+    opened_here.handle = pyad__handle(t, c << PYAD_CHUNK_BITS);
+}
+
+/* At least `need` chunks on the free list (growing the buffers if it must). */
+static int ensure_free(pyad_tape *t, uint32_t need)
+{
+    while (t->nfree < need) {
+        if (t->cap_chunks == PYAD_MAX_CHUNKS)
+            return pyad__fail(t, PYAD_FULL, "tape is full (%u records)",
+                              PYAD_MAX_CHUNKS * PYAD_CHUNK);
+        /* Small steps keep the unused tail under 1/8 of the tape; resize grows the large
+           per-slot buffers by remapping pages, so frequent growth does not copy them. */
+        const uint64_t least = (uint64_t)t->cap_chunks + need - t->nfree;
+        uint64_t want = (uint64_t)t->cap_chunks + t->cap_chunks / 8 + 1;
+        if (want < least)
+            want = least;
+        if (t->max_bytes > 0 && want > least) { /* a smaller step rather than pass the cap */
+            const size_t now = pyad__tape_bytes(t), cap = (size_t)t->max_bytes;
+            const uint64_t fits = t->cap_chunks + (now < cap ? (cap - now) / PER_CHUNK_BYTES : 0);
+            want = fits > want ? want : fits > least ? fits : least;
+        }
+        if (want > PYAD_MAX_CHUNKS)
+            want = PYAD_MAX_CHUNKS;
+        const uint32_t old_cap = t->cap_chunks;
+        int st = pyad__within_cap(t, (size_t)(want - old_cap) * PER_CHUNK_BYTES);
+        if (st == PYAD_OK)
+            st = pyad__grow(t, (uint32_t)want);
+        if (st != PYAD_OK)
+            return st;
+        /* New chunks go under the chunks already free, lowest last: the lowest is used
+           first, and chunks prepared by pyad__prepare stay on top. */
+        const uint32_t added = t->cap_chunks - old_cap;
+        memmove(t->free_ids + added, t->free_ids, (size_t)t->nfree * sizeof *t->free_ids);
+        for (uint32_t k = 0; k < added; k++)
+            t->free_ids[k] = t->cap_chunks - 1 - k;
+        t->nfree += added;
+    }
+    return PYAD_OK;
+}
+
+/* Undo ensure_free's growth: the chunks past old_cap leave the free list (which they joined
+   at its bottom) and give back their side arrays. The buffers keep their larger size; the
+   next growth reuses it. */
+static void shrink_back(pyad_tape *t, uint32_t old_cap, uint32_t old_nfree)
+{
+    const uint32_t added = t->cap_chunks - old_cap;
+    if (added == 0)
+        return;
+    for (uint32_t c = old_cap; c < t->cap_chunks; c++) {
+        free(t->chunks[c].side_slot);
+        free(t->chunks[c].side_val);
+        memset(&t->chunks[c], 0, sizeof t->chunks[c]);
+    }
+    memmove(t->free_ids, t->free_ids + added, (size_t)old_nfree * sizeof *t->free_ids);
+    t->nfree = old_nfree;
+    t->cap_chunks = old_cap;
+}
+
+/* Room, all or nothing, for records that fill the current chunk with `cur_extra` more side
+   entries and then open the next `need` chunks of the free list, with `side_full` side
+   entries in each but the last and `side_last` in the last, plus `first_extra` in the first.
+   On failure the tape, nbytes included, is as it was. */
+static int room_ahead(pyad_tape *t, uint32_t cur_extra, uint32_t need, uint64_t side_full,
+                      uint64_t side_last, uint64_t first_extra)
+{
+    const uint32_t old_cap = t->cap_chunks, old_nfree = t->nfree;
+    int st = ensure_free(t, need);
+    size_t extra = 0;
+    /* pass 0 makes the room and adds up its bytes; pass 1 counts it in nbytes */
+    for (int pass = 0; pass < 2 && st == PYAD_OK; pass++) {
+        for (uint32_t k = 0; k <= need && st == PYAD_OK; k++) {
+            const int is_cur = k == need;
+            pyad_chunk *ch = &t->chunks[is_cur ? t->cur : t->free_ids[t->nfree - 1 - k]];
+            const uint64_t total = is_cur ? (uint64_t)ch->side_len + cur_extra
+                                          : (k + 1 < need ? side_full : side_last) +
+                                                (k == 0 ? first_extra : 0);
+            if (is_cur && cur_extra <= ch->side_cap - ch->side_len)
+                continue;
+            if (pass == 1) {
+                ch->side_cap = ch->side_room;
+            } else if ((st = side_room(t, ch, total)) == PYAD_OK) {
+                extra += (size_t)(ch->side_room - ch->side_cap) * SIDE_ENTRY_BYTES;
+            }
+        }
+        if (pass == 0 && st == PYAD_OK)
+            st = pyad__within_cap(t, extra);
+    }
+    if (st != PYAD_OK)
+        shrink_back(t, old_cap, old_nfree);
+    return st;
+}
+
+int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, int *opened)
+{
+    pyad_chunk *cur = &t->chunks[t->cur];
+    int st;
+    if (PYAD_LIKELY(nrec <= PYAD_CHUNK - cur->fill)) {
+        /* Not adopted yet (adopting on): the record's segment is pinned for this caller, as
+           if the push had opened it. Checked first, so that a failure has changed nothing. */
+        const int pin = t->cur != t->adopted;
+        if (PYAD_UNLIKELY(pin) && cur->pins == UINT32_MAX)
+            return pyad__fail(t, PYAD_FULL, "too many pins on one segment");
+        if (PYAD_UNLIKELY(nside > 0) && (st = ensure_side(t, cur, nside)) != PYAD_OK)
+            return st;
+        *slot = (t->cur << PYAD_CHUNK_BITS) | cur->fill;
+        *opened = pin;
+        if (PYAD_UNLIKELY(pin)) {
+            cur->pins++;
+            opened_here.tape = t;
+            opened_here.handle = pyad__handle(t, *slot);
+        }
+        return PYAD_OK;
+    }
+    if (nrec > PYAD_CHUNK)
+        return pyad__fail(t, PYAD_MISUSE, "%u records do not fit in one segment", nrec);
+    if ((st = room_ahead(t, 0, 1, 0, nside, 0)) != PYAD_OK)
+        return st;
+    const uint32_t c = t->free_ids[--t->nfree];
+    pyad__open_chunk(t, c);
+    *slot = c << PYAD_CHUNK_BITS;
+    *opened = 1;
+    return PYAD_OK;
+}
+
+int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per, uint32_t head)
+{
+    uint32_t room = PYAD_CHUNK - t->chunks[t->cur].fill;
+    if (room > nrec)
+        room = nrec;
+    const uint64_t here = (uint64_t)room * per + (room > 0 ? head : 0);
+    if (here > UINT32_MAX)
+        return pyad__fail(t, PYAD_FULL, "too many operands in one segment");
+    const uint32_t rest = nrec - room, need = (rest + PYAD_CHUNK - 1) / PYAD_CHUNK;
+    const uint64_t last = need > 0 ? (uint64_t)(rest - (need - 1) * PYAD_CHUNK) * per : 0;
+    return room_ahead(t, (uint32_t)here, need, (uint64_t)PYAD_CHUNK * per, last,
+                      room > 0 ? 0 : head);
+}
+
+uint32_t pyad__next_slot(pyad_tape *t, int *opened)
+{
+    if (t->chunks[t->cur].fill == PYAD_CHUNK) {
+        pyad__open_chunk(t, t->free_ids[--t->nfree]);
+        *opened = 1;
+    }
+    return (t->cur << PYAD_CHUNK_BITS) | t->chunks[t->cur].fill;
+}
+
+/* Frees every buffer of t (not t itself) and drops this thread's note of a segment t
+   opened (pyad_tape_opened). */
+void pyad__arena_free(pyad_tape *t)
+{
+    if (opened_here.tape == t)
+        opened_here.tape = NULL;
+    for (uint32_t c = 0; c < t->cap_chunks; c++) {
+        free(t->chunks[c].side_slot);
+        free(t->chunks[c].side_val);
+    }
+    release(t->kind, t->slot_bytes[0]);
+    release(t->rec, t->slot_bytes[1]);
+    release(t->val, t->slot_bytes[2]);
+    release(t->grad, t->slot_bytes[3]);
+    free(t->order);
+    free(t->free_ids);
+    free(t->chunks);
+    free(t->save_slot);
+    free(t->save_val);
+}
+
+int pyad_tape_opened(pyad_tape *t, int64_t *out)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    /* the tag too: t may sit where a tape freed since was */
+    if (out == NULL || opened_here.tape != t ||
+        (uint64_t)opened_here.handle >> PYAD_SLOT_BITS != t->tag)
+        return pyad__fail(t, PYAD_MISUSE, "this thread opened no segment of this tape");
+    *out = opened_here.handle;
+    return PYAD_OK;
+}
