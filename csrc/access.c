@@ -8,13 +8,13 @@
  */
 #include "internal.h"
 
-#define RESOLVE_OR_RETURN(t, h, s)                                                            \
-    do {                                                                                      \
-        int st_ = pyad__enter(t);                                                             \
-        if (st_ == PYAD_OK)                                                                   \
-            st_ = pyad__resolve(t, h, &(s));                                                  \
-        if (st_ != PYAD_OK)                                                                   \
-            return st_;                                                                       \
+#define RESOLVE_OR_RETURN(t, h, s)                                                                 \
+    do {                                                                                           \
+        int st_ = pyad__enter(t);                                                                  \
+        if (st_ == PYAD_OK)                                                                        \
+            st_ = pyad__resolve(t, h, &(s));                                                       \
+        if (st_ != PYAD_OK)                                                                        \
+            return st_;                                                                            \
     } while (0)
 
 int pyad_get_value(pyad_tape *t, int64_t h, double *out)
@@ -110,8 +110,8 @@ int pyad_get_op(pyad_tape *t, int64_t h, int *op)
     return PYAD_OK;
 }
 
-int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles,
-                      double *partials, int64_t *n)
+int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles, double *partials,
+                      int64_t *n)
 {
     uint32_t s = 0;
     RESOLVE_OR_RETURN(t, h, s);
@@ -119,13 +119,13 @@ int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles,
         return pyad__fail(t, PYAD_MISUSE, "bad output buffers");
     const unsigned op = t->kind[s] & PYAD_OP_MASK;
     int64_t k = 0;
-#define EMIT(slot, partial)                                                                   \
-    do {                                                                                      \
-        if (k < cap) {                                                                        \
-            handles[k] = pyad__handle(t, slot);                                               \
-            partials[k] = (partial);                                                          \
-        }                                                                                     \
-        k++;                                                                                  \
+#define EMIT(slot, partial)                                                                        \
+    do {                                                                                           \
+        if (k < cap) {                                                                             \
+            handles[k] = pyad__handle(t, slot);                                                    \
+            partials[k] = (partial);                                                               \
+        }                                                                                          \
+        k++;                                                                                       \
     } while (0)
     const pyad_rec r = t->rec[s];
     if (op == PYAD_OP_SOFTMAX) {

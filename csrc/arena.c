@@ -51,8 +51,8 @@ static void *resize(void *p, size_t old, size_t want)
         void *q = mremap(p, page_round(old), page_round(want), MREMAP_MAYMOVE);
         return q == MAP_FAILED ? NULL : q;
     }
-    void *q = mmap(NULL, page_round(want), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    void *q =
+        mmap(NULL, page_round(want), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (q == MAP_FAILED)
         return NULL;
     if (old > 0)
@@ -87,22 +87,20 @@ static void release(void *p, size_t bytes)
 int pyad__grow(pyad_tape *t, uint32_t want)
 {
     const size_t n = (size_t)want * PYAD_CHUNK;
-#define GROW_SLOTS(field, index)                                                              \
-    do {                                                                                      \
-        void *p_ = resize(t->field, t->slot_bytes[index], n * sizeof *t->field);              \
-        if (p_ == NULL)                                                                       \
-            return pyad__fail(t, PYAD_NOMEM, "out of memory growing the tape to %zu records", \
-                              n);                                                             \
-        t->field = p_;                                                                        \
-        t->slot_bytes[index] = n * sizeof *t->field;                                          \
+#define GROW_SLOTS(field, index)                                                                   \
+    do {                                                                                           \
+        void *p_ = resize(t->field, t->slot_bytes[index], n * sizeof *t->field);                   \
+        if (p_ == NULL)                                                                            \
+            return pyad__fail(t, PYAD_NOMEM, "out of memory growing the tape to %zu records", n);  \
+        t->field = p_;                                                                             \
+        t->slot_bytes[index] = n * sizeof *t->field;                                               \
     } while (0)
-#define GROW(field, count)                                                                    \
-    do {                                                                                      \
-        void *p_ = pyad__realloc(t->field, (count) * sizeof *t->field);                       \
-        if (p_ == NULL)                                                                       \
-            return pyad__fail(t, PYAD_NOMEM, "out of memory growing the tape to %zu records", \
-                              n);                                                             \
-        t->field = p_;                                                                        \
+#define GROW(field, count)                                                                         \
+    do {                                                                                           \
+        void *p_ = pyad__realloc(t->field, (count) * sizeof *t->field);                            \
+        if (p_ == NULL)                                                                            \
+            return pyad__fail(t, PYAD_NOMEM, "out of memory growing the tape to %zu records", n);  \
+        t->field = p_;                                                                             \
     } while (0)
     GROW_SLOTS(kind, 0);
     GROW_SLOTS(rec, 1);
@@ -120,8 +118,7 @@ int pyad__grow(pyad_tape *t, uint32_t want)
 
 /* Bytes pyad_tape_nbytes reports, and what one more chunk adds to them. */
 #define PER_SLOT_BYTES (sizeof(uint8_t) + sizeof(pyad_rec) + 2 * sizeof(double))
-#define PER_CHUNK_BYTES                                                                       \
-    (PYAD_CHUNK * PER_SLOT_BYTES + sizeof(pyad_chunk) + 2 * sizeof(uint32_t))
+#define PER_CHUNK_BYTES (PYAD_CHUNK * PER_SLOT_BYTES + sizeof(pyad_chunk) + 2 * sizeof(uint32_t))
 #define SIDE_ENTRY_BYTES (sizeof(uint32_t) + sizeof(double))
 
 size_t pyad__tape_bytes(const pyad_tape *t)
@@ -272,9 +269,9 @@ static int room_ahead(pyad_tape *t, uint32_t cur_extra, uint32_t need, uint64_t 
         for (uint32_t k = 0; k <= need && st == PYAD_OK; k++) {
             const int is_cur = k == need;
             pyad_chunk *ch = &t->chunks[is_cur ? t->cur : t->free_ids[t->nfree - 1 - k]];
-            const uint64_t total = is_cur ? (uint64_t)ch->side_len + cur_extra
-                                          : (k + 1 < need ? side_full : side_last) +
-                                                (k == 0 ? first_extra : 0);
+            const uint64_t total =
+                is_cur ? (uint64_t)ch->side_len + cur_extra
+                       : (k + 1 < need ? side_full : side_last) + (k == 0 ? first_extra : 0);
             if (is_cur && cur_extra <= ch->side_cap - ch->side_len)
                 continue;
             if (pass == 1) {

@@ -80,7 +80,6 @@ int pyad_tape_segment(pyad_tape *t, int64_t *out)
     return PYAD_OK;
 }
 
-
 int pyad_tape_adopt(pyad_tape *t, int64_t h)
 {
     int st = pyad__enter(t);

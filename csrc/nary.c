@@ -106,8 +106,8 @@ static void put_side(pyad_chunk *ch, uint32_t e, uint32_t self, int64_t h, doubl
     ch->side_val[e] = h != 0 ? partial : constant;
 }
 
-static void put_record(pyad_tape *t, uint32_t s, int op, uint32_t first, uint32_t count,
-                       double y, double aux, double aux2)
+static void put_record(pyad_tape *t, uint32_t s, int op, uint32_t first, uint32_t count, double y,
+                       double aux, double aux2)
 {
     t->kind[s] = (uint8_t)op;
     t->rec[s] = (pyad_rec){first, count | PYAD_NARY_BIT, aux, aux2};
@@ -332,7 +332,7 @@ int64_t pyad__softmax_operands(const pyad_tape *t, uint32_t s, int64_t cap, int6
 }
 
 int64_t pyad_push_primitive(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,
-                         double value, const double *partials)
+                            double value, const double *partials)
 {
     int st = pyad__enter(t);
     if (st != PYAD_OK)
@@ -357,8 +357,7 @@ int64_t pyad_push_primitive(pyad_tape *t, int64_t n, const int64_t *handles, con
         return -st;
     for (int64_t j = 0; j < n; j++) {
         const int64_t h = handle_at(l, j);
-        put_side(ch, first + (uint32_t)j, slot, h, h != 0 ? partials[j] : 0.0,
-                 value_at(t, l, j));
+        put_side(ch, first + (uint32_t)j, slot, h, h != 0 ? partials[j] : 0.0, value_at(t, l, j));
     }
     put_record(t, slot, PYAD_OP_PRIMITIVE, first, (uint32_t)n, value, 0.0, 0.0);
     return finish(t, slot, (uint32_t)n, opened);

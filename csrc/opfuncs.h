@@ -15,31 +15,31 @@
    declare y, da, db, daa, dab and dbb; a consumer uses the names it needs and the compiler
    drops the others' arithmetic (pure, as libm is with -fno-math-errno). No top-level comma
    in what they expand to: a consumer passes MATH on as one macro argument. */
-#define REFUSE(cond, STATUS)                                                                  \
-    if (PYAD_UNLIKELY(cond)) {                                                                \
-        PYAD_REFUSED(PYAD_##STATUS);                                                          \
+#define REFUSE(cond, STATUS)                                                                       \
+    if (PYAD_UNLIKELY(cond)) {                                                                     \
+        PYAD_REFUSED(PYAD_##STATUS);                                                               \
     }
 /* (a row need not read both operands, nor its value) */
-#define VALUE(expr)                                                                           \
-    const double y = (expr);                                                                  \
-    (void)a;                                                                                  \
-    (void)b;                                                                                  \
+#define VALUE(expr)                                                                                \
+    const double y = (expr);                                                                       \
+    (void)a;                                                                                       \
+    (void)b;                                                                                       \
     (void)y;
 #define NO_OVERFLOW REFUSE(isinf(y) && isfinite(a) && isfinite(b), OVERFLOW)
 #define FIRST(...) PYAD_FIRST(__VA_ARGS__, 0.0, 0.0)
 #define SECOND(...) PYAD_SECOND(__VA_ARGS__, 0.0, 0.0, 0.0)
 /* the missing partials of a unary op are 0 */
-#define PYAD_FIRST(x, z, ...)                                                                 \
-    const double da = (x);                                                                    \
-    const double db = (z);                                                                    \
-    (void)da;                                                                                 \
+#define PYAD_FIRST(x, z, ...)                                                                      \
+    const double da = (x);                                                                         \
+    const double db = (z);                                                                         \
+    (void)da;                                                                                      \
     (void)db;
-#define PYAD_SECOND(x, z, w, ...)                                                             \
-    const double daa = (x);                                                                   \
-    const double dab = (z);                                                                   \
-    const double dbb = (w);                                                                   \
-    (void)daa;                                                                                \
-    (void)dab;                                                                                \
+#define PYAD_SECOND(x, z, w, ...)                                                                  \
+    const double daa = (x);                                                                        \
+    const double dab = (z);                                                                        \
+    const double dbb = (w);                                                                        \
+    (void)daa;                                                                                     \
+    (void)dab;                                                                                     \
     (void)dbb;
 
 /* Logistic function without overflow, from e = exp(-|a|) (exp only of a non-positive
@@ -179,8 +179,7 @@ static inline double pyad__pow_daa(double a, double b, double y)
    precision. */
 static inline double pyad__pow_dab(double a, double b, double y)
 {
-    return a > 0.0 ? pyad__pow_k(1.0 + b * log(a), a, b, y, 1.0)
-                   : (a == 0.0 ? 0.0 : (double)NAN);
+    return a > 0.0 ? pyad__pow_k(1.0 + b * log(a), a, b, y, 1.0) : (a == 0.0 ? 0.0 : (double)NAN);
 }
 
 static inline double pyad__pow_dbb(double a, double b, double y)

@@ -224,8 +224,8 @@ int pyad__program_alloc(pyad_program *p)
     if (!p->ins || !p->cpart || !p->nary || !p->side)
         return PYAD_NOMEM;
     p->nbytes = sizeof *p + n * (sizeof *p->ins + 2 * sizeof *p->cpart) +
-                p->nnary * sizeof *p->nary + p->nside * sizeof *p->side +
-                p->nout * sizeof *p->out + p->nguard * sizeof *p->guard;
+                p->nnary * sizeof *p->nary + p->nside * sizeof *p->side + p->nout * sizeof *p->out +
+                p->nguard * sizeof *p->guard;
     return PYAD_OK;
 }
 
@@ -520,9 +520,8 @@ int pyad_program_new(pyad_tape *t, int64_t nin, const int64_t *inputs, int64_t n
     if (st != PYAD_OK)
         return st;
     if (out == NULL || nin < 0 || nout < 0 || nguard < 0 || nin > (int64_t)(CONST_TAG / 2) ||
-        nout > (int64_t)UINT32_MAX || nguard > (int64_t)UINT32_MAX ||
-        (nin > 0 && inputs == NULL) || (nout > 0 && outputs == NULL) ||
-        (nguard > 0 && (guard_h == NULL || guard_kind == NULL)))
+        nout > (int64_t)UINT32_MAX || nguard > (int64_t)UINT32_MAX || (nin > 0 && inputs == NULL) ||
+        (nout > 0 && outputs == NULL) || (nguard > 0 && (guard_h == NULL || guard_kind == NULL)))
         return pyad__fail(t, PYAD_MISUSE, "bad arguments to pyad_program_new");
     *out = NULL;
     pyad_program *p = pyad__calloc(1, sizeof *p);
@@ -534,9 +533,9 @@ int pyad_program_new(pyad_tape *t, int64_t nin, const int64_t *inputs, int64_t n
     p->out = pyad__malloc((nout ? (size_t)nout : 1) * sizeof *p->out);
     p->guard = pyad__malloc((nguard ? (size_t)nguard : 1) * sizeof *p->guard);
     builder bd = {.t = t};
-    st = (p->out && p->guard) ? build(&bd, p, inputs, outputs, out_consts, guard_h, guard_c,
-                                      guard_kind)
-                              : PYAD_NOMEM;
+    st = (p->out && p->guard)
+             ? build(&bd, p, inputs, outputs, out_consts, guard_h, guard_c, guard_kind)
+             : PYAD_NOMEM;
     builder_free(&bd);
     if (st != PYAD_OK) {
         pyad_program_free(p);
@@ -552,7 +551,7 @@ int pyad_program_info(const pyad_program *p, int64_t *info)
 {
     if (p == NULL || info == NULL)
         return PYAD_MISUSE;
-    const int64_t v[8] = {p->nin,   p->nout,  p->nrec,   pyad__nslots(p),
+    const int64_t v[8] = {p->nin,    p->nout,  p->nrec,   pyad__nslots(p),
                           p->nconst, p->nside, p->nguard, (int64_t)p->nbytes};
     memcpy(info, v, sizeof v);
     return PYAD_OK;

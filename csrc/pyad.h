@@ -49,9 +49,9 @@ enum pyad_op {
 #define PYAD_DECLARE_0(name)
 #define PYAD_DECLARE_PYAD_NARY(name)
 #define PYAD_DECLARE_1(name) int64_t pyad_##name(int64_t a);
-#define PYAD_DECLARE_2(name)                                                                  \
-    int64_t pyad_##name(int64_t a, int64_t b);                                                \
-    int64_t pyad_##name##_vc(int64_t a, double b);                                            \
+#define PYAD_DECLARE_2(name)                                                                       \
+    int64_t pyad_##name(int64_t a, int64_t b);                                                     \
+    int64_t pyad_##name##_vc(int64_t a, double b);                                                 \
     int64_t pyad_##name##_cv(double a, int64_t b);
 #define PYAD_OP(NAME, name, ARITY, KEEP, MATH) PYAD_DECLARE_##ARITY(name)
 #include "ops.def"
@@ -152,13 +152,13 @@ int pyad_get_grads(pyad_tape *t, int64_t n, const int64_t *handles, double *out)
 int pyad_set_grads(pyad_tape *t, int64_t n, const int64_t *handles, double g);
 /* Operands of a record that are records (constants are skipped): writes up to cap
    (handle, partial) pairs and the total count to *n. */
-int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles,
-                      double *partials, int64_t *n);
+int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles, double *partials,
+                      int64_t *n);
 
 /* A caller-computed record (pyad.primitive): value and the partial with respect to each
    operand that is a record (partials[j] is ignored for constants). */
 int64_t pyad_push_primitive(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,
-                         double value, const double *partials);
+                            double value, const double *partials);
 
 /* Debug mode: while on, a push whose value or partials are NaN or infinite fails with
    PYAD_NONFINITE (and records nothing). Off by default. */
@@ -221,8 +221,7 @@ int pyad_program_hvp(const pyad_program *p, const double *x, int64_t ndir, const
    before it builds a program, and rebuilds every derived field as pyad_program_new does;
    anything else fails with PYAD_BADFORMAT and the reason in msg (msgcap bytes, may be 0). */
 int pyad_program_save(const pyad_program *p, void *buf, int64_t cap, int64_t *size);
-int pyad_program_load(const void *buf, int64_t len, pyad_program **out, char *msg,
-                      int64_t msgcap);
+int pyad_program_load(const void *buf, int64_t len, pyad_program **out, char *msg, int64_t msgcap);
 /* ---- Testing allocation failure ------------------------------------------------------
    The n-th allocation this thread makes from now on (n >= 1) fails, once; 0 turns that off.
    Every entry point must then fail with PYAD_NOMEM and leave its tape as it was.

@@ -54,58 +54,58 @@ int64_t pyad_push_leaf(pyad_tape *t, double v)
 #define PYAD_DEFINE_0(NAME, name, MATH)
 #define PYAD_DEFINE_PYAD_NARY(NAME, name, MATH)
 
-#define PYAD_DEFINE_1(NAME, name, MATH)                                                       \
-    int64_t pyad_##name(int64_t ha)                                                           \
-    {                                                                                         \
-        const unsigned op = PYAD_OP_##NAME;                                                   \
-        pyad_tape *t = NULL;                                                                  \
-        uint32_t sa = 0;                                                                      \
-        const int st = pyad__operand(ha, &t, &sa);                                            \
-        if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \
-            return -st;                                                                       \
-        const double a = t->val[sa], b = 0.0;                                                 \
-        MATH                                                                                  \
-        return record(t, op, sa, SELF, y, da, 0.0);                                           \
+#define PYAD_DEFINE_1(NAME, name, MATH)                                                            \
+    int64_t pyad_##name(int64_t ha)                                                                \
+    {                                                                                              \
+        const unsigned op = PYAD_OP_##NAME;                                                        \
+        pyad_tape *t = NULL;                                                                       \
+        uint32_t sa = 0;                                                                           \
+        const int st = pyad__operand(ha, &t, &sa);                                                 \
+        if (PYAD_UNLIKELY(st != PYAD_OK))                                                          \
+            return -st;                                                                            \
+        const double a = t->val[sa], b = 0.0;                                                      \
+        MATH                                                                                       \
+        return record(t, op, sa, SELF, y, da, 0.0);                                                \
     }
 
-#define PYAD_DEFINE_2(NAME, name, MATH)                                                       \
-    int64_t pyad_##name(int64_t ha, int64_t hb)                                               \
-    {                                                                                         \
-        const unsigned op = PYAD_OP_##NAME;                                                   \
-        pyad_tape *t = NULL;                                                                  \
-        uint32_t sa = 0, sb = 0;                                                              \
-        int st = pyad__operand(ha, &t, &sa);                                                  \
-        if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \
-            return -st;                                                                       \
-        if (PYAD_UNLIKELY((st = pyad__resolve(t, hb, &sb)) != PYAD_OK))                       \
-            return -st;                                                                       \
-        const double a = t->val[sa], b = t->val[sb];                                          \
-        MATH                                                                                  \
-        return record(t, op, sa, sb, y, da, db);                                              \
-    }                                                                                         \
-    int64_t pyad_##name##_vc(int64_t ha, double b)                                            \
-    {                                                                                         \
-        const unsigned op = PYAD_OP_##NAME;                                                   \
-        pyad_tape *t = NULL;                                                                  \
-        uint32_t sa = 0;                                                                      \
-        const int st = pyad__operand(ha, &t, &sa);                                            \
-        if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \
-            return -st;                                                                       \
-        const double a = t->val[sa];                                                          \
-        MATH                                                                                  \
-        return record(t, op | PYAD_FORM_VC << PYAD_OP_BITS, sa, SELF, y, da, b);              \
-    }                                                                                         \
-    int64_t pyad_##name##_cv(double a, int64_t hb)                                            \
-    {                                                                                         \
-        const unsigned op = PYAD_OP_##NAME;                                                   \
-        pyad_tape *t = NULL;                                                                  \
-        uint32_t sb = 0;                                                                      \
-        const int st = pyad__operand(hb, &t, &sb);                                            \
-        if (PYAD_UNLIKELY(st != PYAD_OK))                                                     \
-            return -st;                                                                       \
-        const double b = t->val[sb];                                                          \
-        MATH                                                                                  \
-        return record(t, op | PYAD_FORM_CV << PYAD_OP_BITS, sb, SELF, y, db, a);              \
+#define PYAD_DEFINE_2(NAME, name, MATH)                                                            \
+    int64_t pyad_##name(int64_t ha, int64_t hb)                                                    \
+    {                                                                                              \
+        const unsigned op = PYAD_OP_##NAME;                                                        \
+        pyad_tape *t = NULL;                                                                       \
+        uint32_t sa = 0, sb = 0;                                                                   \
+        int st = pyad__operand(ha, &t, &sa);                                                       \
+        if (PYAD_UNLIKELY(st != PYAD_OK))                                                          \
+            return -st;                                                                            \
+        if (PYAD_UNLIKELY((st = pyad__resolve(t, hb, &sb)) != PYAD_OK))                            \
+            return -st;                                                                            \
+        const double a = t->val[sa], b = t->val[sb];                                               \
+        MATH                                                                                       \
+        return record(t, op, sa, sb, y, da, db);                                                   \
+    }                                                                                              \
+    int64_t pyad_##name##_vc(int64_t ha, double b)                                                 \
+    {                                                                                              \
+        const unsigned op = PYAD_OP_##NAME;                                                        \
+        pyad_tape *t = NULL;                                                                       \
+        uint32_t sa = 0;                                                                           \
+        const int st = pyad__operand(ha, &t, &sa);                                                 \
+        if (PYAD_UNLIKELY(st != PYAD_OK))                                                          \
+            return -st;                                                                            \
+        const double a = t->val[sa];                                                               \
+        MATH                                                                                       \
+        return record(t, op | PYAD_FORM_VC << PYAD_OP_BITS, sa, SELF, y, da, b);                   \
+    }                                                                                              \
+    int64_t pyad_##name##_cv(double a, int64_t hb)                                                 \
+    {                                                                                              \
+        const unsigned op = PYAD_OP_##NAME;                                                        \
+        pyad_tape *t = NULL;                                                                       \
+        uint32_t sb = 0;                                                                           \
+        const int st = pyad__operand(hb, &t, &sb);                                                 \
+        if (PYAD_UNLIKELY(st != PYAD_OK))                                                          \
+            return -st;                                                                            \
+        const double b = t->val[sb];                                                               \
+        MATH                                                                                       \
+        return record(t, op | PYAD_FORM_CV << PYAD_OP_BITS, sb, SELF, y, db, a);                   \
     }
 
 #define PYAD_OP(NAME, name, ARITY, KEEP, MATH) PYAD_DEFINE_##ARITY(NAME, name, MATH)
@@ -152,12 +152,14 @@ static const vv_fn vv_table[PYAD_OP_COUNT] = {
 #include "ops.def"
 };
 #undef PYAD_OP
-#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, _vc),
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH)                                                     \
+    [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, _vc),
 static const vc_fn vc_table[PYAD_OP_COUNT] = {
 #include "ops.def"
 };
 #undef PYAD_OP
-#define PYAD_OP(NAME, name, ARITY, KEEP, MATH) [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, _cv),
+#define PYAD_OP(NAME, name, ARITY, KEEP, MATH)                                                     \
+    [PYAD_OP_##NAME] = PYAD_BINARY_ENTRY_##ARITY(name, _cv),
 static const cv_fn cv_table[PYAD_OP_COUNT] = {
 #include "ops.def"
 };

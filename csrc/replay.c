@@ -5,8 +5,8 @@
  * First order. The forward pass recomputes every value from the op table's MATH and
  * keeps, for the reverse pass, only the partials it cannot get otherwise (see the partial
  * classes in program.h: constants kept by the program, a product's operand values, the
- * partials stored for the rest), computed by the very expressions a recording evaluates. The reverse
- * pass is two multiply-adds per instruction, visiting instructions in the order the tape's
+ * partials stored for the rest), computed by the very expressions a recording evaluates. The
+ * reverse pass is two multiply-adds per instruction, visiting instructions in the order the tape's
  * sweep visits records, so gradients are bit for bit the recording's; the first write to
  * each adjoint is a store, so nothing is cleared before a sweep. Several points are
  * evaluated in blocks with the point index innermost (slot s of point q at s * B + q): one
@@ -109,28 +109,28 @@ PYAD_ALWAYS_INLINE uint32_t forward_nary(const pyad_program *p, const block *w, 
 #define PYAD_REFUSED(status) (void)(status)
 #define PYAD_FWD_0(NAME, MATH)
 #define PYAD_FWD_PYAD_NARY(NAME, MATH)
-#define PYAD_FWD_CASES(KIND, XA, XB, MATH, PA, PB)                                             \
-    case (KIND) | PYAD_STATIC_BIT:                                                            \
-    case (KIND) | PYAD_OPERAND_BIT:                                                           \
-        for (int64_t q = 0; q < B; q++) {                                                     \
-            const double a = (XA), b = (XB);                                                  \
-            MATH                                                                              \
-            yv[q] = y;                                                                        \
-        }                                                                                     \
-        break;                                                                                \
-    case (KIND):                                                                              \
-        for (int64_t q = 0; q < B; q++) {                                                     \
-            const double a = (XA), b = (XB);                                                  \
-            MATH                                                                              \
-            yv[q] = y;                                                                        \
-            qa[q] = (PA);                                                                     \
-            qb[q] = (PB);                                                                     \
-        }                                                                                     \
+#define PYAD_FWD_CASES(KIND, XA, XB, MATH, PA, PB)                                                 \
+    case (KIND) | PYAD_STATIC_BIT:                                                                 \
+    case (KIND) | PYAD_OPERAND_BIT:                                                                \
+        for (int64_t q = 0; q < B; q++) {                                                          \
+            const double a = (XA), b = (XB);                                                       \
+            MATH                                                                                   \
+            yv[q] = y;                                                                             \
+        }                                                                                          \
+        break;                                                                                     \
+    case (KIND):                                                                                   \
+        for (int64_t q = 0; q < B; q++) {                                                          \
+            const double a = (XA), b = (XB);                                                       \
+            MATH                                                                                   \
+            yv[q] = y;                                                                             \
+            qa[q] = (PA);                                                                          \
+            qb[q] = (PB);                                                                          \
+        }                                                                                          \
         break;
 #define PYAD_FWD_1(NAME, MATH) PYAD_FWD_CASES(PYAD_OP_##NAME, xa[q], 0.0, MATH, da, 0.0)
-#define PYAD_FWD_2(NAME, MATH)                                                                \
-    PYAD_FWD_CASES(PYAD_OP_##NAME, xa[q], xb[q], MATH, da, db)                                 \
-    PYAD_FWD_CASES(PYAD_OP_##NAME | PYAD_FORM_VC << PYAD_OP_BITS, xa[q], xb[q], MATH, da, 0.0) \
+#define PYAD_FWD_2(NAME, MATH)                                                                     \
+    PYAD_FWD_CASES(PYAD_OP_##NAME, xa[q], xb[q], MATH, da, db)                                     \
+    PYAD_FWD_CASES(PYAD_OP_##NAME | PYAD_FORM_VC << PYAD_OP_BITS, xa[q], xb[q], MATH, da, 0.0)     \
     PYAD_FWD_CASES(PYAD_OP_##NAME | PYAD_FORM_CV << PYAD_OP_BITS, xa[q], xb[q], MATH, 0.0, db)
 
 PYAD_ALWAYS_INLINE void forward(const pyad_program *p, const block *w, const int64_t B)
@@ -289,10 +289,22 @@ PYAD_ALWAYS_INLINE void reverse(const pyad_program *p, const block *w, const int
 }
 
 /* The single point and the block of points: one instantiation each. */
-static void forward_one(const pyad_program *p, const block *w) { forward(p, w, 1); }
-static void forward_many(const pyad_program *p, const block *w) { forward(p, w, w->B); }
-static void reverse_one(const pyad_program *p, const block *w) { reverse(p, w, 1); }
-static void reverse_many(const pyad_program *p, const block *w) { reverse(p, w, w->B); }
+static void forward_one(const pyad_program *p, const block *w)
+{
+    forward(p, w, 1);
+}
+static void forward_many(const pyad_program *p, const block *w)
+{
+    forward(p, w, w->B);
+}
+static void reverse_one(const pyad_program *p, const block *w)
+{
+    reverse(p, w, 1);
+}
+static void reverse_many(const pyad_program *p, const block *w)
+{
+    reverse(p, w, w->B);
+}
 
 /* Inputs x[k][nin] of points p0 .. p0 + B, and the constants, into the value slots. */
 static void load_values(const pyad_program *p, double *val, int64_t B, const double *x)
@@ -331,7 +343,8 @@ static void check_guards(const pyad_program *p, const double *val, int64_t B, in
         const pyad_guard gd = p->guard[g];
         const int expect = (gd.kind & PYAD_CMP_HELD) != 0;
         for (size_t q = 0; q < nb; q++)
-            if (guards[q] == 0 && held(gd.kind & 3u, val[gd.lhs * nb + q], val[gd.rhs * nb + q]) != expect)
+            if (guards[q] == 0 &&
+                held(gd.kind & 3u, val[gd.lhs * nb + q], val[gd.rhs * nb + q]) != expect)
                 guards[q] = (int64_t)g + 1;
     }
 }
@@ -571,27 +584,27 @@ static void hvp_reverse_nary(const pyad_program *p, const hblock *h, uint32_t i,
    say which operands vary (are not constants). */
 #define PYAD_HFWD_0(NAME, MATH)
 #define PYAD_HFWD_PYAD_NARY(NAME, MATH)
-#define PYAD_HFWD_CASE(A, B, MATH)                                                            \
-    {                                                                                         \
-        const double a = (A), b = (B);                                                        \
-        MATH                                                                                  \
-        hy = y;                                                                               \
-        hda = da;                                                                             \
-        hdb = db;                                                                             \
-        hdaa = daa;                                                                           \
-        hdab = dab;                                                                           \
-        hdbb = dbb;                                                                           \
-        break;                                                                                \
+#define PYAD_HFWD_CASE(A, B, MATH)                                                                 \
+    {                                                                                              \
+        const double a = (A), b = (B);                                                             \
+        MATH                                                                                       \
+        hy = y;                                                                                    \
+        hda = da;                                                                                  \
+        hdb = db;                                                                                  \
+        hdaa = daa;                                                                                \
+        hdab = dab;                                                                                \
+        hdbb = dbb;                                                                                \
+        break;                                                                                     \
     }
-#define PYAD_HFWD_1(NAME, MATH)                                                               \
-    case PYAD_OP_##NAME:                                                                      \
+#define PYAD_HFWD_1(NAME, MATH)                                                                    \
+    case PYAD_OP_##NAME:                                                                           \
         PYAD_HFWD_CASE(h->val[p->ins[i].a], 0.0, MATH)
-#define PYAD_HFWD_2(NAME, MATH)                                                               \
-    case PYAD_OP_##NAME:                                                                      \
-    case PYAD_OP_##NAME | PYAD_FORM_VC << PYAD_OP_BITS:                                       \
-    case PYAD_OP_##NAME | PYAD_FORM_CV << PYAD_OP_BITS:                                       \
-        va = (kind >> PYAD_OP_BITS) != PYAD_FORM_CV;                                          \
-        vb = (kind >> PYAD_OP_BITS) != PYAD_FORM_VC;                                          \
+#define PYAD_HFWD_2(NAME, MATH)                                                                    \
+    case PYAD_OP_##NAME:                                                                           \
+    case PYAD_OP_##NAME | PYAD_FORM_VC << PYAD_OP_BITS:                                            \
+    case PYAD_OP_##NAME | PYAD_FORM_CV << PYAD_OP_BITS:                                            \
+        va = (kind >> PYAD_OP_BITS) != PYAD_FORM_CV;                                               \
+        vb = (kind >> PYAD_OP_BITS) != PYAD_FORM_VC;                                               \
         PYAD_HFWD_CASE(h->val[p->ins[i].a], h->val[p->ins[i].b], MATH)
 
 static void hvp_forward(const pyad_program *p, const hblock *h)

@@ -140,8 +140,8 @@ int pyad_program_save(const pyad_program *p, void *buf, int64_t cap, int64_t *si
     writer w = {buf};
     memcpy(w.at, MAGIC, sizeof MAGIC);
     w.at += sizeof MAGIC;
-    const uint32_t head[10] = {FORMAT_VERSION, p->nin,    p->nrec,       p->nconst,
-                               p->nout,        p->nguard, p->nside,      PYAD_OP_COUNT,
+    const uint32_t head[10] = {FORMAT_VERSION,  p->nin,        p->nrec,  p->nconst,
+                               p->nout,         p->nguard,     p->nside, PYAD_OP_COUNT,
                                (uint32_t)table, (uint32_t)code};
     for (int k = 0; k < 10; k++)
         put_u32(&w, head[k]);
@@ -233,8 +233,8 @@ static int read_op_table(loader *ld, reader r)
     for (uint32_t k = 0; k < ld->nops; k++) {
         unsigned n;
         if (!get_u8(&r, &n) || n == 0 || n > MAX_OP_NAME || (size_t)(r.end - r.at) < n)
-            return bad(ld, "op table entry %u is not a name of 1 to %u bytes within the table",
-                       k, MAX_OP_NAME);
+            return bad(ld, "op table entry %u is not a name of 1 to %u bytes within the table", k,
+                       MAX_OP_NAME);
         for (unsigned j = 0; j < n; j++) {
             const uint8_t c = r.at[j];
             if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
@@ -261,16 +261,15 @@ static int check_frame(loader *ld, const uint8_t *b, int64_t len)
 {
     const uint64_t least = HEADER_BYTES + CHECKSUM_BYTES;
     if (len < (int64_t)least)
-        return bad(ld, "truncated: %lld bytes, a saved program has at least %llu",
-                   (long long)len, (unsigned long long)least);
+        return bad(ld, "truncated: %lld bytes, a saved program has at least %llu", (long long)len,
+                   (unsigned long long)least);
     if (memcmp(b, MAGIC, sizeof MAGIC) != 0)
         return bad(ld, "bad magic: not a saved pyad program");
     uint32_t head[10];
     for (int k = 0; k < 10; k++)
         head[k] = le32(b + sizeof MAGIC + 4 * k);
     if (head[0] != FORMAT_VERSION)
-        return bad(ld, "format version %u, this pyad reads version %u", head[0],
-                   FORMAT_VERSION);
+        return bad(ld, "format version %u, this pyad reads version %u", head[0], FORMAT_VERSION);
     ld->nin = head[1];
     ld->nrec = head[2];
     ld->nconst = head[3];
@@ -281,9 +280,8 @@ static int check_frame(loader *ld, const uint8_t *b, int64_t len)
     ld->ntable = head[8];
     ld->ncode = head[9];
     const uint64_t total = HEADER_BYTES + (uint64_t)ld->ntable + ld->ncode +
-                           8 * (uint64_t)ld->nconst +
-                           4 * (uint64_t)ld->nout + GUARD_BYTES * (uint64_t)ld->nguard +
-                           CHECKSUM_BYTES;
+                           8 * (uint64_t)ld->nconst + 4 * (uint64_t)ld->nout +
+                           GUARD_BYTES * (uint64_t)ld->nguard + CHECKSUM_BYTES;
     if (total != (uint64_t)len)
         return bad(ld, "%s: the header describes %llu bytes, the buffer has %lld",
                    total > (uint64_t)len ? "truncated" : "trailing bytes",
@@ -335,11 +333,10 @@ static int scan_code(loader *ld)
                        ld->opname[code]);
         const int arity = pyad__arity[op];
         if (group != next && op != PYAD_OP_SOFTMAX)
-            return bad(ld, "instruction %u (%s) interrupts a softmax of %u outputs at output %u",
-                       i, op_name(op), group, next);
+            return bad(ld, "instruction %u (%s) interrupts a softmax of %u outputs at output %u", i,
+                       op_name(op), group, next);
         if (arity == 0 || op == PYAD_OP_PRIMITIVE)
-            return bad(ld, "instruction %u is a %s, which a program cannot hold", i,
-                       op_name(op));
+            return bad(ld, "instruction %u is a %s, which a program cannot hold", i, op_name(op));
         if (form > (arity == 2 ? (unsigned)PYAD_FORM_CV : (unsigned)PYAD_FORM_PLAIN))
             return bad(ld, "instruction %u (%s) has unknown form %u", i, op_name(op), form);
         uint32_t skip = arity == 1 ? 4 : 8, count = 0;
@@ -369,11 +366,13 @@ static int scan_code(loader *ld)
                 return bad(ld, "instruction %u is a dot of an odd number (%u) of operands", i,
                            count);
             if (count > (uint32_t)((r.end - r.at) / 4))
-                return bad(ld, "instruction %u lists %u operands past the code section's end",
-                           i, count);
+                return bad(ld, "instruction %u lists %u operands past the code section's end", i,
+                           count);
             if (op == PYAD_OP_SOFTMAX && count > ld->nrec - i)
-                return bad(ld, "instruction %u starts a softmax of %u outputs, past the last "
-                               "instruction", i, count);
+                return bad(ld,
+                           "instruction %u starts a softmax of %u outputs, past the last "
+                           "instruction",
+                           i, count);
             if (op == PYAD_OP_SOFTMAX && count > 1) {
                 group = count;
                 next = 1;
@@ -390,8 +389,8 @@ static int scan_code(loader *ld)
     if (r.at != r.end)
         return bad(ld, "%lld bytes of code after the last instruction", (long long)(r.end - r.at));
     if (nside != ld->nside)
-        return bad(ld, "the header counts %u n-ary operand entries, the code has %llu",
-                   ld->nside, (unsigned long long)nside);
+        return bad(ld, "the header counts %u n-ary operand entries, the code has %llu", ld->nside,
+                   (unsigned long long)nside);
     return PYAD_OK;
 }
 
@@ -413,8 +412,8 @@ static int check_constant(loader *ld, uint32_t i, const char *which, uint32_t s)
     const uint64_t results = (uint64_t)ld->nin + ld->nrec;
     if (s >= results && s < results + ld->nconst)
         return PYAD_OK;
-    return bad(ld, "instruction %u takes a constant as %s operand, but slot %u is not a constant", i,
-               which, s);
+    return bad(ld, "instruction %u takes a constant as %s operand, but slot %u is not a constant",
+               i, which, s);
 }
 
 /* Pass 2: copy the instructions into p, checking every operand slot, and classify the
@@ -522,8 +521,7 @@ static int build(loader *ld, pyad_program *p)
     return pyad__program_finish(p);
 }
 
-int pyad_program_load(const void *buf, int64_t len, pyad_program **out, char *msg,
-                      int64_t msgcap)
+int pyad_program_load(const void *buf, int64_t len, pyad_program **out, char *msg, int64_t msgcap)
 {
     loader ld = {.msg = msg, .msgcap = msg != NULL && msgcap > 0 ? (size_t)msgcap : 0};
     if (ld.msgcap > 0)

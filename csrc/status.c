@@ -19,9 +19,18 @@ static const char *const status_messages[] = {
 #undef PYAD_STATUS
 };
 
-const char *pyad_version(void) { return PYAD_VERSION; }
-int pyad_status_count(void) { return PYAD_STATUS_COUNT; }
-int pyad_chunk_records(void) { return (int)PYAD_CHUNK; }
+const char *pyad_version(void)
+{
+    return PYAD_VERSION;
+}
+int pyad_status_count(void)
+{
+    return PYAD_STATUS_COUNT;
+}
+int pyad_chunk_records(void)
+{
+    return (int)PYAD_CHUNK;
+}
 
 const char *pyad_status_name(int status)
 {

@@ -3,10 +3,10 @@
  *
  * The sweep accumulates straight into grad: the grads of chunks that may hold nonzero grads
  * (dirty ones) are set aside first and added back at the end (old + new, the order the
- * pure-Python engine uses), so no adjoint array is kept beside grad. Records are visited newest to oldest, which is a
- * reverse topological order; each does grad[a] += da*g, grad[b] += db*g and rewrites its own
- * grad (undoing the self-write of leaves, unary and constant-operand records). No recursion,
- * no op dispatch except for n-ary records.
+ * pure-Python engine uses), so no adjoint array is kept beside grad. Records are visited newest to
+ * oldest, which is a reverse topological order; each does grad[a] += da*g, grad[b] += db*g and
+ * rewrites its own grad (undoing the self-write of leaves, unary and constant-operand records). No
+ * recursion, no op dispatch except for n-ary records.
  */
 #include <stdlib.h>
 
@@ -22,8 +22,8 @@ static int save_reserve(pyad_tape *t, size_t nchunks)
 {
     if (nchunks <= t->save_cap)
         return PYAD_OK;
-    const int st = pyad__within_cap(t, (nchunks - t->save_cap) *
-                                           (sizeof *t->save_slot + PYAD_CHUNK * sizeof *t->save_val));
+    const int st = pyad__within_cap(
+        t, (nchunks - t->save_cap) * (sizeof *t->save_slot + PYAD_CHUNK * sizeof *t->save_val));
     if (st != PYAD_OK)
         return st;
     uint32_t *ids = pyad__realloc(t->save_slot, nchunks * sizeof *ids);
@@ -121,8 +121,7 @@ int pyad_backward(pyad_tape *t, int64_t h, double upstream)
         return st;
     if ((st = pyad__resolve(t, h, &r)) != PYAD_OK)
         return st;
-    if ((t->kind[r] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX &&
-        pyad__softmax_head(t, r) == PYAD_NO_HEAD)
+    if ((t->kind[r] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX && pyad__softmax_head(t, r) == PYAD_NO_HEAD)
         return pyad__softmax_orphan(t, h);
     const uint32_t top = t->chunks[r >> PYAD_CHUNK_BITS].pos;
 

@@ -32,7 +32,6 @@
 #include "fuzz.h"
 #include "pyad.h"
 
-
 enum { POOL = 64, MAXN = 1100, MAXREC = 12000, MAXPROG = 2, MAXWORK = 1 << 20, MAXHELD = 32 };
 
 /* ---- the input, read as a stream; past its end every read is 0 ------------------------- */
@@ -42,7 +41,10 @@ typedef struct reader {
     size_t n, at;
 } reader;
 
-static uint8_t u8(reader *r) { return r->at < r->n ? r->p[r->at++] : 0; }
+static uint8_t u8(reader *r)
+{
+    return r->at < r->n ? r->p[r->at++] : 0;
+}
 
 static uint64_t u64(reader *r)
 {
@@ -54,10 +56,28 @@ static uint64_t u64(reader *r)
 
 static double f64(reader *r)
 {
-    static const double awkward[] = {
-        0.0, -0.0, 1.0, -1.0, 2.0, 0.5, -2.5, 3.0, 1e-300, 4.9406564584124654e-324,
-        2.2250738585072014e-308, 1.7976931348623157e308, 1e308, 710.0, -745.0, 1e10, (double)NAN,
-        (double)INFINITY, -(double)INFINITY, 3.141592653589793, 0.9999999999999999, -1.0000000000000002};
+    static const double awkward[] = {0.0,
+                                     -0.0,
+                                     1.0,
+                                     -1.0,
+                                     2.0,
+                                     0.5,
+                                     -2.5,
+                                     3.0,
+                                     1e-300,
+                                     4.9406564584124654e-324,
+                                     2.2250738585072014e-308,
+                                     1.7976931348623157e308,
+                                     1e308,
+                                     710.0,
+                                     -745.0,
+                                     1e10,
+                                     (double)NAN,
+                                     (double)INFINITY,
+                                     -(double)INFINITY,
+                                     3.141592653589793,
+                                     0.9999999999999999,
+                                     -1.0000000000000002};
     const uint8_t b = u8(r);
     if (b < 200)
         return awkward[b % (sizeof awkward / sizeof *awkward)];
@@ -142,7 +162,6 @@ static int64_t handle(state *s, reader *r)
     return (int64_t)u64(r);
 }
 
-
 static int64_t len_of(pyad_tape *t)
 {
     int64_t n = -1;
@@ -210,8 +229,10 @@ static pyad_tape *tape_of(state *s, reader *r, int *which)
     return s->tape[*which];
 }
 
-static int same_double(double a, double b) { return a == b || (isnan(a) && isnan(b)); }
-
+static int same_double(double a, double b)
+{
+    return a == b || (isnan(a) && isnan(b));
+}
 
 /* ---- the per-op entry points, from the op table -------------------------------------- */
 
@@ -376,8 +397,7 @@ static void do_backward(state *s, reader *r)
         if (up == 0.0)
             n = 0;
         for (int64_t j = 0; j < n; j++)
-            CHECK(pyad_get_grad(t, oh[j], &g) == PYAD_OK &&
-                  same_double(g, before[j] + op[j] * up));
+            CHECK(pyad_get_grad(t, oh[j], &g) == PYAD_OK && same_double(g, before[j] + op[j] * up));
     }
 }
 
@@ -472,10 +492,10 @@ static void do_program_new(state *s, reader *r)
     }
     pyad_program *p = NULL;
     const snapshot sn = snap(s);
-    const int st = pyad_program_new(t, nin, nin || !(nulls & 1) ? in : NULL, nout,
-                                    nout || !(nulls & 2) ? out : NULL, (nulls & 4) ? NULL : oc,
-                                    nguard, nguard || !(nulls & 8) ? gh : NULL,
-                                    (nulls & 16) ? NULL : gc, kind, &p);
+    const int st =
+        pyad_program_new(t, nin, nin || !(nulls & 1) ? in : NULL, nout,
+                         nout || !(nulls & 2) ? out : NULL, (nulls & 4) ? NULL : oc, nguard,
+                         nguard || !(nulls & 8) ? gh : NULL, (nulls & 16) ? NULL : gc, kind, &p);
     CHECK(known(st) && st != PYAD_SEGMENT);
     unchanged(s, sn);
     if (st != PYAD_OK) {
@@ -568,9 +588,9 @@ static void do_program_hvp(state *s, reader *r)
         v[i] = f64(r);
     double value;
     int64_t guard = -1;
-    const int st = pyad_program_hvp(p, x, ndir, v, (mode & 1) ? NULL : &value,
-                                    (mode & 2) ? NULL : g, hv, (mode & 4) ? NULL : &guard, work,
-                                    nwork);
+    const int st =
+        pyad_program_hvp(p, x, ndir, v, (mode & 1) ? NULL : &value, (mode & 2) ? NULL : g, hv,
+                         (mode & 4) ? NULL : &guard, work, nwork);
     if (nout != 1 || ndir < 1 || (mode & 0x80))
         CHECK(st == PYAD_MISUSE);
     else
@@ -855,8 +875,7 @@ static void do_tape(state *s, reader *r)
         st = pyad_tape_nbytes(t, &out);
         CHECK(st != PYAD_OK || out > 0);
         break;
-    default:
-    {
+    default: {
         const int64_t made = pyad_debug_alloc_count();
         st = pyad_debug_fail_alloc((int64_t)(u8(r) % 24) - 1);
         CHECK(st == PYAD_OK || st == PYAD_MISUSE);

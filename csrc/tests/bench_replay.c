@@ -32,8 +32,8 @@ static int64_t w2(pyad_tape *t, const int64_t *x)
     for (int i = 0; i + 1 < N; i++) {
         const int64_t d = got(t, pyad_sub(x[i + 1], got(t, pyad_mul(x[i], x[i]))));
         const int64_t u = got(t, pyad_sub_cv(1.0, x[i]));
-        const int64_t term =
-            got(t, pyad_add(got(t, pyad_mul_cv(100.0, got(t, pyad_mul(d, d)))), got(t, pyad_mul(u, u))));
+        const int64_t term = got(t, pyad_add(got(t, pyad_mul_cv(100.0, got(t, pyad_mul(d, d)))),
+                                             got(t, pyad_mul(u, u))));
         acc = acc == 0 ? got(t, pyad_add_cv(0.0, term)) : got(t, pyad_add(acc, term));
     }
     return acc;
@@ -141,8 +141,14 @@ static void run(const char *name, int nin, int64_t (*loss)(pyad_tape *, const in
     pyad_tape_free(t);
 }
 
-static double readme_x(int i) { return 1.0 + 0.5 * ((i * 7919) % 1000) / 1000.0; }
-static double w5_x(int i) { return (double)i; }
+static double readme_x(int i)
+{
+    return 1.0 + 0.5 * ((i * 7919) % 1000) / 1000.0;
+}
+static double w5_x(int i)
+{
+    return (double)i;
+}
 
 int main(void)
 {

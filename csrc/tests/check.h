@@ -9,13 +9,12 @@
 
 extern int pyad_test_failures;
 
-#define CHECK(cond)                                                                           \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "%s:%d: %s: CHECK(%s) failed\n", __FILE__, __LINE__, __func__,    \
-                    #cond);                                                                   \
-            pyad_test_failures++;                                                             \
-        }                                                                                     \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: %s: CHECK(%s) failed\n", __FILE__, __LINE__, __func__, #cond); \
+            pyad_test_failures++;                                                                  \
+        }                                                                                          \
     } while (0)
 
 #define CHECK_CLOSE(x, y, tol) CHECK(fabs((x) - (y)) <= (tol) * (1.0 + fabs(y)))

@@ -18,8 +18,27 @@
 #include "check.h"
 
 enum kind {
-    NEW, LEAF, UNARY, VV, VC, CV, SUM, LSE, DOT, SOFTMAX, PRIM, SETGRAD, BACKWARD, STATS,
-    PIN, UNPIN, PROGRAM, RUN, HVP, PROGRAM_FREE, RESET
+    NEW,
+    LEAF,
+    UNARY,
+    VV,
+    VC,
+    CV,
+    SUM,
+    LSE,
+    DOT,
+    SOFTMAX,
+    PRIM,
+    SETGRAD,
+    BACKWARD,
+    STATS,
+    PIN,
+    UNPIN,
+    PROGRAM,
+    RUN,
+    HVP,
+    PROGRAM_FREE,
+    RESET
 };
 
 typedef struct step {
@@ -543,8 +562,7 @@ static void run_workload(const step *steps, int nsteps, int64_t fail_at, result 
     free(after.b);
 }
 
-static int64_t every_allocation_fails(int (*build)(builder *), const char *name,
-                                      int check_reuse)
+static int64_t every_allocation_fails(int (*build)(builder *), const char *name, int check_reuse)
 {
     builder b = {0};
     const int nsteps = build(&b);
@@ -569,8 +587,7 @@ static int64_t every_allocation_fails(int (*build)(builder *), const char *name,
                   ref[i].slot[ref[i].ns - 1] >> PYAD_CHUNK_BITS == 2);
     if (check_reuse) {
         CHECK(last_unpin > 0 && ref[last_unpin].v[0] <= ref[last_unpin - 2].v[0] - PYAD_CHUNK);
-        CHECK(reuse > 0 && b.s[reuse].kind == DOT &&
-              ref[reuse].slot[0] >> PYAD_CHUNK_BITS == 1);
+        CHECK(reuse > 0 && b.s[reuse].kind == DOT && ref[reuse].slot[0] >> PYAD_CHUNK_BITS == 1);
     }
     const int64_t total = count[nsteps];
     CHECK(total > 20);
@@ -644,8 +661,7 @@ static void test_max_bytes(void)
     const int64_t before = nbytes_of(t), chunks = t->cap_chunks;
     const int64_t per_chunk = PYAD_CHUNK * (int64_t)(sizeof *t->kind + sizeof *t->rec +
                                                      sizeof *t->val + sizeof *t->grad) +
-                              (int64_t)(sizeof *t->chunks + sizeof *t->order +
-                                        sizeof *t->free_ids);
+                              (int64_t)(sizeof *t->chunks + sizeof *t->order + sizeof *t->free_ids);
     CHECK(chunks >= 16 && pyad_tape_set_max_bytes(t, before + per_chunk * 3 / 2) == PYAD_OK);
     CHECK(fill(t, &first, &n, 4 * PYAD_CHUNK) == -PYAD_FULL);
     CHECK(tape_len(t) == (chunks + 1) * PYAD_CHUNK && t->cap_chunks == chunks + 1);

@@ -127,7 +127,8 @@ static void test_constants_and_operands(void)
     double gs[2] = {0.0, 0.0};
     CHECK(pyad_get_grads(t, 2, many, gs) == PYAD_OK && gs[1] == 1.0);
     int64_t bad[2] = {x, 77};
-    CHECK(pyad_get_grads(t, 2, bad, gs) == PYAD_STALE && pyad_set_grads(t, 2, bad, 5.0) == PYAD_STALE);
+    CHECK(pyad_get_grads(t, 2, bad, gs) == PYAD_STALE &&
+          pyad_set_grads(t, 2, bad, 5.0) == PYAD_STALE);
     CHECK(grad(t, x) == gs[0]); /* a failed set changed nothing */
     /* 1 + (-2/3) + 6 + 6 */
     CHECK_CLOSE(grad(t, x), 1.0 - 6.0 / 9.0 + 12.0, 1e-15);
@@ -179,7 +180,8 @@ static void test_stale_and_foreign(void)
     CHECK(pyad_push_vv(t, PYAD_OP_ADD, y, x) == -PYAD_STALE);
     CHECK(pyad_add(x, y) == -PYAD_STALE && pyad_add(y, x) == -PYAD_STALE);
     CHECK(pyad_backward(u, x, 1.0) == PYAD_STALE);
-    CHECK(pyad_exp(0) == -PYAD_STALE && pyad_exp(-5) == -PYAD_STALE && pyad_exp(INT64_MAX) == -PYAD_STALE);
+    CHECK(pyad_exp(0) == -PYAD_STALE && pyad_exp(-5) == -PYAD_STALE &&
+          pyad_exp(INT64_MAX) == -PYAD_STALE);
     CHECK(pyad_tape_reset(t) == PYAD_OK && tape_len(t) == 0);
     CHECK(pyad_push_v(t, PYAD_OP_EXP, x) == -PYAD_STALE);
     CHECK(pyad_exp(x) == -PYAD_STALE);

@@ -24,7 +24,6 @@ static int64_t leaf(pyad_tape *t, double v)
     return got(t, pyad_push_leaf(t, v));
 }
 
-
 /* The same bits (any NaN matches any NaN). */
 static int same(double a, double b)
 {
@@ -37,25 +36,24 @@ static int same(double a, double b)
 static void report(const char *file, int line, const char *func, const char *what, double a,
                    double b)
 {
-    fprintf(stderr, "%s:%d: %s [%s]: %s: %.17g vs %.17g\n", file, line, func, context, what, a,
-            b);
+    fprintf(stderr, "%s:%d: %s [%s]: %s: %.17g vs %.17g\n", file, line, func, context, what, a, b);
     pyad_test_failures++;
 }
 
-#define CHECK_SAME(x, y)                                                                      \
-    do {                                                                                      \
-        const double x_got = (x), y_want = (y);                                               \
-        if (!same(x_got, y_want))                                                             \
-            report(__FILE__, __LINE__, __func__, #x " same as " #y, x_got, y_want);           \
+#define CHECK_SAME(x, y)                                                                           \
+    do {                                                                                           \
+        const double x_got = (x), y_want = (y);                                                    \
+        if (!same(x_got, y_want))                                                                  \
+            report(__FILE__, __LINE__, __func__, #x " same as " #y, x_got, y_want);                \
     } while (0)
 
 /* Close relative to the larger magnitude, or the same non-finite value. */
-#define CHECK_NEAR(x, y, tol)                                                                 \
-    do {                                                                                      \
-        const double x_got = (x), y_want = (y);                                               \
-        if (!same(x_got, y_want) &&                                                           \
-            !(fabs(x_got - y_want) <= (tol) * (1.0 + fmax(fabs(x_got), fabs(y_want)))))       \
-            report(__FILE__, __LINE__, __func__, #x " near " #y, x_got, y_want);              \
+#define CHECK_NEAR(x, y, tol)                                                                      \
+    do {                                                                                           \
+        const double x_got = (x), y_want = (y);                                                    \
+        if (!same(x_got, y_want) &&                                                                \
+            !(fabs(x_got - y_want) <= (tol) * (1.0 + fmax(fabs(x_got), fabs(y_want)))))            \
+            report(__FILE__, __LINE__, __func__, #x " near " #y, x_got, y_want);                   \
     } while (0)
 
 enum { INFO_IN, INFO_OUT, INFO_INSTR, INFO_SLOTS, INFO_CONST, INFO_SIDE, INFO_GUARD, INFO_BYTES };
@@ -71,8 +69,7 @@ static pyad_program *compile(pyad_tape *t, int64_t nin, const int64_t *in, int64
                              const int64_t *out, const double *out_consts)
 {
     pyad_program *p = NULL;
-    CHECK(pyad_program_new(t, nin, in, nout, out, out_consts, 0, NULL, NULL, NULL, &p) ==
-              PYAD_OK &&
+    CHECK(pyad_program_new(t, nin, in, nout, out, out_consts, 0, NULL, NULL, NULL, &p) == PYAD_OK &&
           p != NULL);
     return p;
 }
@@ -87,9 +84,8 @@ static double *work_for(const pyad_program *p, int64_t points, int64_t dirs, int
 }
 
 /* pyad_program_run with a work buffer sized for `room` points. */
-static int run_room(const pyad_program *p, int64_t room, int64_t k, const double *x,
-                    int64_t nseed, const double *seeds, double *values, double *grads,
-                    int64_t *guards)
+static int run_room(const pyad_program *p, int64_t room, int64_t k, const double *x, int64_t nseed,
+                    const double *seeds, double *values, double *grads, int64_t *guards)
 {
     int64_t nwork = 0;
     double *work = work_for(p, room, 0, &nwork);
@@ -98,8 +94,8 @@ static int run_room(const pyad_program *p, int64_t room, int64_t k, const double
     return st;
 }
 
-static int hvp(const pyad_program *p, const double *x, int64_t ndir, const double *v,
-               double *value, double *grad, double *hv, int64_t *guards)
+static int hvp(const pyad_program *p, const double *x, int64_t ndir, const double *v, double *value,
+               double *grad, double *hv, int64_t *guards)
 {
     int64_t nwork = 0;
     double *work = work_for(p, 1, ndir, &nwork);
@@ -130,7 +126,7 @@ typedef struct entry {
 #define ENTRY_0(NAME, name)
 #define ENTRY_PYAD_NARY(NAME, name)
 #define ENTRY_1(NAME, name) [PYAD_OP_##NAME] = {pyad_##name, NULL, NULL, NULL},
-#define ENTRY_2(NAME, name)                                                                   \
+#define ENTRY_2(NAME, name)                                                                        \
     [PYAD_OP_##NAME] = {NULL, pyad_##name, pyad_##name##_vc, pyad_##name##_cv},
 static const entry entries[PYAD_OP_COUNT] = {
 #define PYAD_OP(NAME, name, ARITY, KEEP, MATH) ENTRY_##ARITY(NAME, name)
@@ -206,8 +202,8 @@ static int expected_hv(int op, enum form form, double a, double b, const double 
 
 static void check_op_form(int op, enum form form)
 {
-    static const double pts[][2] = {{0.6, 0.35}, {1.3, -0.8}, {-0.7, 2.0}, {2.0, 3.0},
-                                    {0.0, 0.0},  {-0.45, 0.5}, {0.3, 0.7}, {-3.0, -1.5}};
+    static const double pts[][2] = {{0.6, 0.35}, {1.3, -0.8},  {-0.7, 2.0}, {2.0, 3.0},
+                                    {0.0, 0.0},  {-0.45, 0.5}, {0.3, 0.7},  {-3.0, -1.5}};
     enum { NPTS = sizeof pts / sizeof pts[0] };
     char buf[64];
     snprintf(buf, sizeof buf, "%s %s", pyad_op_name(op), form_names[form]);
@@ -402,8 +398,8 @@ static void test_composite_batched(void)
     static double v1[K * NOUT], g1[K * NSEED * NIN];
     static int64_t gd1[K];
     for (int q = 0; q < K; q++)
-        CHECK(run_room(p, 1, 1, x + q * NIN, NSEED, seeds, v1 + q * NOUT,
-                       g1 + q * NSEED * NIN, gd1 + q) == PYAD_OK);
+        CHECK(run_room(p, 1, 1, x + q * NIN, NSEED, seeds, v1 + q * NOUT, g1 + q * NSEED * NIN,
+                       gd1 + q) == PYAD_OK);
 
     /* single runs against fresh recordings: one tape per jacobian row */
     int flipped = 0;
@@ -774,8 +770,7 @@ static void test_guards(void)
     const double gc[6] = {0.0, 0.0, 0.0, 1.5, 0.0, 3.0};
     const int gk[3] = {0 | 4, 3 | 4, 2}; /* x < y held, f >= 1.5 held, y > 3 did not */
     pyad_program *p = NULL;
-    CHECK(pyad_program_new(t, 2, (int64_t[]){x, y}, 1, &f, NULL, 3, gh, gc, gk, &p) ==
-          PYAD_OK);
+    CHECK(pyad_program_new(t, 2, (int64_t[]){x, y}, 1, &f, NULL, 3, gh, gc, gk, &p) == PYAD_OK);
     CHECK(info_of(p, INFO_GUARD) == 3);
     const double xs[7][2] = {{1.0, 2.0}, {3.0, 2.0}, {0.5, 2.0}, {0.5, 4.0},
                              {3.0, 4.0}, {NAN, 2.0}, {1.0, NAN}};
@@ -791,8 +786,7 @@ static void test_guards(void)
     const int64_t gh2[2] = {lx, 0};
     const double gc2[2] = {0.0, 0.5};
     const int gk2 = 0 | 4; /* log x < 0.5 */
-    CHECK(pyad_program_new(t, 2, (int64_t[]){x, y}, 1, &f, NULL, 1, gh2, gc2, &gk2, &p) ==
-          PYAD_OK);
+    CHECK(pyad_program_new(t, 2, (int64_t[]){x, y}, 1, &f, NULL, 1, gh2, gc2, &gk2, &p) == PYAD_OK);
     CHECK(info_of(p, INFO_INSTR) == 2);
     const double xs2[3][2] = {{1.0, 2.0}, {2.0, 2.0}, {-1.0, 2.0}}; /* log(-1) is NaN */
     CHECK(run_room(p, 3, 3, &xs2[0][0], 0, NULL, NULL, NULL, guards) == PYAD_OK);
@@ -856,8 +850,7 @@ static void test_errors(void)
 
     /* stale handles and handles of another tape, as inputs, outputs, guard operands */
     const int64_t foreign_in[2] = {x, xu}, zero_in[2] = {x, 0}, past[2] = {x, f + 1000};
-    CHECK(pyad_program_new(t, 2, foreign_in, 1, &f, NULL, 0, NULL, NULL, NULL, &p) ==
-          PYAD_STALE);
+    CHECK(pyad_program_new(t, 2, foreign_in, 1, &f, NULL, 0, NULL, NULL, NULL, &p) == PYAD_STALE);
     CHECK(pyad_program_new(t, 2, zero_in, 1, &f, NULL, 0, NULL, NULL, NULL, &p) == PYAD_STALE);
     CHECK(pyad_program_new(t, 2, past, 1, &f, NULL, 0, NULL, NULL, NULL, &p) == PYAD_STALE);
     CHECK(pyad_program_new(t, 2, in, 1, &xu, NULL, 0, NULL, NULL, NULL, &p) == PYAD_STALE);
@@ -871,8 +864,7 @@ static void test_errors(void)
     const int64_t prim = got(t, pyad_push_primitive(t, 2, in, pc, 5.0, pp));
     const int64_t above = got(t, pyad_exp(got(t, pyad_mul_vc(prim, 0.1))));
     len += 3;
-    CHECK(pyad_program_new(t, 2, in, 1, &above, NULL, 0, NULL, NULL, NULL, &p) ==
-          PYAD_NOREPLAY);
+    CHECK(pyad_program_new(t, 2, in, 1, &above, NULL, 0, NULL, NULL, NULL, &p) == PYAD_NOREPLAY);
     CHECK(p == NULL && strlen(pyad_tape_errmsg(t)) > 0);
     const int64_t pg[2] = {prim, 0};
     CHECK(pyad_program_new(t, 2, in, 1, &f, NULL, 1, pg, NULL, &kind, &p) == PYAD_NOREPLAY);
@@ -888,8 +880,7 @@ static void test_errors(void)
     const int64_t need1 = pyad_program_work(p, 1, 0);
     CHECK(need1 > 0 && need1 <= nwork);
     CHECK(pyad_program_run(p, 1, x0, 1, &seed, vals, g, &guard, work, need1) == PYAD_OK);
-    CHECK(pyad_program_run(p, 1, x0, 1, &seed, vals, g, &guard, work, need1 - 1) ==
-          PYAD_MISUSE);
+    CHECK(pyad_program_run(p, 1, x0, 1, &seed, vals, g, &guard, work, need1 - 1) == PYAD_MISUSE);
     CHECK(pyad_program_run(p, 1, x0, 1, &seed, vals, g, &guard, work, 0) == PYAD_MISUSE);
     CHECK(pyad_program_run(p, 1, x0, 1, &seed, vals, g, &guard, work, -5) == PYAD_MISUSE);
     CHECK(pyad_program_run(NULL, 1, x0, 1, &seed, vals, g, &guard, work, nwork) == PYAD_MISUSE);
@@ -897,8 +888,7 @@ static void test_errors(void)
     CHECK(pyad_program_run(p, 1, NULL, 1, &seed, vals, g, &guard, work, nwork) == PYAD_MISUSE);
     CHECK(pyad_program_run(p, 1, x0, -1, &seed, vals, g, &guard, work, nwork) == PYAD_MISUSE);
     CHECK(pyad_program_run(p, 1, x0, 1, NULL, vals, g, &guard, work, nwork) == PYAD_MISUSE);
-    CHECK(pyad_program_run(p, 1, x0, 1, &seed, vals, NULL, &guard, work, nwork) ==
-          PYAD_MISUSE);
+    CHECK(pyad_program_run(p, 1, x0, 1, &seed, vals, NULL, &guard, work, nwork) == PYAD_MISUSE);
     CHECK(pyad_program_run(p, 1, x0, 1, &seed, vals, g, &guard, NULL, nwork) == PYAD_MISUSE);
     const int64_t hneed = pyad_program_work(p, 1, 2);
     CHECK(pyad_program_hvp(p, x0, 2, dirs, vals, g, hv, NULL, work, hneed) == PYAD_OK);
@@ -918,7 +908,8 @@ static void test_errors(void)
     CHECK(pyad_program_work(p, 1, 0) < pyad_program_work(p, 2, 0));
     CHECK(pyad_program_work(p, 1, 1) < pyad_program_work(p, 1, 2));
     int64_t info[8];
-    CHECK(pyad_program_info(NULL, info) == PYAD_MISUSE && pyad_program_info(p, NULL) == PYAD_MISUSE);
+    CHECK(pyad_program_info(NULL, info) == PYAD_MISUSE &&
+          pyad_program_info(p, NULL) == PYAD_MISUSE);
     pyad_program_free(p);
     free(work);
 
@@ -1014,7 +1005,8 @@ static void test_reused_segments(void)
     context = "";
 }
 
-/* ---- softmax groups whose segments were reused ------------------------------------------------ */
+/* ---- softmax groups whose segments were reused ------------------------------------------------
+ */
 
 /* The segment of a record: handles of one tape generation differ only in their slot, whose
    high bits name the segment (the frontend uses the same rule). */

@@ -16,13 +16,12 @@
 
 static const char *context = "";
 
-#define CHECKC(cond)                                                                          \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "%s:%d: [%s] CHECK(%s) failed\n", __FILE__, __LINE__, context,    \
-                    #cond);                                                                   \
-            pyad_test_failures++;                                                             \
-        }                                                                                     \
+#define CHECKC(cond)                                                                               \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: [%s] CHECK(%s) failed\n", __FILE__, __LINE__, context, #cond); \
+            pyad_test_failures++;                                                                  \
+        }                                                                                          \
     } while (0)
 
 static int64_t leaf(pyad_tape *t, double v)
@@ -107,18 +106,18 @@ static int run(const pyad_program *p, int64_t room, int64_t k, const double *x, 
         seeds[j * nout + j] = 1.0;
     const int64_t nwork = pyad_program_work(p, room, 0);
     double *work = malloc((size_t)(nwork > 0 ? nwork : 1) * sizeof *work);
-    const int st = nwork > 0 && work != NULL
-                       ? pyad_program_run(p, k, x, nout, seeds, vals, nout ? grads : NULL,
-                                          guards, work, nwork)
-                       : PYAD_NOMEM;
+    const int st =
+        nwork > 0 && work != NULL
+            ? pyad_program_run(p, k, x, nout, seeds, vals, nout ? grads : NULL, guards, work, nwork)
+            : PYAD_NOMEM;
     (void)nin;
     free(work);
     free(seeds);
     return st;
 }
 
-static int hvp(const pyad_program *p, const double *x, int64_t ndir, const double *v,
-               double *value, double *grad, double *hv, int64_t *guard)
+static int hvp(const pyad_program *p, const double *x, int64_t ndir, const double *v, double *value,
+               double *grad, double *hv, int64_t *guard)
 {
     const int64_t nwork = pyad_program_work(p, 1, ndir);
     double *work = malloc((size_t)(nwork > 0 ? nwork : 1) * sizeof *work);
@@ -277,8 +276,8 @@ static void build_zoo(zoo *z, const double *x)
 static pyad_program *zoo_program(zoo *z, int64_t nout, const int64_t *out, const double *oc)
 {
     pyad_program *p = NULL;
-    CHECKC(pyad_program_new(z->t, ZOO_IN, z->in, nout, out, oc, ZOO_GUARDS, z->guard_h,
-                            z->guard_c, z->guard_kind, &p) == PYAD_OK);
+    CHECKC(pyad_program_new(z->t, ZOO_IN, z->in, nout, out, oc, ZOO_GUARDS, z->guard_h, z->guard_c,
+                            z->guard_kind, &p) == PYAD_OK);
     return p;
 }
 
@@ -333,7 +332,7 @@ static pyad_program *random_program(pyad_tape *t, int nin, int nrec, double *x0)
         x0[i] = uniform(0.2, 0.9);
         h[n++] = in[i] = leaf(t, x0[i]);
     }
-    static const int safe1[] = {PYAD_OP_NEG, PYAD_OP_TANH, PYAD_OP_SIN, PYAD_OP_SIGMOID,
+    static const int safe1[] = {PYAD_OP_NEG,  PYAD_OP_TANH,     PYAD_OP_SIN, PYAD_OP_SIGMOID,
                                 PYAD_OP_ATAN, PYAD_OP_SOFTPLUS, PYAD_OP_ABS, PYAD_OP_RELU};
     static const int safe2[] = {PYAD_OP_ADD, PYAD_OP_SUB, PYAD_OP_MUL, PYAD_OP_HYPOT,
                                 PYAD_OP_ATAN2};
@@ -495,8 +494,8 @@ static void test_corruption(void)
     zoo z;
     build_zoo(&z, x0);
     context = "corrupt zoo";
-    const int64_t few[6] = {z.out[0], z.out[30], z.out[z.nout - 6], z.out[z.nout - 5],
-                            z.out[z.nout - 4], z.out[z.nout - 3]};
+    const int64_t few[6] = {z.out[0],          z.out[30],         z.out[z.nout - 6],
+                            z.out[z.nout - 5], z.out[z.nout - 4], z.out[z.nout - 3]};
     pyad_program *p = zoo_program(&z, 6, few, NULL);
     corrupt_everywhere(p);
     pyad_program_free(p);
@@ -564,8 +563,7 @@ static void begin(blob *w, uint32_t nin, uint32_t nrec, uint32_t nside)
 
 /* Closes the code section, adds the constants, outputs and guards, sets the sizes and
    seals it. */
-static void end(blob *w, uint32_t nout, const uint32_t *out, uint32_t nguard,
-                const uint32_t *guard)
+static void end(blob *w, uint32_t nout, const uint32_t *out, uint32_t nguard, const uint32_t *guard)
 {
     const uint32_t code = (uint32_t)(w->n - w->code);
     put64(w, 0);
@@ -613,8 +611,14 @@ static void expect_ok(const blob *w)
     pyad_program_free(p);
 }
 
-enum { ADD = PYAD_OP_ADD, SIN = PYAD_OP_SIN, SUM = PYAD_OP_SUM, DOT = PYAD_OP_DOT,
-       LSE = PYAD_OP_LOGSUMEXP, SOFTMAX = PYAD_OP_SOFTMAX };
+enum {
+    ADD = PYAD_OP_ADD,
+    SIN = PYAD_OP_SIN,
+    SUM = PYAD_OP_SUM,
+    DOT = PYAD_OP_DOT,
+    LSE = PYAD_OP_LOGSUMEXP,
+    SOFTMAX = PYAD_OP_SOFTMAX
+};
 #define VC (1u << 6)
 #define CV (2u << 6)
 

@@ -28,9 +28,9 @@ static void *use_elsewhere(void *p)
     arg->y = pyad_push_v(arg->t, PYAD_OP_EXP, arg->x);
     arg->backward = pyad_backward(arg->t, arg->y, 1.0);
     /* this thread's failure, and its own message */
-    arg->errmsg_ok = pyad_push_v(arg->t, PYAD_OP_LOG, pyad_push_leaf(arg->t, -1.0)) ==
-                         -(int64_t)PYAD_DOMAIN &&
-                     strstr(pyad_tape_errmsg(arg->t), "log(-1)") != NULL;
+    arg->errmsg_ok =
+        pyad_push_v(arg->t, PYAD_OP_LOG, pyad_push_leaf(arg->t, -1.0)) == -(int64_t)PYAD_DOMAIN &&
+        strstr(pyad_tape_errmsg(arg->t), "log(-1)") != NULL;
     return NULL;
 }
 
@@ -77,8 +77,8 @@ static void *record_chain(void *p)
                this thread's record, whose value says whose it is */
             pthread_mutex_lock(arg->lock);
             double y = NAN;
-            arg->failures += pyad_tape_opened(arg->t, &r) != PYAD_OK ||
-                             pyad_get_value(arg->t, r, &y) != PYAD_OK;
+            arg->failures +=
+                pyad_tape_opened(arg->t, &r) != PYAD_OK || pyad_get_value(arg->t, r, &y) != PYAD_OK;
             pthread_mutex_unlock(arg->lock);
             arg->failures += y != arg->start + i + 1;
         }
@@ -115,8 +115,7 @@ static void test_opened_and_pin_current(void)
     CHECK(pyad_tape_opened(t, NULL) == PYAD_MISUSE);
     CHECK(pyad_tape_opened(u, &h) == PYAD_OK); /* u's creation opened its first segment */
     CHECK(pyad_tape_opened(t, &h) == PYAD_MISUSE);
-    CHECK(pyad_tape_segment(u, &seg) == PYAD_OK && pyad_tape_opened(u, &h) == PYAD_OK &&
-          h == seg);
+    CHECK(pyad_tape_segment(u, &seg) == PYAD_OK && pyad_tape_opened(u, &h) == PYAD_OK && h == seg);
     const int64_t x = got(t, pyad_push_leaf(t, 1.0));
     int64_t r = x;
     for (int i = 0; r != -(int64_t)PYAD_SEGMENT; i++)
@@ -129,8 +128,8 @@ static void test_opened_and_pin_current(void)
     CHECK(pyad_tape_unpin(t, seg) == PYAD_OK && pyad_tape_unpin(t, first) == PYAD_OK);
     CHECK(pyad_tape_unpin(t, first) == PYAD_MISUSE); /* both pins released: none left */
     CHECK(pyad_tape_reset(t) == PYAD_OK);
-    CHECK(pyad_tape_opened(t, &h) == PYAD_OK && pyad_tape_segment(t, &seg) == PYAD_OK &&
-          h == seg && h != first);
+    CHECK(pyad_tape_opened(t, &h) == PYAD_OK && pyad_tape_segment(t, &seg) == PYAD_OK && h == seg &&
+          h != first);
     /* an empty current segment can be pinned too */
     CHECK(pyad_tape_pin_current(t, &seg) == PYAD_OK && seg == h);
     CHECK(pyad_tape_unpin(t, seg) == PYAD_OK);
