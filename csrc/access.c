@@ -17,14 +17,20 @@
             return st_;                                                                            \
     } while (0)
 
-int pyad_get_value(pyad_tape *t, int64_t h, double *out)
+/* The value, or with `grad` set the grad, of the record h names. */
+static int get_number(pyad_tape *t, int64_t h, int grad, double *out)
 {
     uint32_t s = 0;
     RESOLVE_OR_RETURN(t, h, s);
     if (out == NULL)
         return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
-    *out = t->val[s];
+    *out = grad ? t->grad[s] : t->val[s];
     return PYAD_OK;
+}
+
+int pyad_get_value(pyad_tape *t, int64_t h, double *out)
+{
+    return get_number(t, h, 0, out);
 }
 
 int pyad_set_value(pyad_tape *t, int64_t h, double v)
@@ -42,12 +48,7 @@ int pyad_set_value(pyad_tape *t, int64_t h, double v)
 
 int pyad_get_grad(pyad_tape *t, int64_t h, double *out)
 {
-    uint32_t s = 0;
-    RESOLVE_OR_RETURN(t, h, s);
-    if (out == NULL)
-        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
-    *out = t->grad[s];
-    return PYAD_OK;
+    return get_number(t, h, 1, out);
 }
 
 int pyad_set_grad(pyad_tape *t, int64_t h, double g)

@@ -71,11 +71,9 @@ static void collect(pyad_tape *t, uint8_t *mark)
 
 int pyad_tape_segment(pyad_tape *t, int64_t *out)
 {
-    int st = pyad__enter(t);
+    const int st = pyad__enter_out(t, out);
     if (st != PYAD_OK)
         return st;
-    if (out == NULL)
-        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
     *out = pyad__handle(t, t->cur << PYAD_CHUNK_BITS);
     return PYAD_OK;
 }
@@ -94,11 +92,9 @@ int pyad_tape_adopt(pyad_tape *t, int64_t h)
 
 int pyad_tape_pin_current(pyad_tape *t, int64_t *out)
 {
-    int st = pyad__enter(t);
+    const int st = pyad__enter_out(t, out);
     if (st != PYAD_OK)
         return st;
-    if (out == NULL)
-        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
     pyad_chunk *ch = &t->chunks[t->cur];
     if (ch->pins == UINT32_MAX)
         return pyad__fail(t, PYAD_FULL, "too many pins on one segment");

@@ -191,6 +191,15 @@ static inline int pyad__enter(pyad_tape *t)
     return PYAD_OK;
 }
 
+/* pyad__enter, then MISUSE if the caller's out-pointer is NULL. */
+static inline int pyad__enter_out(pyad_tape *t, const void *out)
+{
+    const int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    return out == NULL ? pyad__fail(t, PYAD_MISUSE, "NULL out-pointer") : PYAD_OK;
+}
+
 /* The slot a handle names, if it is a live record of this tape generation. */
 static inline int pyad__resolve(pyad_tape *t, int64_t h, uint32_t *slot)
 {

@@ -1,7 +1,8 @@
 /*
  * ops.c - the op table's own tables (names, arities) and each op evaluated on plain numbers:
  * the kernels that building a program (constant partials) and the pyad_eval entry points
- * use, expanded from the rows of ops.def.
+ * use, expanded from the rows of ops.def; and the messages that name an op whose operands
+ * were refused or whose result debug mode refused.
  */
 #include "internal.h"
 #include "opfuncs.h"

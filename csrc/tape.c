@@ -115,22 +115,18 @@ int pyad_tape_reset(pyad_tape *t)
 
 int pyad_tape_len(pyad_tape *t, int64_t *out)
 {
-    int st = pyad__enter(t);
+    const int st = pyad__enter_out(t, out);
     if (st != PYAD_OK)
         return st;
-    if (out == NULL)
-        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
     *out = (int64_t)t->nrecords;
     return PYAD_OK;
 }
 
 int pyad_tape_nbytes(pyad_tape *t, int64_t *out)
 {
-    int st = pyad__enter(t);
+    const int st = pyad__enter_out(t, out);
     if (st != PYAD_OK)
         return st;
-    if (out == NULL)
-        return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
     const size_t n = pyad__tape_bytes(t);
     *out = (int64_t)n;
     return PYAD_OK;
