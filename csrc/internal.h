@@ -110,8 +110,9 @@ struct pyad_tape {
 
     int debug;           /* refuse records with a non-finite value or partial */
     int64_t max_bytes;   /* growth past this many bytes (pyad_tape_nbytes) fails; 0: no cap */
-    /* Taken by the Python frontend's locked entry points (pyad/_build.py) where the
-       interpreter has no GIL; the C library itself never takes it. */
+    /* Taken by the Python frontend's locked entry points (pyad/_build.py), which it binds
+       where the interpreter has no GIL or PYAD_TAPE_LOCKS=1 asks for them; the C library
+       itself never takes it. */
     pthread_mutex_t lock;
 };
 
