@@ -27,6 +27,7 @@ MAX_VARIANTS = 16  # traces kept per Function, for inputs on different sides of 
 BLOCK_BYTES = 32 << 20  # work buffer per block of points: about the L3 (32 MiB); measured best
 ONE_SEED = np.ones((1, 1))  # the seed of a scalar function's one reverse sweep
 ONE_SEED.flags.writeable = False
+_ONE_SEED_C = ffi.from_buffer("double[]", ONE_SEED)
 # Replays of at least this many instruction-passes (points x instructions x (1 + reverse
 # sweeps); instructions x (1 + directions) for hvp) release the GIL. Releasing and retaking
 # it costs ~0.2 us when no other thread wants it (measured on a one-point replay of 15
@@ -133,6 +134,8 @@ class Program:
         self.instructions = self.info["instructions"]
         self.per_point = int(_work(p, 2, 0) - _work(p, 1, 0))
         self._spare: list[FloatArray] = []
+        self._kits: list[tuple[Any, ...]] = []
+        self._run_point = _run_nogil if 2 * self.instructions >= _RELEASE_WORK else _run
 
     def work(self, points: int, directions: int = 0) -> tuple[FloatArray, int]:
         """A work buffer for a block of points (or for hvp's directions), and the doubles of it
@@ -181,6 +184,38 @@ class Program:
         self._spare.append(work)
         check(status)
         return values, grads, guards
+
+    def value_and_grad_point(self, x: FloatArray) -> tuple[float, FloatArray, int]:
+        """Value, gradient and guard result at one point: ``run`` with ``x`` of shape (n,)
+        and the one seed, the same C call, for the small functions an optimiser calls
+        millions of times. x must be a C-contiguous float64 array of n_inputs. What
+        ``run`` makes at every call (the output arrays, their C views, a work buffer) comes
+        from a kit kept for the next call; only the gradient is a new array."""
+        try:
+            kit = self._kits.pop()  # the caller's alone until it goes back, as in work()
+        except IndexError:
+            kit = self._kit()
+        values, grads, guards, c_values, c_grads, c_guards, _work_array, c_work, nwork = kit
+        status = self._run_point(
+            self.p, 1, ffi.from_buffer("double[]", x), 1, _ONE_SEED_C, c_values, c_grads,
+            c_guards, c_work, nwork,
+        )  # fmt: skip
+        value, grad, failed = float(values[0]), grads.copy(), int(guards[0])
+        self._kits.append(kit)
+        check(status)
+        return value, grad, failed
+
+    def _kit(self) -> tuple[Any, ...]:
+        """The arrays of one single-point replay and their C views (value_and_grad_point)."""
+        values, grads = np.empty(1), np.empty(self.n_inputs)
+        guards = np.empty(1, dtype=np.int64)
+        nwork = int(_work(self.p, 1, 0))
+        work = np.empty(nwork)
+        return (
+            values, grads, guards, ffi.from_buffer("double[]", values),
+            ffi.from_buffer("double[]", grads), ffi.from_buffer("int64_t[]", guards), work,
+            ffi.from_buffer("double[]", work), nwork,
+        )  # fmt: skip
 
     def hvp(self, x: FloatArray, v: FloatArray) -> tuple[float, FloatArray, FloatArray, int]:
         """Value, gradient, H @ v[d] for each row d of v (ndir, n), and the guard result."""

@@ -60,6 +60,7 @@ from pyad.var import _PACKAGE_DIR
 # RetraceWarning: once retraces are most of the points evaluated, after at least this many
 # points (a few retraces while the kept traces fill up are normal).
 _WARN_AFTER = 20
+_FLOAT64 = np.dtype(np.float64)
 _COUNTED = ("input", "output", "instruction", "guard")  # what the repr counts
 
 
@@ -110,6 +111,10 @@ class Function:
         self._evaluated = 0
         self._warned = False
         self._programs = programs
+        # The shape of one point where value_and_grad may take the short way: (n,) for a
+        # scalar fn (every trace has the first one's inputs and output shape), else None.
+        first = programs[0]
+        self._point_shape = (first.n_inputs,) if first.scalar else None
         # Held while the kept traces or the retrace count change, and while tracing; readers
         # take self._programs[0] without it (one list read, and the program stays alive in
         # their frame even if another thread drops it from the list).
@@ -184,6 +189,16 @@ class Function:
     def value_and_grad(self, x: npt.ArrayLike) -> tuple[Union[float, FloatArray], FloatArray]:
         """(fn(x), gradient): (float, (n,)), or ((k,), (k, n)) for k points. Fits
         ``scipy.optimize.minimize(F.value_and_grad, x0, jac=True)``."""
+        if (  # one point as optimisers pass it: the short way, the same C replay
+            type(x) is np.ndarray
+            and x.dtype is _FLOAT64
+            and x.shape == self._point_shape
+            and x.flags.c_contiguous
+        ):
+            value, grad, failed = self._programs[0].value_and_grad_point(x)
+            if not failed:
+                self._evaluated += 1
+                return value, grad
         self._need_scalar("value_and_grad")
         pts, batched = self._points(x)
         values, grads = self._evaluate(pts, ONE_SEED)

@@ -1374,7 +1374,8 @@ def test_calls_from_several_threads_agree() -> None:
     F = pyad.compile(mlp, np.linspace(-1, 1, MLP_INPUTS))
     rng = random.Random(2)
     points = [np.array([rng.uniform(-1, 1) for _ in range(MLP_INPUTS)]) for _ in range(8)]
-    want = [F.value_and_grad(x) for x in points]
+    # by the batch path; each thread's calls of one point take the short way, with its kits
+    want = list(zip(*F.value_and_grad(np.stack(points))))
     errors: list[BaseException] = []
 
     def work() -> None:
@@ -1392,6 +1393,36 @@ def test_calls_from_several_threads_agree() -> None:
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+def test_one_point_takes_a_short_way_to_the_batch_paths_bits() -> None:
+    """value_and_grad of one C-contiguous float64 point of the right length takes a short way
+    (Program.value_and_grad_point, with output arrays and a work buffer kept between calls).
+    It gives the batch path's bits, a new gradient array at every call, falls back to the
+    general path where a guard fails, and leaves every other input to the general path."""
+    fn = lambda v: (v[0] * v[1] if v[0] > 0 else pyad.exp(v[1]) - v[0]) + pyad.sin(v[2]) * v[0]  # noqa: E731
+    F = pyad.compile(fn, [1.0, 2.0, 3.0])
+    xs = np.random.default_rng(5).normal(size=(40, 3))  # both sides of the guard
+    want_values, want_grads = F.value_and_grad(xs)
+    grads = []
+    for x, want_value, want_grad in zip(xs, want_values, want_grads):
+        value, grad = F.value_and_grad(np.ascontiguousarray(x))
+        assert type(value) is float and value == want_value and np.array_equal(grad, want_grad)
+        grads.append(grad)
+    assert all(np.array_equal(g, w) for g, w in zip(grads, want_grads))  # none overwritten
+    assert F.retraces == 1
+    x = xs[7]
+    want = F.value_and_grad(x.copy())
+    others = (x.tolist(), np.asfortranarray(xs)[7], x.astype(">f8"), np.array(x, order="F"))
+    assert not np.asfortranarray(xs)[7].flags.c_contiguous
+    for other in others:
+        value, grad = F.value_and_grad(other)
+        assert value == want[0] and np.array_equal(grad, want[1]), type(other)
+    with pytest.raises(ValueError, match=r"shape \(3,\) or \(k, 3\)"):
+        F.value_and_grad(np.zeros(4))
+    pair = pyad.compile(lambda v: [v[0], v[1]], [1.0, 2.0])
+    with pytest.raises(ValueError, match="needs fn to return one Var"):
+        pair.value_and_grad(np.zeros(2))
 
 
 def test_hvp_skips_zero_adjoints_like_the_gradient() -> None:
