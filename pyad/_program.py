@@ -185,28 +185,30 @@ class Program:
         check(status)
         return values, grads, guards
 
-    def value_and_grad_point(self, x: FloatArray) -> tuple[float, FloatArray, int]:
-        """Value, gradient and guard result at one point: ``run`` with ``x`` of shape (n,)
-        and the one seed, the same C call, for the small functions an optimiser calls
-        millions of times. x must be a C-contiguous float64 array of n_inputs. What
-        ``run`` makes at every call (the output arrays, their C views, a work buffer) comes
-        from a kit kept for the next call; only the gradient is a new array."""
+    def point(self, x: FloatArray, grad: bool) -> tuple[float, FloatArray | None, int]:
+        """A scalar fn's value, its gradient if ``grad`` (else None), and the guard result at
+        one point: ``run`` with ``x`` of shape (n,) and the one seed or none, the same C
+        call, for the small functions an optimiser calls millions of times. x must be a
+        C-contiguous float64 array of n_inputs. What ``run`` makes at every call (the
+        output arrays, their C views, a work buffer) comes from a kit kept for the next
+        call; only the gradient is a new array."""
         try:
             kit = self._kits.pop()  # the caller's alone until it goes back, as in work()
         except IndexError:
             kit = self._kit()
         values, grads, guards, c_values, c_grads, c_guards, _work_array, c_work, nwork = kit
         status = self._run_point(
-            self.p, 1, ffi.from_buffer("double[]", x), 1, _ONE_SEED_C, c_values, c_grads,
+            self.p, 1, ffi.from_buffer("double[]", x), int(grad),
+            _ONE_SEED_C if grad else ffi.NULL, c_values, c_grads if grad else ffi.NULL,
             c_guards, c_work, nwork,
         )  # fmt: skip
-        value, grad, failed = float(values[0]), grads.copy(), int(guards[0])
+        value, g, failed = float(values[0]), grads.copy() if grad else None, int(guards[0])
         self._kits.append(kit)
         check(status)
-        return value, grad, failed
+        return value, g, failed
 
     def _kit(self) -> tuple[Any, ...]:
-        """The arrays of one single-point replay and their C views (value_and_grad_point)."""
+        """The arrays of one single-point replay and their C views (see point)."""
         values, grads = np.empty(1), np.empty(self.n_inputs)
         guards = np.empty(1, dtype=np.int64)
         nwork = int(_work(self.p, 1, 0))

@@ -179,6 +179,11 @@ class Function:
     # -- evaluation -------------------------------------------------------------------------
     def __call__(self, x: npt.ArrayLike) -> Union[float, FloatArray]:
         """fn at x: a float (scalar fn) or array (m,); with k points, (k,) or (k, m)."""
+        if self._is_one_point(x):
+            value, _, failed = self._programs[0].point(x, grad=False)  # type: ignore[arg-type]
+            if not failed:
+                self._evaluated += 1
+                return value
         pts, batched = self._points(x)
         values, _ = self._evaluate(pts, None)
         out = values[:, 0] if self.scalar else values
@@ -189,16 +194,11 @@ class Function:
     def value_and_grad(self, x: npt.ArrayLike) -> tuple[Union[float, FloatArray], FloatArray]:
         """(fn(x), gradient): (float, (n,)), or ((k,), (k, n)) for k points. Fits
         ``scipy.optimize.minimize(F.value_and_grad, x0, jac=True)``."""
-        if (  # one point as optimisers pass it: the short way, the same C replay
-            type(x) is np.ndarray
-            and x.dtype is _FLOAT64
-            and x.shape == self._point_shape
-            and x.flags.c_contiguous
-        ):
-            value, grad, failed = self._programs[0].value_and_grad_point(x)
+        if self._is_one_point(x):
+            value, grad, failed = self._programs[0].point(x, grad=True)  # type: ignore[arg-type]
             if not failed:
                 self._evaluated += 1
-                return value, grad
+                return value, grad  # type: ignore[return-value]
         self._need_scalar("value_and_grad")
         pts, batched = self._points(x)
         values, grads = self._evaluate(pts, ONE_SEED)
@@ -277,6 +277,18 @@ class Function:
         return parallel.map_points(self, x, executor, method=method, chunks=chunks)
 
     # -- internals --------------------------------------------------------------------------
+    def _is_one_point(self, x: object) -> bool:
+        """Is x one point of a scalar fn as optimisers pass it (a C-contiguous float64 array
+        of shape (n,))? Then a call takes the short way, Program.point: the same C replay
+        without the general path's conversions and allocations; where a guard fails there,
+        the general path runs."""
+        return (
+            type(x) is np.ndarray
+            and x.dtype is _FLOAT64
+            and x.shape == self._point_shape
+            and x.flags.c_contiguous
+        )
+
     def _need_scalar(self, what: str) -> None:
         if not self.scalar:
             raise ValueError(f"{what} needs fn to return one Var; this fn returns a sequence")

@@ -1396,9 +1396,9 @@ def test_calls_from_several_threads_agree() -> None:
 
 
 def test_one_point_takes_a_short_way_to_the_batch_paths_bits() -> None:
-    """value_and_grad of one C-contiguous float64 point of the right length takes a short way
-    (Program.value_and_grad_point, with output arrays and a work buffer kept between calls).
-    It gives the batch path's bits, a new gradient array at every call, falls back to the
+    """F(x) and value_and_grad of one C-contiguous float64 point of the right length take a
+    short way (Program.point, with output arrays and a work buffer kept between calls). It
+    gives the batch path's bits, a new gradient array at every call, falls back to the
     general path where a guard fails, and leaves every other input to the general path."""
     fn = lambda v: (v[0] * v[1] if v[0] > 0 else pyad.exp(v[1]) - v[0]) + pyad.sin(v[2]) * v[0]  # noqa: E731
     F = pyad.compile(fn, [1.0, 2.0, 3.0])
@@ -1408,6 +1408,7 @@ def test_one_point_takes_a_short_way_to_the_batch_paths_bits() -> None:
     for x, want_value, want_grad in zip(xs, want_values, want_grads):
         value, grad = F.value_and_grad(np.ascontiguousarray(x))
         assert type(value) is float and value == want_value and np.array_equal(grad, want_grad)
+        assert F(np.ascontiguousarray(x)) == want_value
         grads.append(grad)
     assert all(np.array_equal(g, w) for g, w in zip(grads, want_grads))  # none overwritten
     assert F.retraces == 1
@@ -1417,7 +1418,7 @@ def test_one_point_takes_a_short_way_to_the_batch_paths_bits() -> None:
     assert not np.asfortranarray(xs)[7].flags.c_contiguous
     for other in others:
         value, grad = F.value_and_grad(other)
-        assert value == want[0] and np.array_equal(grad, want[1]), type(other)
+        assert value == want[0] == F(other) and np.array_equal(grad, want[1]), type(other)
     with pytest.raises(ValueError, match=r"shape \(3,\) or \(k, 3\)"):
         F.value_and_grad(np.zeros(4))
     pair = pyad.compile(lambda v: [v[0], v[1]], [1.0, 2.0])
