@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import harness, peers, replay
+from bench import calls, harness, peers, replay
 from bench.workloads import WORKLOADS
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -229,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(replay.format_table(result), flush=True)
         report["replay"] = result
+        small = calls.run(args.quick, _progress, repeats=args.replay_repeats)
+        print()
+        print(calls.format_table(small), flush=True)
+        report["small_functions"] = small
     if args.micro:
         from bench import micro
 
@@ -246,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         k
         for k, wr in report.get("replay", {}).get("workloads", {}).items()
         if not wr["checks"]["ok"]
+    ]
+    failed += [
+        f"small n={n}"
+        for n, size in report.get("small_functions", {}).get("sizes", {}).items()
+        if not size["ok"]
     ]
     if failed:  # a wrong replay makes every figure of it meaningless: fail loudly (CI smoke)
         _progress(f"replay correctness checks FAILED for {failed}\n")

@@ -34,6 +34,8 @@ REPLAY_LABELS = {
     "rogozhnikov": "Rogozhnikov C tape",
     "handwritten": "hand-written C",
     "pyad_batched": "pyad (batched x64)",
+    "casadi": "CasADi",
+    "jax": "JAX",
 }
 #: Engine names of the older ``workloads[W].engines`` dicts as the chart labels them.
 ENGINE_LABELS = {"reference": "pyad.reference", "float": "float floor"}

@@ -11,7 +11,11 @@ machine hits all alike), per call:
 * the Rogozhnikov C tape's replay and the hand-written C value and gradient (bench/cpeers.py):
   the design pyad is compared with, and the floor;
 * ``F.value_and_grad(X)`` with X of shape (64, n) (W1, W2): the batched replay, per point;
-* ``F.hvp(x, v)``: a Hessian-vector product, relative to one value-and-gradient.
+* ``F.hvp(x, v)``: a Hessian-vector product, relative to one value-and-gradient;
+* CasADi's ``Function`` (its SX virtual machine) and ``jax.jit(jax.value_and_grad(...))``,
+  when installed (bench/peers): the other engines that replay a recorded graph without
+  Python, JAX's on whole arrays. JAX runs W5 at a reduced size (bench/peers/jax_peer.py),
+  its figure divided by pyad's record count at that size.
 
 Times are per op, op = one pyad record (:func:`bench.cpeers.ops_count`), the same denominator
 for every engine; min and median over the repeats, and ratios of one run (what carries over:
@@ -40,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 import pyad
-from bench import cpeers
+from bench import cpeers, peers
 from bench.harness import TINY, max_rel_diff
 from bench.workloads import W5_OPS, WORKLOADS
 
@@ -69,7 +73,9 @@ PEER_RTOL = 1e-9
 HVP_RTOL = 1e-4
 NS = 1e9
 
-ENGINES = ("pyad", "rogozhnikov", "handwritten", "pyad_batched", "pyad_hvp")
+#: the peers whose own compiled replay joins the tables when installed: key, adapter, column
+PEER_REPLAYS = (("casadi", "casadi_peer", "CasADi"), ("jax", "jax_peer", "JAX jit"))
+ENGINES = ("pyad", "rogozhnikov", "handwritten", "casadi", "jax", "pyad_batched", "pyad_hvp")
 
 
 @dataclass
@@ -188,6 +194,48 @@ def _checks(
     return out
 
 
+def scaled_diff(actual: FloatArray, expected: FloatArray) -> float:
+    """The largest |a - e| over max(|e|, 1e-4 max|e|, tiny): relative where an entry is not
+    tiny beside the gradient's largest, on that largest's scale where it is. A reverse sweep
+    is accurate to rounding of the gradient as a whole, not entry by entry (a saturated
+    softmax's adjoints: tests/test_bench_peers_jax_casadi.py)."""
+    e = np.abs(expected)
+    scale = np.maximum(e, max(1e-4 * float(np.max(e, initial=0.0)), TINY))
+    return float(np.max(np.abs(actual - expected) / scale, initial=0.0))
+
+
+def _peer_replay(
+    key: str, adapter: str, workload: str, size: int, progress: Progress
+) -> tuple[_Timed | None, dict[str, Any]]:
+    """An installed peer's compiled replay of the workload: its timed call, and what the
+    tables say of it (the size it ran at, its compile time, its agreement with a fresh pyad
+    recording at that size), or why there is none."""
+    module, why = peers.load(adapter)
+    if module is None:
+        return None, {"error": why}
+    if workload not in module.WORKLOADS:
+        return None, {"error": f"no {workload} in bench/peers/{adapter}.py"}
+    peer_size = module.max_size(workload, size) if hasattr(module, "max_size") else size
+    try:
+        start = time.perf_counter()
+        replay = module.compile(workload, peer_size)
+        compile_s = time.perf_counter() - start
+        x = module.inputs(workload, peer_size)
+        value, grad = replay(x)
+    except Exception as exc:  # a broken peer is a table row, not a crash
+        return None, {"error": f"failed ({type(exc).__name__}: {exc})"}
+    want_value, want_grad = pyad.value_and_grad(loss_function(workload, peer_size))(x)
+    info: dict[str, Any] = {
+        "size": peer_size,
+        "compile_ms": compile_s * 1e3,
+        "value_rel_diff": _rel(float(value), float(want_value)),
+        "grad_max_scaled_diff": scaled_diff(np.asarray(grad), np.asarray(want_grad)),
+    }
+    progress(f"replay {workload} {key} compile ... {info['compile_ms']:.1f} ms\n")
+    timed = _Timed(key, lambda: replay(x), cpeers.ops_count(workload, peer_size))
+    return timed, info
+
+
 def run_case(
     workload: str,
     size: int,
@@ -221,6 +269,11 @@ def run_case(
         hand = cpeers.handwritten(workload, size if workload == "W5" else None)
         timed.append(_Timed("rogozhnikov", lambda: graph.replay(x), ops))
         timed.append(_Timed("handwritten", lambda: hand(x), ops))
+    peer_info: dict[str, dict[str, Any]] = {}
+    for key, adapter, _ in PEER_REPLAYS:
+        peer_timed, peer_info[key] = _peer_replay(key, adapter, workload, size, progress)
+        if peer_timed is not None:
+            timed.append(peer_timed)
     xs: FloatArray | None = None
     if workload in BATCHED and batch > 0:
         xs = np.stack([np.roll(x, j) for j in range(batch)])
@@ -236,6 +289,8 @@ def run_case(
     if not peers_ok:
         for name in ("rogozhnikov", "handwritten"):
             engines[name] = {"error": f"not available ({why})"}
+    for key, info in peer_info.items():
+        engines[key] = {**engines.get(key, {}), **info}
     if "pyad_batched" in engines:
         engines["pyad_batched"]["points"] = batch
     for t in timed:
@@ -257,14 +312,23 @@ def run_case(
         "pyad_over_rogozhnikov_min": _ratio(low("pyad"), low("rogozhnikov")),
         "pyad_over_handwritten": _ratio(med("pyad"), med("handwritten")),
         "pyad_over_handwritten_min": _ratio(low("pyad"), low("handwritten")),
+        "pyad_over_casadi": _ratio(med("pyad"), med("casadi")),
+        "pyad_over_casadi_min": _ratio(low("pyad"), low("casadi")),
+        "pyad_over_jax": _ratio(med("pyad"), med("jax")),
+        "pyad_over_jax_min": _ratio(low("pyad"), low("jax")),
         "batched_over_single": _ratio(med("pyad_batched"), med("pyad")),
         "batched_over_single_min": _ratio(low("pyad_batched"), low("pyad")),
+        "batched_over_jax": _ratio(med("pyad_batched"), med("jax")),
+        "batched_over_jax_min": _ratio(low("pyad_batched"), low("jax")),
         "hvp_over_value_and_grad": _ratio(med("pyad_hvp"), med("pyad")),
         "hvp_over_value_and_grad_min": _ratio(low("pyad_hvp"), low("pyad")),
         "fresh_over_replay": _ratio(fresh_s, pyad_s),
     }
 
     checks = _checks(workload, size, f, x, peers_ok)
+    for key, info in peer_info.items():  # reported, not part of "ok": pyad's own checks
+        if "error" not in info:
+            checks[f"vs_{key}_grad_max_scaled_diff"] = info["grad_max_scaled_diff"]
     if xs is not None:
         bv, bg = f.value_and_grad(xs)
         values = np.asarray(bv)  # k points: an array of k values
@@ -383,9 +447,22 @@ def format_table(result: dict[str, Any]) -> str:
     """The replay figures as three plain-text tables: times, ratios, checks."""
     s = result["settings"]
     batch = s["batch_points"]
-    head = ["workload", "ops", "trace ms", "pyad", "Rogozhnikov", "hand-written"]
+    peer_columns = [column for _, _, column in PEER_REPLAYS]
+    head = ["workload", "ops", "trace ms", "pyad", "Rogozhnikov", "hand-written", *peer_columns]
     times = [[*head, f"pyad x{batch}/pt", "pyad hvp"]]
-    ratios = [["workload", "pyad/Rz", "pyad/hand", f"x{batch}/single", "hvp/vg", "fresh/replay"]]
+    ratios = [
+        [
+            "workload",
+            "pyad/Rz",
+            "pyad/hand",
+            "pyad/CasADi",
+            "pyad/JAX",
+            f"x{batch}/single",
+            f"x{batch}/pt / JAX",
+            "hvp/vg",
+            "fresh/replay",
+        ]
+    ]
     checks = [
         [
             "workload",
@@ -395,9 +472,12 @@ def format_table(result: dict[str, Any]) -> str:
             "value rel",
             "batch vs single",
             "hvp vs c.d.",
+            "vs CasADi",
+            "vs JAX",
             "ok",
         ]
     ]
+    missing: dict[str, str] = {}
     for key, wr in result["workloads"].items():
         e, r, c = wr["engines"], wr["ratios"], wr["checks"]
         label = f"{key} {wr['size_name']}={wr['size']}"
@@ -406,15 +486,21 @@ def format_table(result: dict[str, Any]) -> str:
                 label,
                 str(wr["ops"]),
                 f"{wr['compile_ms']:.1f}",
-                *(_pair(e.get(name, {}), "ns_per_op") for name in ENGINES),
+                *(_pair(e.get(name, {}), "ns_per_op") + _reduced(e, name, wr) for name in ENGINES),
             ]
         )
+        for peer_key, _, column in PEER_REPLAYS:
+            if "error" in e.get(peer_key, {}):
+                missing.setdefault(column, e[peer_key]["error"])
         ratios.append(
             [
                 label,
                 _ratio_pair(r, "pyad_over_rogozhnikov"),
                 _ratio_pair(r, "pyad_over_handwritten"),
+                _ratio_pair(r, "pyad_over_casadi"),
+                _ratio_pair(r, "pyad_over_jax"),
                 _ratio_pair(r, "batched_over_single"),
+                _ratio_pair(r, "batched_over_jax"),
                 _ratio_pair(r, "hvp_over_value_and_grad"),
                 _num(r.get("fresh_over_replay"), "{:.0f}"),
             ]
@@ -430,6 +516,8 @@ def format_table(result: dict[str, Any]) -> str:
                     _diff(cc.get("vs_rogozhnikov_value_rel_diff")),
                     _diff(cc.get("batched_vs_single_max_abs_diff")),
                     _diff(cc["hvp_vs_central_difference"]),
+                    _diff(cc.get("vs_casadi_grad_max_scaled_diff")),
+                    _diff(cc.get("vs_jax_grad_max_scaled_diff")),
                     "yes" if cc["ok"] else "NO",
                 ]
             )
@@ -441,14 +529,18 @@ def format_table(result: dict[str, Any]) -> str:
     ]
     if not peers["available"]:
         lines.append(f"  Rogozhnikov, hand-written: not available ({peers['reason']})")
+    lines += [f"  {column}: {why}" for column, why in missing.items()]
+    if any(_reduced(wr["engines"], k, wr) for wr in result["workloads"].values() for k in ENGINES):
+        lines += _note("* run at a reduced size (see the JSON), per op of pyad's records there.")
     lines += _note(
         f"pyad x{batch}/pt: F.value_and_grad on ({batch}, n) points, per op per point; "
         "pyad hvp: F.hvp(x, v); trace ms: pyad.compile, once."
     )
     lines += ["", "ratios of the same run, medians (mins)", *_align(ratios)]
     lines += _note(
-        "pyad/Rz, pyad/hand: pyad replay's time over the peer's (< 1: pyad faster); "
-        f"x{batch}/single: batched per point over one-point replay; hvp/vg: F.hvp over "
+        "pyad/Rz, pyad/hand, pyad/CasADi, pyad/JAX: pyad replay's time over the peer's (< 1: "
+        f"pyad faster); x{batch}/single: batched per point over one-point replay; "
+        f"x{batch}/pt / JAX: batched per point over JAX's whole-array replay; hvp/vg: F.hvp over "
         "F.value_and_grad; fresh/replay: pyad.value_and_grad (records afresh; one call) "
         "over replay."
     )
@@ -457,9 +549,18 @@ def format_table(result: dict[str, Any]) -> str:
         "= fresh: replay equals pyad.value_and_grad bit for bit (max abs diff of value and "
         f"gradient); vs Rz: the Rogozhnikov tape, relative (bound {PEER_RTOL:g}); batch vs "
         "single: each batched row against one-point replay; hvp vs c.d.: central differences "
-        f"of the replayed gradient, relative to max |Hv| (bound {HVP_RTOL:g})."
+        f"of the replayed gradient, relative to max |Hv| (bound {HVP_RTOL:g}); vs CasADi, "
+        "vs JAX: their gradient against a fresh pyad recording at the size they ran, relative "
+        "per entry, on the largest entry's scale for entries under 1e-4 of it (shown, not part "
+        "of ok: the peers sum in other orders)."
     )
     return "\n".join(lines)
+
+
+def _reduced(engines: dict[str, Any], name: str, wr: dict[str, Any]) -> str:
+    """ "*" after a peer's figure when it ran at another size than the workload's."""
+    size = engines.get(name, {}).get("size")
+    return "*" if size is not None and size != wr["size"] else ""
 
 
 def _extra(key: str, size_name: str, checks: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -18,7 +18,7 @@ import pytest
 import pyad
 import pyad.reference as ref
 from bench import __main__ as bench_main
-from bench import cpeers, harness, replay
+from bench import calls, cpeers, harness, replay
 from bench.workloads import FLOATS, WORKLOADS, w5_inputs, w5_loss, w5_nodes
 
 TINY_SIZES = {"W1": 40, "W2": 40, "W5": 40}
@@ -85,11 +85,14 @@ def test_replay_run_has_every_figure_and_passes_its_checks() -> None:
         assert wr["compile_ms"] > 0 and wr["retraces"] == 0
         engines = wr["engines"]
         expected = {"pyad", "pyad_hvp"} | ({"pyad_batched"} if key in replay.BATCHED else set())
-        expected |= {"rogozhnikov", "handwritten"}
+        expected |= {"rogozhnikov", "handwritten", "casadi", "jax"}
         assert set(engines) == expected
         for name, fig in engines.items():
             if not peers and name in ("rogozhnikov", "handwritten"):
                 assert fig["error"].startswith("not available (")
+                continue
+            if name in ("casadi", "jax") and "error" in fig:  # not installed here
+                assert fig["error"].startswith("not installed (")
                 continue
             assert set(fig) >= ENGINE_KEYS, name
             assert fig["repeats"] == 2
@@ -137,6 +140,31 @@ def test_replay_without_peers_says_not_available(monkeypatch: pytest.MonkeyPatch
     assert "not available (no compiler here)" in replay.format_table(result)
 
 
+def test_replay_names_the_peers_it_could_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(replay.peers, "load", lambda adapter: (None, f"not installed ({adapter})"))
+    result = replay.run(True, _quiet, repeats=1, sizes={"W2": 20}, min_seconds=1e-4, batch=2)
+    wr = result["workloads"]["W2"]
+    assert wr["engines"]["casadi"] == {"error": "not installed (casadi_peer)"}
+    assert wr["engines"]["jax"] == {"error": "not installed (jax_peer)"}
+    assert wr["ratios"]["pyad_over_casadi"] is None and wr["ratios"]["batched_over_jax"] is None
+    assert wr["checks"]["ok"]
+    table = replay.format_table(result)
+    assert "CasADi: not installed (casadi_peer)" in table
+    assert "JAX jit: not installed (jax_peer)" in table
+
+
+def test_small_function_row_times_pyad_and_its_c_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(calls.peers, "load", lambda adapter: (None, "not installed (here)"))
+    result = calls.run(True, _quiet, repeats=1, min_seconds=1e-4)
+    sizes = result["sizes"]
+    assert sorted(sizes) == [4, 100]
+    assert [sizes[n]["instructions"] for n in (4, 100)] == [8 * 3, 8 * 99]  # W2: 8 per term
+    for size in sizes.values():
+        assert size["ok"] and set(size["engines"]) == {"pyad", "pyad_c_call"}
+    table = calls.format_table(result)
+    assert "n=4" in table and "n=100" in table and "jax: not installed (here)" in table
+
+
 def test_python_m_bench_replay_writes_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -146,4 +174,6 @@ def test_python_m_bench_replay_writes_json(
     assert report["workloads"] == {}  # --replay: only the replay rows
     assert set(report["replay"]["workloads"]) == {"W1", "W2", "W5"}
     assert all(wr["checks"]["ok"] for wr in report["replay"]["workloads"].values())
-    assert "replay (pyad.compile)" in capsys.readouterr().out
+    assert all(size["ok"] for size in report["small_functions"]["sizes"].values())
+    out = capsys.readouterr().out
+    assert "replay (pyad.compile)" in out and "small functions" in out

@@ -32,6 +32,7 @@ import pytest
 
 import pyad.reference as ref
 from bench import plot as bench_plot
+from bench import replay
 from bench.peers import casadi_peer, jax_peer
 from bench.workloads import WORKLOADS
 
@@ -125,6 +126,18 @@ def test_replay_matches_one_shot_and_reference(name: str, workload: str, size: i
     once_value, once_grad = peer.one_shot(workload, size)
     _assert_close(value, once_value, f"{peer.NAME} {workload} replay vs one-shot value")
     _assert_close(grad, once_grad, f"{peer.NAME} {workload} replay vs one-shot gradient")
+
+
+@pytest.mark.parametrize("name", sorted(PEERS))
+def test_the_replay_tables_carry_the_peers_own_replay(name: str) -> None:
+    """bench/replay.py times an installed peer's compiled replay beside pyad's, at the
+    workload's size, and reports how far its gradient is from a fresh pyad recording."""
+    _peer(name)
+    wr = replay.run_case("W2", 20, 1, 1e-4, lambda _: None, batch=2)
+    fig = wr["engines"][name]
+    assert fig["size"] == 20 and fig["median_ns_per_op"] > 0 and fig["compile_ms"] > 0
+    assert wr["checks"][f"vs_{name}_grad_max_scaled_diff"] <= RTOL
+    assert wr["ratios"][f"pyad_over_{name}"] is not None
 
 
 def test_casadi_replay_rejects_wrong_length() -> None:

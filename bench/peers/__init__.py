@@ -30,7 +30,8 @@ Top level::
      "<peer NAME>": "1.2.3" | None, ...}, "settings": {...},
      "peers": {"<module>": {"name": NAME, "available": bool, "version": str | None,
                              "reason": str | None, "workloads": [...]}},
-     "workloads": {"W1": {...}, ...}, "replay": {...}, "elapsed_seconds": float}
+     "workloads": {"W1": {...}, ...}, "replay": {...}, "small_functions": {...},
+     "elapsed_seconds": float}
 
 ``workloads[W]`` keeps the existing keys (title, size, leaves, ops, records, notes,
 "engines" = the detailed pyad / reference / float figures) and adds ``"comparison"``: an
