@@ -113,8 +113,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--replay",
         action="store_true",
-        help="only the replay rows (bench/replay.py: pyad.compile against the C peers on "
-        "W1, W2, W5); by default they run after the one-shot tables",
+        help="only the replay rows (bench/replay.py: pyad.compile against the C peers, CasADi "
+        "and JAX on W1, W2, W3, W5) and the small-function row; by default they run after "
+        "the one-shot tables",
     )
     parser.add_argument(
         "--peers",

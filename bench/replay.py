@@ -1,9 +1,10 @@
 """The replay rows of ``python -m bench``: what ``pyad.compile`` buys once a graph is recorded.
 
-For W1, W2 (n parameters) and W5 (n ops) each workload is compiled once with
-``pyad.compile`` (the function of the input vector; W5's inputs are its 100 initial nodes,
-its output the last node), traced at the input vector reversed and replayed at the vector
-itself, so that no figure can come from an answer cached at trace time. Then, in one loop of
+For W1, W2 (n parameters), W3 (points) and W5 (n ops) each workload is compiled once with
+``pyad.compile`` (the function of the input vector; W3's inputs are the network's
+parameters, W5's its 100 initial nodes, its output the last node), traced at the input
+vector reversed and replayed at the vector itself, so that no figure can come from an answer
+cached at trace time. Then, in one loop of
 repeats that goes round-robin over everything timed (so that a burst of noise on this 2-core
 machine hits all alike), per call:
 
@@ -55,13 +56,14 @@ Progress = Callable[[str], None]
 CASES: tuple[tuple[str, int, int], ...] = (
     ("W1", 20_000, 2_000),
     ("W2", 20_000, 2_000),
+    ("W3", 100, 20),
     ("W5", W5_OPS, 1_000),
 )
 #: the workloads with replay rows
 WORKLOADS_REPLAYED = tuple(case[0] for case in CASES)
 #: points per batched call, and the workloads timed batched
 BATCH = 64
-BATCHED = ("W1", "W2")
+BATCHED = ("W1", "W2", "W3")
 #: W5 size at which the checks run again when the input gradient is all zeros
 W5_CHECK_OPS = 1_000
 #: repeats (round-robin rounds) and the least time one sample lasts, full and --quick
@@ -204,6 +206,16 @@ def scaled_diff(actual: FloatArray, expected: FloatArray) -> float:
     return float(np.max(np.abs(actual - expected) / scale, initial=0.0))
 
 
+def _records(workload: str, size: int, fn: Callable[[list[Any]], Any], x: FloatArray) -> int:
+    """pyad's records for the workload, leaves excluded: the unit of every ns/op figure
+    (bench.cpeers.ops_count's formula where it has one, else counted on a recording)."""
+    if workload in cpeers.PEER_WORKLOADS:
+        return cpeers.ops_count(workload, size)
+    with pyad.Tape() as tape:
+        fn([pyad.Var(v) for v in x.tolist()])
+        return len(tape) - x.shape[0]
+
+
 def _peer_replay(
     key: str, adapter: str, workload: str, size: int, progress: Progress
 ) -> tuple[_Timed | None, dict[str, Any]]:
@@ -224,7 +236,8 @@ def _peer_replay(
         value, grad = replay(x)
     except Exception as exc:  # a broken peer is a table row, not a crash
         return None, {"error": f"failed ({type(exc).__name__}: {exc})"}
-    want_value, want_grad = pyad.value_and_grad(loss_function(workload, peer_size))(x)
+    peer_fn = loss_function(workload, peer_size)
+    want_value, want_grad = pyad.value_and_grad(peer_fn)(x)
     info: dict[str, Any] = {
         "size": peer_size,
         "compile_ms": compile_s * 1e3,
@@ -232,7 +245,7 @@ def _peer_replay(
         "grad_max_scaled_diff": scaled_diff(np.asarray(grad), np.asarray(want_grad)),
     }
     progress(f"replay {workload} {key} compile ... {info['compile_ms']:.1f} ms\n")
-    timed = _Timed(key, lambda: replay(x), cpeers.ops_count(workload, peer_size))
+    timed = _Timed(key, lambda: replay(x), _records(workload, peer_size, peer_fn, x))
     return timed, info
 
 
@@ -247,9 +260,9 @@ def run_case(
     """Compile one workload, time every engine interleaved, check correctness; every figure
     in one dict (the JSON's ``replay.workloads[workload]``)."""
     w = WORKLOADS[workload]
-    ops = cpeers.ops_count(workload, size)
     x = cpeers.workload_inputs(workload, size)
     fn = loss_function(workload, size)
+    ops = _records(workload, size, fn, x)
     gc.collect()
     start = time.perf_counter()
     f = pyad.compile(fn, x[::-1].copy())
@@ -261,6 +274,8 @@ def run_case(
     fresh_s = time.perf_counter() - start
 
     module, why = cpeers.load()
+    if module is not None and workload not in cpeers.PEER_WORKLOADS:
+        module, why = None, f"no {workload} in bench/csrc"
     peers_ok = module is not None
     n = x.shape[0]
     timed = [_Timed("pyad", lambda: f.value_and_grad(x), ops)]
@@ -492,6 +507,8 @@ def format_table(result: dict[str, Any]) -> str:
         for peer_key, _, column in PEER_REPLAYS:
             if "error" in e.get(peer_key, {}):
                 missing.setdefault(column, e[peer_key]["error"])
+        if result["peers"]["available"] and "error" in e.get("rogozhnikov", {}):
+            missing[f"Rogozhnikov, hand-written on {key}"] = e["rogozhnikov"]["error"]
         ratios.append(
             [
                 label,
