@@ -9,7 +9,7 @@ shows it at every tenth of the run; the verdict compares the end with the sample
 warm-up: allocator pools, caches and the registry settle there) and fails, exit status 1, if
 the growth passes the threshold in any run.
 
-    python -m bench.leaks                  # 10^6 tapes, 10^6 Functions (about 5 minutes)
+    python -m bench.leaks                  # 10^6 tapes, 10^6 Functions (about 40 s on a 2-core VM)
     python -m bench.leaks --quick          # 10^5 tapes, 10^4 Functions (seconds)
     python -m bench.leaks --tapes 200000 --functions 0 --threshold-mb 2
 """
