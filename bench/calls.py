@@ -22,7 +22,7 @@ import numpy as np
 
 import pyad
 from bench import cpeers, peers
-from bench.replay import _align, _interleaved, _note, _Timed, loss_function, scaled_diff
+from bench.replay import Timed, align, interleaved, loss_function, note, scaled_diff
 
 #: inputs of the Rosenbrock functions timed
 SIZES = (4, 100)
@@ -41,7 +41,7 @@ def _c_call(f: pyad.Function, x: np.ndarray) -> Callable[[], object]:
     from pyad._native import ffi
 
     program = f._programs[0]
-    c_values, c_grads, c_guards, _, c_work, nwork = program._kit()[3:]
+    c_values, c_grads, c_guards, c_work, nwork = program._kit()[3:]
     c_x = ffi.from_buffer("double[]", x)
     run, p, seed = program._run_point, program.p, _program._ONE_SEED_C
     return lambda: run(p, 1, c_x, 1, seed, c_values, c_grads, c_guards, c_work, nwork)
@@ -61,8 +61,8 @@ def run(
         f = pyad.compile(fn, x[::-1].copy())
         want_value, want_grad = pyad.value_and_grad(fn)(x)
         timed = [
-            _Timed("pyad", lambda f=f, x=x: f.value_and_grad(x), 1),
-            _Timed("pyad_c_call", _c_call(f, x), 1),
+            Timed("pyad", lambda f=f, x=x: f.value_and_grad(x), 1),
+            Timed("pyad_c_call", _c_call(f, x), 1),
         ]
         checks: dict[str, float] = {}
         for key, adapter, _ in PEERS:
@@ -75,12 +75,12 @@ def run(
             checks[key] = max(
                 scaled_diff(np.asarray(grad), want_grad), abs(value - want_value) / abs(want_value)
             )
-            timed.append(_Timed(key, lambda replay=replay, x=x: replay(x), 1))
+            timed.append(Timed(key, lambda replay=replay, x=x: replay(x), 1))
         value, grad = f.value_and_grad(x)
         exact = value == want_value and np.array_equal(grad, want_grad)
         for t in timed:
             t.calibrate(min_seconds)
-        _interleaved(timed, repeats)
+        interleaved(timed, repeats)
         engines = {t.name: t.figures() for t in timed}
         out["sizes"][n] = {
             "instructions": f.info["instructions"],
@@ -148,10 +148,10 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [
         "small functions: one call of value and gradient, us, median (min) of "
         f"{result['repeats']} repeats, interleaved",
-        *_align(rows),
+        *align(rows),
     ]
     lines += [f"  {key}: {why}" for key, why in result["peers"].items()]
-    lines += _note(
+    lines += note(
         "pyad v&g: F.value_and_grad(x), x a float64 array; C call: the replay's one cffi call "
         "with its buffers made beforehand; peers' diff: the peers' largest difference from a "
         "fresh pyad recording (bench/replay.py's scaled_diff); ok: pyad's replay equals that "

@@ -81,7 +81,7 @@ ENGINES = ("pyad", "rogozhnikov", "handwritten", "casadi", "jax", "pyad_batched"
 
 
 @dataclass
-class _Timed:
+class Timed:
     """One thing timed: ``fn()`` called ``calls`` times per sample; seconds per call per
     sample. ``per`` divides a call's time into per-op figures (ops, or ops x points)."""
 
@@ -119,7 +119,7 @@ class _Timed:
         }
 
 
-def _interleaved(timed: list[_Timed], repeats: int) -> None:
+def interleaved(timed: list[Timed], repeats: int) -> None:
     """``repeats`` rounds, each one sample of every entry in turn; the collector runs between
     rounds only (every call allocates its result arrays)."""
     enabled = gc.isenabled()
@@ -218,7 +218,7 @@ def _records(workload: str, size: int, fn: Callable[[list[Any]], Any], x: FloatA
 
 def _peer_replay(
     key: str, adapter: str, workload: str, size: int, progress: Progress
-) -> tuple[_Timed | None, dict[str, Any]]:
+) -> tuple[Timed | None, dict[str, Any]]:
     """An installed peer's compiled replay of the workload: its timed call, and what the
     tables say of it (the size it ran at, its compile time, its agreement with a fresh pyad
     recording at that size), or why there is none."""
@@ -245,7 +245,7 @@ def _peer_replay(
         "grad_max_scaled_diff": scaled_diff(np.asarray(grad), np.asarray(want_grad)),
     }
     progress(f"replay {workload} {key} compile ... {info['compile_ms']:.1f} ms\n")
-    timed = _Timed(key, lambda: replay(x), _records(workload, peer_size, peer_fn, x))
+    timed = Timed(key, lambda: replay(x), _records(workload, peer_size, peer_fn, x))
     return timed, info
 
 
@@ -278,12 +278,12 @@ def run_case(
         module, why = None, f"no {workload} in bench/csrc"
     peers_ok = module is not None
     n = x.shape[0]
-    timed = [_Timed("pyad", lambda: f.value_and_grad(x), ops)]
+    timed = [Timed("pyad", lambda: f.value_and_grad(x), ops)]
     if peers_ok:
         graph = cpeers.rogozhnikov_graph(workload, size)
         hand = cpeers.handwritten(workload, size if workload == "W5" else None)
-        timed.append(_Timed("rogozhnikov", lambda: graph.replay(x), ops))
-        timed.append(_Timed("handwritten", lambda: hand(x), ops))
+        timed.append(Timed("rogozhnikov", lambda: graph.replay(x), ops))
+        timed.append(Timed("handwritten", lambda: hand(x), ops))
     peer_info: dict[str, dict[str, Any]] = {}
     for key, adapter, _ in PEER_REPLAYS:
         peer_timed, peer_info[key] = _peer_replay(key, adapter, workload, size, progress)
@@ -293,13 +293,13 @@ def run_case(
     if workload in BATCHED and batch > 0:
         xs = np.stack([np.roll(x, j) for j in range(batch)])
         points = xs
-        timed.append(_Timed("pyad_batched", lambda: f.value_and_grad(points), ops * batch))
+        timed.append(Timed("pyad_batched", lambda: f.value_and_grad(points), ops * batch))
     v = np.cos(np.arange(n, dtype=np.float64))
-    timed.append(_Timed("pyad_hvp", lambda: f.hvp(x, v), ops))
+    timed.append(Timed("pyad_hvp", lambda: f.hvp(x, v), ops))
 
     for t in timed:
         t.calibrate(min_seconds)
-    _interleaved(timed, repeats)
+    interleaved(timed, repeats)
     engines: dict[str, dict[str, Any]] = {t.name: t.figures() for t in timed}
     if not peers_ok:
         for name in ("rogozhnikov", "handwritten"):
@@ -441,7 +441,7 @@ def _ratio_pair(ratios: dict[str, float | None], key: str) -> str:
     return f"{ratios[key]:.2f} ({ratios[key + '_min']:.2f})"
 
 
-def _align(rows: list[list[str]]) -> list[str]:
+def align(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for i, row in enumerate(rows):
@@ -452,7 +452,7 @@ def _align(rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def _note(text: str) -> list[str]:
+def note(text: str) -> list[str]:
     return textwrap.wrap(
         text, 98, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False
     )
@@ -542,27 +542,27 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [
         "replay (pyad.compile): forward + gradient again per call, ns per op (op = a pyad record);",
         f"median (min) of {s['repeats']} repeats, interleaved round-robin over the engines",
-        *_align(times),
+        *align(times),
     ]
     if not peers["available"]:
         lines.append(f"  Rogozhnikov, hand-written: not available ({peers['reason']})")
     lines += [f"  {column}: {why}" for column, why in missing.items()]
     if any(_reduced(wr["engines"], k, wr) for wr in result["workloads"].values() for k in ENGINES):
-        lines += _note("* run at a reduced size (see the JSON), per op of pyad's records there.")
-    lines += _note(
+        lines += note("* run at a reduced size (see the JSON), per op of pyad's records there.")
+    lines += note(
         f"pyad x{batch}/pt: F.value_and_grad on ({batch}, n) points, per op per point; "
         "pyad hvp: F.hvp(x, v); trace ms: pyad.compile, once."
     )
-    lines += ["", "ratios of the same run, medians (mins)", *_align(ratios)]
-    lines += _note(
+    lines += ["", "ratios of the same run, medians (mins)", *align(ratios)]
+    lines += note(
         "pyad/Rz, pyad/hand, pyad/CasADi, pyad/JAX: pyad replay's time over the peer's (< 1: "
         f"pyad faster); x{batch}/single: batched per point over one-point replay; "
         f"x{batch}/pt / JAX: batched per point over JAX's whole-array replay; hvp/vg: F.hvp over "
         "F.value_and_grad; fresh/replay: pyad.value_and_grad (records afresh; one call) "
         "over replay."
     )
-    lines += ["", "correctness of this run", *_align(checks)]
-    lines += _note(
+    lines += ["", "correctness of this run", *align(checks)]
+    lines += note(
         "= fresh: replay equals pyad.value_and_grad bit for bit (max abs diff of value and "
         f"gradient); vs Rz: the Rogozhnikov tape, relative (bound {PEER_RTOL:g}); batch vs "
         "single: each batched row against one-point replay; hvp vs c.d.: central differences "

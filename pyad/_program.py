@@ -196,7 +196,7 @@ class Program:
             kit = self._kits.pop()  # the caller's alone until it goes back, as in work()
         except IndexError:
             kit = self._kit()
-        values, grads, guards, c_values, c_grads, c_guards, _work_array, c_work, nwork = kit
+        values, grads, guards, c_values, c_grads, c_guards, c_work, nwork = kit
         status = self._run_point(
             self.p, 1, ffi.from_buffer("double[]", x), int(grad),
             _ONE_SEED_C if grad else ffi.NULL, c_values, c_grads if grad else ffi.NULL,
@@ -208,15 +208,15 @@ class Program:
         return value, g, failed
 
     def _kit(self) -> tuple[Any, ...]:
-        """The arrays of one single-point replay and their C views (see point)."""
+        """The arrays of one single-point replay and their C views (see point); a C view keeps
+        its array alive, so the work buffer needs no other reference."""
         values, grads = np.empty(1), np.empty(self.n_inputs)
         guards = np.empty(1, dtype=np.int64)
         nwork = int(_work(self.p, 1, 0))
-        work = np.empty(nwork)
         return (
             values, grads, guards, ffi.from_buffer("double[]", values),
-            ffi.from_buffer("double[]", grads), ffi.from_buffer("int64_t[]", guards), work,
-            ffi.from_buffer("double[]", work), nwork,
+            ffi.from_buffer("double[]", grads), ffi.from_buffer("int64_t[]", guards),
+            ffi.from_buffer("double[]", np.empty(nwork)), nwork,
         )  # fmt: skip
 
     def hvp(self, x: FloatArray, v: FloatArray) -> tuple[float, FloatArray, FloatArray, int]:
