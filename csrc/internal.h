@@ -259,20 +259,19 @@ typedef struct pyad_operands {
 /* MISUSE for a bad operand count, DOMAIN for none where the op needs one (`what` names it). */
 PYAD_INTERNAL int pyad__check_count(pyad_tape *t, int64_t n, int nonempty, const char *what);
 /* STALE or MISUSE, with a message, unless each of the n operands is a live record of t or a
-   constant. The helpers below take lists that passed this check. */
+   constant. The steps below take lists that passed this check. */
 PYAD_INTERNAL int pyad__check_operands(pyad_tape *t, int64_t n, pyad_operands l);
-/* The operands' values into vals[0..n); dot's pairs interleaved into wx[0..2n). */
-PYAD_INTERNAL void pyad__gather(const pyad_tape *t, int64_t n, pyad_operands l, double *vals);
-PYAD_INTERNAL void pyad__dot_gather(const pyad_tape *t, int64_t n, pyad_operands w, pyad_operands x,
-                                    double *wx);
-/* A sum or logsumexp record over values v[0..n), in two steps so that nothing is reserved
-   before it is sure to be written: its value (r = y and the m, s of its partials; NONFINITE
-   in debug mode), then, once reserved, the record at `slot` with its operand list from side
-   entry `first` of its chunk. The same for dot over interleaved pairs wx. */
-PYAD_INTERNAL int pyad__reduce_value(pyad_tape *t, int op, const double *v, int64_t n, double r[3]);
+/* A sum or logsumexp record over n operands, in two steps so that nothing is reserved
+   before it is sure to be written: its value (gathering the operands' values into v[0..n);
+   r = y and the m, s of its partials; NONFINITE in debug mode), then, once reserved, the
+   record at `slot` with its operand list from side entry `first` of its chunk. The same for
+   dot, its pairs' values interleaved into wx[0..2n). */
+PYAD_INTERNAL int pyad__reduce_value(pyad_tape *t, int op, pyad_operands l, int64_t n, double *v,
+                                     double r[3]);
 PYAD_INTERNAL void pyad__reduce_put(pyad_tape *t, uint32_t slot, uint32_t first, int op,
                                     pyad_operands l, const double *v, int64_t n, const double r[3]);
-PYAD_INTERNAL int pyad__dot_value(pyad_tape *t, const double *wx, int64_t n, double *y);
+PYAD_INTERNAL int pyad__dot_value(pyad_tape *t, pyad_operands w, pyad_operands x, int64_t n,
+                                  double *wx, double *y);
 PYAD_INTERNAL void pyad__dot_put(pyad_tape *t, uint32_t slot, uint32_t first, pyad_operands w,
                                  pyad_operands x, const double *wx, int64_t n, double y);
 

@@ -67,8 +67,8 @@ int pyad__check_count(pyad_tape *t, int64_t n, int nonempty, const char *what)
 }
 
 /* The operands' values, gathered into vals[0..n) (stride 1) for the shared arithmetic of
-   narymath.h. */
-void pyad__gather(const pyad_tape *t, int64_t n, pyad_operands l, double *vals)
+   narymath.h; the list must have passed pyad__check_operands. */
+static void gather(const pyad_tape *t, int64_t n, pyad_operands l, double *vals)
 {
     for (int64_t j = 0; j < n; j++)
         vals[j] = value_at(t, l, j);
@@ -127,8 +127,9 @@ static int64_t finish(pyad_tape *t, uint32_t slot, uint32_t nside, int opened)
     return opened ? -(int64_t)PYAD_SEGMENT : pyad__handle(t, slot);
 }
 
-int pyad__reduce_value(pyad_tape *t, int op, const double *v, int64_t n, double r[3])
+int pyad__reduce_value(pyad_tape *t, int op, pyad_operands l, int64_t n, double *v, double r[3])
 {
+    gather(t, n, l, v);
     double m = 0.0, s = 0.0;
     const double y = op == PYAD_OP_SUM ? pyad__sum_of(v, n) : pyad__lse_of(v, n, &m, &s);
     for (int64_t j = 0; PYAD_UNLIKELY(t->debug) && j <= n; j++) {
@@ -170,21 +171,25 @@ int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *handles,
     double *v = values_buffer(t, n, small, &st);
     if (v == NULL)
         return -st;
-    pyad__gather(t, n, l, v);
     /* Value first: nothing is reserved until the record is sure to be written. */
     double r[3];
     uint32_t slot, first;
     int opened;
     pyad_chunk *ch = NULL;
-    if ((st = pyad__reduce_value(t, op, v, n, r)) == PYAD_OK &&
+    if ((st = pyad__reduce_value(t, op, l, n, v, r)) == PYAD_OK &&
         (ch = reserve_nary(t, (uint32_t)n, &slot, &first, &opened, &st)) != NULL)
         pyad__reduce_put(t, slot, first, op, l, v, n, r);
     release_values(v, small);
     return ch == NULL ? -st : finish(t, slot, (uint32_t)n, opened);
 }
 
-int pyad__dot_value(pyad_tape *t, const double *wx, int64_t n, double *y)
+int pyad__dot_value(pyad_tape *t, pyad_operands w, pyad_operands x, int64_t n, double *wx,
+                    double *y)
 {
+    for (int64_t j = 0; j < n; j++) {
+        wx[2 * j] = value_at(t, w, j);
+        wx[2 * j + 1] = value_at(t, x, j);
+    }
     *y = pyad__dot_of(wx, n);
     for (int64_t j = 0; PYAD_UNLIKELY(t->debug) && j <= n; j++) {
         const double pw = j == n ? 0.0 : wx[2 * j + 1], px = j == n ? 0.0 : wx[2 * j];
@@ -192,14 +197,6 @@ int pyad__dot_value(pyad_tape *t, const double *wx, int64_t n, double *y)
             return pyad__nonfinite(t, PYAD_OP_DOT, *y, pw, px);
     }
     return PYAD_OK;
-}
-
-void pyad__dot_gather(const pyad_tape *t, int64_t n, pyad_operands w, pyad_operands x, double *wx)
-{
-    for (int64_t j = 0; j < n; j++) {
-        wx[2 * j] = value_at(t, w, j);
-        wx[2 * j + 1] = value_at(t, x, j);
-    }
 }
 
 void pyad__dot_put(pyad_tape *t, uint32_t slot, uint32_t first, pyad_operands w, pyad_operands x,
@@ -230,12 +227,11 @@ int64_t pyad_push_dot(pyad_tape *t, int64_t n, const int64_t *hw, const double *
     double *wx = values_buffer(t, 2 * n, small, &st); /* w0, x0, w1, x1, ... */
     if (wx == NULL)
         return -st;
-    pyad__dot_gather(t, n, w, x, wx);
     double y;
     uint32_t slot, first;
     int opened;
     pyad_chunk *ch = NULL;
-    if ((st = pyad__dot_value(t, wx, n, &y)) == PYAD_OK &&
+    if ((st = pyad__dot_value(t, w, x, n, wx, &y)) == PYAD_OK &&
         (ch = reserve_nary(t, 2 * (uint32_t)n, &slot, &first, &opened, &st)) != NULL)
         pyad__dot_put(t, slot, first, w, x, wx, n, y);
     release_values(wx, small);
@@ -259,7 +255,7 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const dou
     if (v == NULL)
         return pyad__fail(t, PYAD_NOMEM, "out of memory for softmax");
     double *y = v + count;
-    pyad__gather(t, n, l, v);
+    gather(t, n, l, v);
     const double m = pyad__max_of(v, n);
     if (!isfinite(m)) {
         free(v);
