@@ -340,9 +340,10 @@ int pyad_push_reduce(pyad_tape *t, int op, int64_t nout, int64_t count, const in
         return st;
     if ((st = pyad__check_operands(t, nout * count, group(handles, consts, 0, 0))) != PYAD_OK)
         return st;
-    double *v = scratch(t, nout, count), *r = v + nout * count;
+    double *v = scratch(t, nout, count);
     if (v == NULL)
         return PYAD_NOMEM;
+    double *r = v + nout * count;
     for (int64_t j = 0; j < nout; j++) {
         const pyad_operands l = group(handles, consts, j, count);
         if ((st = pyad__reduce_value(t, op, l, count, v + j * count, r + 3 * j)) != PYAD_OK) {
@@ -377,9 +378,10 @@ int pyad_push_dots(pyad_tape *t, int64_t nout, int64_t count, const int64_t *hw,
     if ((st = pyad__check_operands(t, nout * count, group(hw, cw, 0, 0))) != PYAD_OK ||
         (st = pyad__check_operands(t, nout * count, group(hx, cx, 0, 0))) != PYAD_OK)
         return st;
-    double *wx = scratch(t, nout, 2 * count), *y = wx + 2 * nout * count;
+    double *wx = scratch(t, nout, 2 * count);
     if (wx == NULL)
         return PYAD_NOMEM;
+    double *y = wx + 2 * nout * count;
     for (int64_t j = 0; j < nout; j++) {
         const pyad_operands w = group(hw, cw, j, count), x = group(hx, cx, j, count);
         if ((st = pyad__dot_value(t, w, x, count, wx + 2 * j * count, y + j)) != PYAD_OK) {

@@ -160,7 +160,7 @@ int pyad_push_map(pyad_tape *t, int op, int64_t n, const int64_t *ha, const doub
 /* nout records of sum or logsumexp (pyad_push_reduce), or of dot (pyad_push_dots), record j
    over the count operands j*count .. (j+1)*count - 1 of the operand lists (as pyad_push_nary
    and pyad_push_dot take them; dot's w_i * x_i from hw/cw and hx/cx), bit for bit what those
-   give for the same operands. A failure names the output: " at output j". */
+   give for the same operands. Debug mode's refusal names the output: " at output j". */
 int pyad_push_reduce(pyad_tape *t, int op, int64_t nout, int64_t count, const int64_t *handles,
                      const double *consts, int64_t *out);
 int pyad_push_dots(pyad_tape *t, int64_t nout, int64_t count, const int64_t *hw, const double *cw,
