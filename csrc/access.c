@@ -1,5 +1,5 @@
 /*
- * access.c - reading and writing records by handle: value, grad (one or many), op and
+ * access.c - reading and writing records by handle: value and grad (one or many), op and
  * operands with their partials.
  *
  * Every handle is resolved (pyad__resolve) before anything is read or written, and an array
@@ -75,16 +75,28 @@ static int check_handles(pyad_tape *t, int64_t n, const int64_t *handles)
     return PYAD_OK;
 }
 
-int pyad_get_grads(pyad_tape *t, int64_t n, const int64_t *handles, double *out)
+/* The values, or with `grad` set the grads, of n records into out. */
+static int get_numbers(pyad_tape *t, int64_t n, const int64_t *handles, int grad, double *out)
 {
     int st = check_handles(t, n, handles);
     if (st != PYAD_OK)
         return st;
     if (n > 0 && out == NULL)
         return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
+    const double *from = grad ? t->grad : t->val;
     for (int64_t i = 0; i < n; i++)
-        out[i] = t->grad[(uint32_t)handles[i] & PYAD_SLOT_MASK];
+        out[i] = from[(uint32_t)handles[i] & PYAD_SLOT_MASK];
     return PYAD_OK;
+}
+
+int pyad_get_values(pyad_tape *t, int64_t n, const int64_t *handles, double *out)
+{
+    return get_numbers(t, n, handles, 0, out);
+}
+
+int pyad_get_grads(pyad_tape *t, int64_t n, const int64_t *handles, double *out)
+{
+    return get_numbers(t, n, handles, 1, out);
 }
 
 int pyad_set_grads(pyad_tape *t, int64_t n, const int64_t *handles, double g)

@@ -118,6 +118,9 @@ struct pyad_tape {
 
 /* status.c */
 PYAD_INTERNAL int pyad__fail(pyad_tape *t, int status, const char *fmt, ...) PYAD_PRINTF(3, 4);
+/* Adds to the calling thread's message of its latest failure on t (a multi-record push naming
+   the element that failed after the message of a one-record push); returns status. */
+PYAD_INTERNAL int pyad__fail_more(pyad_tape *t, int status, const char *fmt, ...) PYAD_PRINTF(3, 4);
 
 /* ops.c: each op's arity (ops.def), and its value and partials at plain numbers (the row's
    checks included: the status of a refused operand) */
@@ -244,6 +247,33 @@ PYAD_INTERNAL uint32_t pyad__softmax_head(const pyad_tape *t, uint32_t s);
 PYAD_INTERNAL int pyad__softmax_orphan(pyad_tape *t, int64_t h);
 PYAD_INTERNAL int64_t pyad__softmax_operands(const pyad_tape *t, uint32_t s, int64_t cap,
                                              int64_t *handles, double *partials);
+
+/* nary.c: n-ary records, shared by the one-record pushes (nary.c) and the array ones
+   (bulk.c). An operand list: operand j is the record h[j * stride] when h is not NULL and
+   that is not 0, else the constant c[j * stride] (stride 2 for pyad_eval_nary's dot). */
+typedef struct pyad_operands {
+    const int64_t *h;
+    const double *c;
+    int64_t stride;
+} pyad_operands;
+/* MISUSE for a bad operand count, DOMAIN for none where the op needs one (`what` names it). */
+PYAD_INTERNAL int pyad__check_count(pyad_tape *t, int64_t n, int nonempty, const char *what);
+/* STALE or MISUSE, with a message, unless each of the n operands is a live record of t or a
+   constant. The steps below take lists that passed this check. */
+PYAD_INTERNAL int pyad__check_operands(pyad_tape *t, int64_t n, pyad_operands l);
+/* A sum or logsumexp record over n operands, in two steps so that nothing is reserved
+   before it is sure to be written: its value (gathering the operands' values into v[0..n);
+   r = y and the m, s of its partials; NONFINITE in debug mode), then, once reserved, the
+   record at `slot` with its operand list from side entry `first` of its chunk. The same for
+   dot, its pairs' values interleaved into wx[0..2n). */
+PYAD_INTERNAL int pyad__reduce_value(pyad_tape *t, int op, pyad_operands l, int64_t n, double *v,
+                                     double r[3]);
+PYAD_INTERNAL void pyad__reduce_put(pyad_tape *t, uint32_t slot, uint32_t first, int op,
+                                    pyad_operands l, const double *v, int64_t n, const double r[3]);
+PYAD_INTERNAL int pyad__dot_value(pyad_tape *t, pyad_operands w, pyad_operands x, int64_t n,
+                                  double *wx, double *y);
+PYAD_INTERNAL void pyad__dot_put(pyad_tape *t, uint32_t slot, uint32_t first, pyad_operands w,
+                                 pyad_operands x, const double *wx, int64_t n, double y);
 
 /* Records reserved by pyad__reserve are written, then published here. */
 static inline void pyad__commit(pyad_tape *t, uint32_t nrec, uint32_t nside)

@@ -29,25 +29,19 @@
 #include "internal.h"
 #include "narymath.h"
 
-typedef struct operand_list {
-    const int64_t *h;
-    const double *c;
-    int64_t stride; /* 2 for the interleaved values of pyad_eval_nary's dot */
-} operand_list;
-
-static int64_t handle_at(operand_list l, int64_t j)
+static int64_t handle_at(pyad_operands l, int64_t j)
 {
     return l.h != NULL ? l.h[j * l.stride] : 0;
 }
 
-/* Value of operand j; the list must have passed check_list. */
-static double value_at(const pyad_tape *t, operand_list l, int64_t j)
+/* Value of operand j; the list must have passed pyad__check_operands. */
+static double value_at(const pyad_tape *t, pyad_operands l, int64_t j)
 {
     const int64_t h = handle_at(l, j);
     return h != 0 ? t->val[(uint32_t)h & PYAD_SLOT_MASK] : l.c[j * l.stride];
 }
 
-static int check_list(pyad_tape *t, int64_t n, operand_list l)
+int pyad__check_operands(pyad_tape *t, int64_t n, pyad_operands l)
 {
     uint32_t s;
     for (int64_t j = 0; j < n; j++) {
@@ -63,7 +57,7 @@ static int check_list(pyad_tape *t, int64_t n, operand_list l)
     return PYAD_OK;
 }
 
-static int check_count(pyad_tape *t, int64_t n, int nonempty, const char *what)
+int pyad__check_count(pyad_tape *t, int64_t n, int nonempty, const char *what)
 {
     if (n < 0 || n > (int64_t)(UINT32_MAX / 4))
         return pyad__fail(t, PYAD_MISUSE, "bad operand count %lld", (long long)n);
@@ -73,8 +67,8 @@ static int check_count(pyad_tape *t, int64_t n, int nonempty, const char *what)
 }
 
 /* The operands' values, gathered into vals[0..n) (stride 1) for the shared arithmetic of
-   narymath.h; the list must have passed check_list. */
-static void gather(const pyad_tape *t, int64_t n, operand_list l, double *vals)
+   narymath.h; the list must have passed pyad__check_operands. */
+static void gather(const pyad_tape *t, int64_t n, pyad_operands l, double *vals)
 {
     for (int64_t j = 0; j < n; j++)
         vals[j] = value_at(t, l, j);
@@ -133,6 +127,33 @@ static int64_t finish(pyad_tape *t, uint32_t slot, uint32_t nside, int opened)
     return opened ? -(int64_t)PYAD_SEGMENT : pyad__handle(t, slot);
 }
 
+int pyad__reduce_value(pyad_tape *t, int op, pyad_operands l, int64_t n, double *v, double r[3])
+{
+    gather(t, n, l, v);
+    double m = 0.0, s = 0.0;
+    const double y = op == PYAD_OP_SUM ? pyad__sum_of(v, n) : pyad__lse_of(v, n, &m, &s);
+    for (int64_t j = 0; PYAD_UNLIKELY(t->debug) && j <= n; j++) {
+        const double p = j == n || op == PYAD_OP_SUM ? 1.0 : pyad__lse_partial(v[j], m, s);
+        if (!pyad__finite(t, y, p, 0.0))
+            return pyad__nonfinite(t, op, y, p, 0.0);
+    }
+    r[0] = y;
+    r[1] = m;
+    r[2] = s;
+    return PYAD_OK;
+}
+
+void pyad__reduce_put(pyad_tape *t, uint32_t slot, uint32_t first, int op, pyad_operands l,
+                      const double *v, int64_t n, const double r[3])
+{
+    pyad_chunk *ch = &t->chunks[slot >> PYAD_CHUNK_BITS];
+    for (int64_t j = 0; j < n; j++) {
+        const double p = op == PYAD_OP_SUM ? 1.0 : pyad__lse_partial(v[j], r[1], r[2]);
+        put_side(ch, first + (uint32_t)j, slot, handle_at(l, j), p, v[j]);
+    }
+    put_record(t, slot, op, first, (uint32_t)n, r[0], 0.0, 0.0);
+}
+
 int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *handles,
                        const double *consts)
 {
@@ -142,37 +163,53 @@ int64_t pyad_push_nary(pyad_tape *t, int op, int64_t n, const int64_t *handles,
     if (op != PYAD_OP_SUM && op != PYAD_OP_LOGSUMEXP)
         return -pyad__fail(t, PYAD_MISUSE, "pyad_push_nary records sum and logsumexp, not op %d",
                            op);
-    const operand_list l = {handles, consts, 1};
-    if ((st = check_count(t, n, op == PYAD_OP_LOGSUMEXP, "logsumexp")) != PYAD_OK ||
-        (st = check_list(t, n, l)) != PYAD_OK)
+    const pyad_operands l = {handles, consts, 1};
+    if ((st = pyad__check_count(t, n, op == PYAD_OP_LOGSUMEXP, "logsumexp")) != PYAD_OK ||
+        (st = pyad__check_operands(t, n, l)) != PYAD_OK)
         return -st;
     double small[PYAD_SMALL];
     double *v = values_buffer(t, n, small, &st);
     if (v == NULL)
         return -st;
-    gather(t, n, l, v);
     /* Value first: nothing is reserved until the record is sure to be written. */
-    double m = 0.0, s = 0.0;
-    const double y = op == PYAD_OP_SUM ? pyad__sum_of(v, n) : pyad__lse_of(v, n, &m, &s);
-    for (int64_t j = 0; PYAD_UNLIKELY(t->debug) && j <= n; j++) {
-        const double p = j == n || op == PYAD_OP_SUM ? 1.0 : pyad__lse_partial(v[j], m, s);
-        if (!pyad__finite(t, y, p, 0.0)) {
-            release_values(v, small);
-            return -pyad__nonfinite(t, op, y, p, 0.0);
-        }
-    }
+    double r[3];
     uint32_t slot, first;
     int opened;
-    pyad_chunk *ch = reserve_nary(t, (uint32_t)n, &slot, &first, &opened, &st);
-    if (ch != NULL) {
-        for (int64_t j = 0; j < n; j++) {
-            const double p = op == PYAD_OP_SUM ? 1.0 : pyad__lse_partial(v[j], m, s);
-            put_side(ch, first + (uint32_t)j, slot, handle_at(l, j), p, v[j]);
-        }
-        put_record(t, slot, op, first, (uint32_t)n, y, 0.0, 0.0);
-    }
+    pyad_chunk *ch = NULL;
+    if ((st = pyad__reduce_value(t, op, l, n, v, r)) == PYAD_OK &&
+        (ch = reserve_nary(t, (uint32_t)n, &slot, &first, &opened, &st)) != NULL)
+        pyad__reduce_put(t, slot, first, op, l, v, n, r);
     release_values(v, small);
     return ch == NULL ? -st : finish(t, slot, (uint32_t)n, opened);
+}
+
+int pyad__dot_value(pyad_tape *t, pyad_operands w, pyad_operands x, int64_t n, double *wx,
+                    double *y)
+{
+    for (int64_t j = 0; j < n; j++) {
+        wx[2 * j] = value_at(t, w, j);
+        wx[2 * j + 1] = value_at(t, x, j);
+    }
+    *y = pyad__dot_of(wx, n);
+    for (int64_t j = 0; PYAD_UNLIKELY(t->debug) && j <= n; j++) {
+        const double pw = j == n ? 0.0 : wx[2 * j + 1], px = j == n ? 0.0 : wx[2 * j];
+        if (!pyad__finite(t, *y, pw, px))
+            return pyad__nonfinite(t, PYAD_OP_DOT, *y, pw, px);
+    }
+    return PYAD_OK;
+}
+
+void pyad__dot_put(pyad_tape *t, uint32_t slot, uint32_t first, pyad_operands w, pyad_operands x,
+                   const double *wx, int64_t n, double y)
+{
+    pyad_chunk *ch = &t->chunks[slot >> PYAD_CHUNK_BITS];
+    for (int64_t j = 0; j < n; j++) {
+        const double vw = wx[2 * j], vx = wx[2 * j + 1];
+        const uint32_t e = first + 2 * (uint32_t)j;
+        put_side(ch, e, slot, handle_at(w, j), vx, vw);
+        put_side(ch, e + 1, slot, handle_at(x, j), vw, vx);
+    }
+    put_record(t, slot, PYAD_OP_DOT, first, 2 * (uint32_t)n, y, 0.0, 0.0);
 }
 
 int64_t pyad_push_dot(pyad_tape *t, int64_t n, const int64_t *hw, const double *cw,
@@ -181,38 +218,22 @@ int64_t pyad_push_dot(pyad_tape *t, int64_t n, const int64_t *hw, const double *
     int st = pyad__enter(t);
     if (st != PYAD_OK)
         return -st;
-    const operand_list w = {hw, cw, 1}, x = {hx, cx, 1};
-    if ((st = check_count(t, n, 0, "dot")) != PYAD_OK || (st = check_list(t, n, w)) != PYAD_OK ||
-        (st = check_list(t, n, x)) != PYAD_OK)
+    const pyad_operands w = {hw, cw, 1}, x = {hx, cx, 1};
+    if ((st = pyad__check_count(t, n, 0, "dot")) != PYAD_OK ||
+        (st = pyad__check_operands(t, n, w)) != PYAD_OK ||
+        (st = pyad__check_operands(t, n, x)) != PYAD_OK)
         return -st;
     double small[PYAD_SMALL];
     double *wx = values_buffer(t, 2 * n, small, &st); /* w0, x0, w1, x1, ... */
     if (wx == NULL)
         return -st;
-    for (int64_t j = 0; j < n; j++) {
-        wx[2 * j] = value_at(t, w, j);
-        wx[2 * j + 1] = value_at(t, x, j);
-    }
-    const double y = pyad__dot_of(wx, n);
-    for (int64_t j = 0; PYAD_UNLIKELY(t->debug) && j <= n; j++) {
-        const double pw = j == n ? 0.0 : wx[2 * j + 1], px = j == n ? 0.0 : wx[2 * j];
-        if (!pyad__finite(t, y, pw, px)) {
-            release_values(wx, small);
-            return -pyad__nonfinite(t, PYAD_OP_DOT, y, pw, px);
-        }
-    }
+    double y;
     uint32_t slot, first;
     int opened;
-    pyad_chunk *ch = reserve_nary(t, 2 * (uint32_t)n, &slot, &first, &opened, &st);
-    if (ch != NULL) {
-        for (int64_t j = 0; j < n; j++) {
-            const double vw = wx[2 * j], vx = wx[2 * j + 1];
-            const uint32_t e = first + 2 * (uint32_t)j;
-            put_side(ch, e, slot, handle_at(w, j), vx, vw);
-            put_side(ch, e + 1, slot, handle_at(x, j), vw, vx);
-        }
-        put_record(t, slot, PYAD_OP_DOT, first, 2 * (uint32_t)n, y, 0.0, 0.0);
-    }
+    pyad_chunk *ch = NULL;
+    if ((st = pyad__dot_value(t, w, x, n, wx, &y)) == PYAD_OK &&
+        (ch = reserve_nary(t, 2 * (uint32_t)n, &slot, &first, &opened, &st)) != NULL)
+        pyad__dot_put(t, slot, first, w, x, wx, n, y);
     release_values(wx, small);
     return ch == NULL ? -st : finish(t, slot, 2 * (uint32_t)n, opened);
 }
@@ -223,8 +244,9 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const dou
     int st = pyad__enter(t);
     if (st != PYAD_OK)
         return st;
-    const operand_list l = {handles, consts, 1};
-    if ((st = check_count(t, n, 1, "softmax")) != PYAD_OK || (st = check_list(t, n, l)) != PYAD_OK)
+    const pyad_operands l = {handles, consts, 1};
+    if ((st = pyad__check_count(t, n, 1, "softmax")) != PYAD_OK ||
+        (st = pyad__check_operands(t, n, l)) != PYAD_OK)
         return st;
     if (out == NULL)
         return pyad__fail(t, PYAD_MISUSE, "NULL out-pointer");
@@ -337,9 +359,9 @@ int64_t pyad_push_primitive(pyad_tape *t, int64_t n, const int64_t *handles, con
     int st = pyad__enter(t);
     if (st != PYAD_OK)
         return -st;
-    const operand_list l = {handles, consts, 1};
-    if ((st = check_count(t, n, 0, "primitive")) != PYAD_OK ||
-        (st = check_list(t, n, l)) != PYAD_OK)
+    const pyad_operands l = {handles, consts, 1};
+    if ((st = pyad__check_count(t, n, 0, "primitive")) != PYAD_OK ||
+        (st = pyad__check_operands(t, n, l)) != PYAD_OK)
         return -st;
     if (n > 0 && partials == NULL)
         return -pyad__fail(t, PYAD_MISUSE, "NULL partials");

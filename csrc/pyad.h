@@ -140,14 +140,42 @@ int64_t pyad_push_dot(pyad_tape *t, int64_t n, const int64_t *hw, const double *
 int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,
                       int64_t *out);
 
+/* Arrays: many records in one call (csrc/bulk.c, for pyad.array). Each call records n >= 0
+   records in order, writes their handles to out[0..n), and returns PYAD_OK, or PYAD_SEGMENT if
+   it opened a segment (as pyad_push_softmax: the records may span several segments, each one
+   opened pinned once for the caller; pyad_tape_opened names the call's first record in the
+   last segment it opened). All or nothing: a call that fails records nothing. n == 0 records
+   nothing and returns PYAD_OK (the arrays may then be NULL). */
+int pyad_push_leaves(pyad_tape *t, int64_t n, const double *values, int64_t *out);
+/* n records of the unary or binary op `op`, element k's operand a being the record ha[k] when
+   ha is not NULL, else the constant ca[k]; b likewise from hb/cb (both NULL for a unary op).
+   A binary op needs a record operand: (ha, cb) records its _vc form, (ca, hb) its _cv form,
+   (ha, hb) the plain one, each record bit for bit what pyad_<op>, pyad_<op>_vc or
+   pyad_<op>_cv gives for the same operands. An operand the op refuses, an overflow, or in
+   debug mode a non-finite result fails the whole call with the status the one-record push
+   gives and its message followed by " at element k", k the first such element; a stale
+   handle likewise. *where (where may be NULL) is that k, or -1 for a failure of no element. */
+int pyad_push_map(pyad_tape *t, int op, int64_t n, const int64_t *ha, const double *ca,
+                  const int64_t *hb, const double *cb, int64_t *out, int64_t *where);
+/* nout records of sum or logsumexp (pyad_push_reduce), or of dot (pyad_push_dots), record j
+   over the count operands j*count .. (j+1)*count - 1 of the operand lists (as pyad_push_nary
+   and pyad_push_dot take them; dot's w_i * x_i from hw/cw and hx/cx), bit for bit what those
+   give for the same operands. Debug mode's refusal names the output: " at output j". */
+int pyad_push_reduce(pyad_tape *t, int op, int64_t nout, int64_t count, const int64_t *handles,
+                     const double *consts, int64_t *out);
+int pyad_push_dots(pyad_tape *t, int64_t nout, int64_t count, const int64_t *hw, const double *cw,
+                   const int64_t *hx, const double *cx, int64_t *out);
+
 /* Reading and writing records. */
 int pyad_get_value(pyad_tape *t, int64_t h, double *out);
 int pyad_set_value(pyad_tape *t, int64_t h, double v);   /* leaves only */
 int pyad_get_grad(pyad_tape *t, int64_t h, double *out);
 int pyad_set_grad(pyad_tape *t, int64_t h, double g);
 int pyad_get_op(pyad_tape *t, int64_t h, int *op);
-/* The grads of n records into out[0..n), and setting n records' grads to one value (the
-   functional layer's way in and out: no call per element). All handles are checked first. */
+/* The values or grads of n records into out[0..n), and setting n records' grads to one value
+   (the functional layer's and arrays' way in and out: no call per element). All handles are
+   checked first. */
+int pyad_get_values(pyad_tape *t, int64_t n, const int64_t *handles, double *out);
 int pyad_get_grads(pyad_tape *t, int64_t n, const int64_t *handles, double *out);
 int pyad_set_grads(pyad_tape *t, int64_t n, const int64_t *handles, double g);
 /* Operands of a record that are records (constants are skipped): writes up to cap

@@ -4,6 +4,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -56,6 +57,18 @@ int pyad__fail(pyad_tape *t, int status, const char *fmt, ...)
         vsnprintf(errmsg, sizeof errmsg, fmt, ap);
         va_end(ap);
         errtape = t;
+    }
+    return status;
+}
+
+int pyad__fail_more(pyad_tape *t, int status, const char *fmt, ...)
+{
+    if (t != NULL && errtape == t) {
+        const size_t used = strlen(errmsg);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errmsg + used, sizeof errmsg - used, fmt, ap);
+        va_end(ap);
     }
     return status;
 }

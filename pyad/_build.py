@@ -27,6 +27,7 @@ SOURCES = [
     "stats.c",
     "record.c",
     "nary.c",
+    "bulk.c",
     "sweep.c",
     "program.c",
     "replay.c",

@@ -234,6 +234,11 @@ def get_grads(p: Any, handles: Any, out: npt.NDArray[np.float64]) -> None:
     check(lib.pyad_get_grads(p, len(handles), handles, ffi.from_buffer("double[]", out)), p)
 
 
+def get_values(p: Any, handles: Any, out: npt.NDArray[np.float64]) -> None:
+    """Read the value of each record of ``handles`` (a :func:`handle_array`) into ``out``."""
+    check(lib.pyad_get_values(p, len(handles), handles, ffi.from_buffer("double[]", out)), p)
+
+
 def push_primitive(
     p: Any, n: int, handles: Any, consts: Any, value: float, partials: list[float]
 ) -> int:

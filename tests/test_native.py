@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import builtins
 
+import numpy as np
+import pytest
+
 import pyad
 from pyad import _native, errors
 from pyad._native import EXCEPTIONS, OPS, STATUS, ffi, lib
@@ -71,3 +74,36 @@ def test_status_tables_agree_with_the_c_messages() -> None:
         assert ffi.string(lib.pyad_status_name(code)).decode() == name
         assert ffi.string(lib.pyad_strstatus(code))
     assert lib.pyad_status_name(len(STATUS)) == ffi.NULL
+
+
+def test_array_entry_points_are_bound_and_raise_through_check() -> None:
+    # pyad.array's way in (csrc/bulk.c): one call per array, records as one push each gives
+    tape = pyad.Tape()
+    p = tape._p
+    values = np.array([1.0, 2.0, -1.0, 3.0])
+    leaves = np.zeros(4, np.int64)
+    out = np.zeros(4, np.int64)
+    where = ffi.new("int64_t *")
+    h = ffi.from_buffer("int64_t[]", leaves)
+    assert lib.pyad_push_leaves(p, 4, ffi.from_buffer("double[]", values), h) == 0
+    status = lib.pyad_push_map(
+        p,
+        OPS["log"][0],
+        4,
+        h,
+        ffi.NULL,
+        ffi.NULL,
+        ffi.NULL,
+        ffi.from_buffer("int64_t[]", out),
+        where,
+    )
+    assert where[0] == 2 and _native.tape_len(p) == 4
+    with pytest.raises(errors.DomainError, match=r"log\(-1\) at element 2"):
+        _native.check(status, p)
+    got = np.zeros(4)
+    _native.get_values(p, _native.handle_array(leaves.tolist()), got)
+    assert got.tolist() == values.tolist()
+    sums = ffi.new("int64_t[2]")
+    assert lib.pyad_push_reduce(p, OPS["sum"][0], 2, 2, h, ffi.NULL, sums) == 0
+    assert lib.pyad_push_dots(p, 1, 2, h, ffi.NULL, h + 2, ffi.NULL, sums) == 0
+    assert _native.tape_len(p) == 7

@@ -17,6 +17,8 @@
  *     gives the tape's values bit for bit, the tape's gradients, and guards that all hold;
  *     hvp agrees with run on value and gradient;
  *   - run and hvp refuse a work buffer one double too small.
+ * The array pushes (pyad_push_leaves, _map, _reduce, _dots) are checked the same way, and
+ * their first records against pyad_eval and pyad_eval_nary at the same operands.
  * Pins are held as the Python frontend holds them: one per segment opened (the frontend's
  * segment objects), dropped by a release that keeps only the segments of a few chosen
  * handles (the Vars still alive) and the current one. Releases interleaved with n-ary
@@ -670,6 +672,20 @@ static void do_entry(state *s, reader *r)
     s->records++;
 }
 
+/* The segments a multi-record push opened (out[0..n), cur naming the segment current before):
+   where an output is not in the segment of the one before; their pins are ours. Checks the
+   push's status says so, and remembers the outputs. */
+static void opened_segments(state *s, int which, int st, const int64_t *out, int64_t n, int64_t cur)
+{
+    for (int64_t j = 0; j < n; j++)
+        if (segment_of(out[j]) != segment_of(j > 0 ? out[j - 1] : cur))
+            hold(s, which, out[j]);
+    CHECK((st == PYAD_SEGMENT) == (n > 0 && segment_of(out[n - 1]) != segment_of(cur)));
+    for (int64_t j = 0; j < n; j++)
+        remember(s, out[j]);
+    s->records += n;
+}
+
 static void do_nary(state *s, reader *r, operands *o, int kind)
 {
     int which;
@@ -713,19 +729,116 @@ static void do_nary(state *s, reader *r, operands *o, int kind)
         CHECK(n >= 1 && n <= MAXN);
         const snapshot now = snap(s);
         CHECK(now.len[which] == sn.len[which] + n && now.last[which] == out[n - 1]);
-        /* the segments it opened: where an output is not in the segment of the one before
-           (output 0: of the current one before) */
-        for (int64_t j = 0; j < n; j++)
-            if (segment_of(out[j]) != segment_of(j > 0 ? out[j - 1] : cur))
-                hold(s, which, out[j]);
-        CHECK((st == PYAD_SEGMENT) == (segment_of(out[n - 1]) != segment_of(cur)));
-        for (int64_t j = 0; j < n; j++)
-            remember(s, out[j]);
-        s->records += n;
+        opened_segments(s, which, st, out, n, cur);
         return;
     }
     }
     pushed(s, sn, h, which, 1);
+}
+
+/* Operand j of an array push's list: the record's value or the constant (handles checked). */
+static double operand_value(pyad_tape *t, const int64_t *h, const double *c, int64_t j)
+{
+    double v = 0.0;
+    if (h != NULL && h[j] != 0)
+        CHECK(pyad_get_value(t, h[j], &v) == PYAD_OK);
+    else
+        v = c[j];
+    return v;
+}
+
+/* The array pushes and pyad_get_values: operands from a fuzzed list, or (mode & 1) from the
+   four handles remembered last, so that whole arrays of live records occur. */
+static void do_arrays(state *s, reader *r, operands *o)
+{
+    int which;
+    pyad_tape *t = tape_of(s, r, &which);
+    const uint8_t kind = u8(r) % 5, mode = u8(r);
+    int64_t n = count(r, 12), count_ = (int64_t)(u8(r) % 6) - (mode & 0x40 ? 1 : 0);
+    /* the operand entries the call reads: n groups of count_ (reductions) or of 1, in one list
+       or two (map, dots: b's after a's), at most MAXN; larger invalid counts are refused
+       unread */
+    const int64_t lists = kind == 1 || kind == 3 ? 2 : 1,
+                  group = kind == 2 || kind == 3 ? (count_ > 0 ? count_ : 0) : 1;
+    if (group > 0 && n > MAXN / (group * lists) && n <= (int64_t)UINT32_MAX / 4)
+        n = MAXN / (group * lists);
+    const int64_t half = n > 0 && n <= MAXN ? n * group : 0;
+    fill_operands(s, r, o, half * lists);
+    const int pool = s->npool < POOL ? s->npool : POOL;
+    for (int64_t j = 0; (mode & 1) && pool > 0 && j < half * lists; j++)
+        o->h[j] = s->pool[(s->npool - 1 - j % 4 + POOL) % POOL % pool];
+    const int64_t *ha = (mode & 2) ? NULL : o->h, *hb = (mode & 4) ? NULL : o->h + half;
+    const double *ca = (mode & 8) ? NULL : o->c, *cb = (mode & 16) ? NULL : o->c + half;
+    int64_t out[MAXN], where = -7, cur = 0;
+    int64_t *outp = (mode & 0x80) && (mode & 0x20) ? NULL : out;
+    if (t != NULL)
+        CHECK(pyad_tape_segment(t, &cur) == PYAD_OK);
+    const snapshot sn = snap(s);
+    int op = 0, st;
+    switch (kind) {
+    case 0:
+        st = pyad_push_leaves(t, n, ca, outp);
+        break;
+    case 1:
+        op = op_code(r);
+        st = pyad_push_map(t, op, n, ha, ca, hb, cb, outp, (mode & 0x20) ? NULL : &where);
+        CHECK((mode & 0x20) || (where >= -1 && where < (n > 0 ? n : 1)));
+        CHECK((mode & 0x20) || st == PYAD_OK || st == PYAD_SEGMENT || where == -1 ||
+              st == PYAD_STALE || st == PYAD_DOMAIN || st == PYAD_ZERODIV || st == PYAD_OVERFLOW ||
+              st == PYAD_NONFINITE);
+        break;
+    case 2:
+        op = u8(r) & 1 ? PYAD_OP_SUM : u8(r) & 1 ? PYAD_OP_LOGSUMEXP : op_code(r);
+        st = pyad_push_reduce(t, op, n, count_, ha, ca, outp);
+        break;
+    case 3:
+        st = pyad_push_dots(t, n, count_, ha, ca, hb, cb, outp);
+        break;
+    default: {
+        double v[MAXN];
+        st = pyad_get_values(t, n, ha, (mode & 0x20) ? NULL : v);
+        CHECK(st != PYAD_SEGMENT);
+        for (int64_t j = 0; st == PYAD_OK && j < n && j < 8; j++) {
+            double w;
+            CHECK(pyad_get_value(t, ha[j], &w) == PYAD_OK && same_bits(v[j], w));
+        }
+        unchanged(s, sn);
+        CHECK(known(st));
+        return;
+    }
+    }
+    CHECK(known(st));
+    if (st != PYAD_OK && st != PYAD_SEGMENT) {
+        unchanged(s, sn);
+        return;
+    }
+    CHECK(n >= 0 && n <= MAXN && (n == 0 || outp != NULL));
+    const snapshot now = snap(s);
+    CHECK(now.len[which] == sn.len[which] + n && now.len[1 - which] == sn.len[1 - which]);
+    CHECK(n == 0 ? now.last[which] == sn.last[which] : now.last[which] == out[n - 1]);
+    /* the first records are what the one-record arithmetic gives at the same operands */
+    for (int64_t j = 0; j < n && j < 4; j++) {
+        double y = 0.0, want = 0.0, da, db, wx[2 * 6];
+        CHECK(pyad_get_value(t, out[j], &y) == PYAD_OK);
+        if (kind == 0) {
+            want = ca[j];
+        } else if (kind == 1) {
+            const double a = operand_value(t, ha, ca, j);
+            const double b = pyad_op_arity(op) == 1 ? 0.0 : operand_value(t, hb, cb, j);
+            CHECK(pyad_eval(op, a, b, &want, &da, &db) == PYAD_OK);
+        } else {
+            for (int64_t i = 0; i < count_; i++) {
+                const int64_t e = j * count_ + i;
+                wx[kind == 3 ? 2 * i : i] = operand_value(t, ha, ca, e);
+                if (kind == 3)
+                    wx[2 * i + 1] = operand_value(t, hb, cb, e);
+            }
+            CHECK(pyad_eval_nary(kind == 3 ? PYAD_OP_DOT : op, kind == 3 ? 2 * count_ : count_, wx,
+                                 &want) == PYAD_OK);
+        }
+        CHECK(same_bits(y, want));
+    }
+    opened_segments(s, which, st, out, n, cur);
 }
 
 static void do_eval(reader *r)
@@ -1075,7 +1188,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             do_backward(&s, &r);
             break;
         case 13:
-            if (cmd & 0x80)
+            if ((cmd & 0xc0) == 0xc0)
+                do_arrays(&s, &r, &o);
+            else if (cmd & 0x80)
                 do_eval(&r);
             else
                 do_bulk(&s, &r);

@@ -87,6 +87,27 @@ class Seed:
         else:
             self.handles += 300 * n300
 
+    def arrays(
+        self,
+        kind: int,
+        mode: int,
+        n: int,
+        count: int,
+        entries: int,
+        tail: bytes = b"",
+        v: object = 1.0,
+    ) -> None:
+        """An array push (kind 0 leaves, 1 map (tail: op), 2 reduce (tail: 1 sum, or 0 1
+        logsumexp), 3 dots, 4 get_values) of n records (groups of count), its `entries` operands
+        the handles remembered last (mode 1; 2, 4, 8, 16: ha, hb, ca, cb NULL) and constants v.
+        """
+        self.b += bytes([0xCD, 0, kind, mode, n, count, 0x05])
+        for _ in range(entries):
+            self.b.append(0)
+            self.num(v)
+        self.b += tail
+        self.handles += n if kind < 4 else 0
+
     def backward(self, k: int, tape: int = 0) -> None:
         self.b += bytes([12, tape])
         self.h(k)
@@ -216,6 +237,26 @@ def seeds() -> dict[str, bytes]:
     s.b += bytes([11, 1, 1])  # free tape 1 and make a new one
     s.b += bytes([5, 0, 3, x, x, NUM[1.0]])  # x is now stale
     out["eval"] = bytes(s.b)
+
+    s = Seed()  # array pushes of every kind (csrc/bulk.c), a refused element, a sweep
+    s.leaf(2.0), s.leaf(-2.5), s.leaf(0.5)
+    s.arrays(0, 0x00, 6, 0, 6)  # six leaves of 1.0
+    mul, exp, log = (bytes([OPS.index(op)]) for op in ("mul", "exp", "log"))
+    s.arrays(1, 0x01, 5, 0, 10, mul)  # x * y, records both
+    s.arrays(1, 0x15, 4, 0, 8, exp)  # exp(x)
+    s.arrays(1, 0x13, 4, 0, 8, bytes([OPS.index("div")]), 2.0)  # 2 / x
+    sub = bytes([OPS.index("sub")])
+    s.arrays(1, 0x13, 2, 0, 4, sub, -1.0)  # -1 - x: negative
+    s.arrays(1, 0x15, 2, 0, 4, log)  # log of them: DOMAIN at element 0
+    s.handles -= 2  # (refused: remembered nothing)
+    s.arrays(2, 0x01, 3, 3, 9, b"\x01")  # three sums of three
+    s.arrays(2, 0x01, 2, 2, 4, b"\x00\x01")  # two logsumexps of two
+    s.arrays(3, 0x01, 2, 2, 8)  # two dots of two pairs
+    s.arrays(4, 0x01, 4, 0, 4)  # get_values
+    s.backward(s.handles - 1)
+    s.bulk(0, 0x08, bytes([5]))  # leaves to 5 records short of a segment's end
+    s.arrays(1, 0x15, 223, 0, 1100, exp)  # 550 exps of the newest records: past that end
+    out["arrays"] = bytes(s.b)
     return out
 
 

@@ -2,11 +2,11 @@
  * test_alloc.c - allocation failure at every allocation of a workload.
  *
  * The workload is a list of steps, each one C call: every kind of push (leaf, unary, binary,
- * constant operand, sum, dot, logsumexp, softmax, primitive), enough records to open new
- * segments, unpins that let the tape reuse them, backward, stats, reset, compile and replay.
- * A first run counts its allocations (A) and keeps every step's result. Then, for each
- * n in 1..A, the workload runs again with its n-th allocation failing: the step that makes
- * it must return PYAD_NOMEM and leave the tape exactly as it was (compared field by field
+ * constant operand, sum, dot, logsumexp, softmax, primitive, and the array pushes of each
+ * kind), enough records to open new segments, unpins that let the tape reuse them, backward, stats,
+ * reset, compile and replay. A first run counts its allocations (A) and keeps every step's result.
+ * Then, for each n in 1..A, the workload runs again with its n-th allocation failing: the step that
+ * makes it must return PYAD_NOMEM and leave the tape exactly as it was (compared field by field
  * with a snapshot taken before it), the same call retried must give the first run's result,
  * and every later step too. Leaks show up under `make sanitize` (LSan) and `make valgrind`.
  */
@@ -29,6 +29,10 @@ enum kind {
     DOT,
     SOFTMAX,
     PRIM,
+    LEAVES,
+    MAP,
+    REDUCE,
+    DOTS,
     SETGRAD,
     BACKWARD,
     STATS,
@@ -44,7 +48,8 @@ enum kind {
 typedef struct step {
     unsigned char kind;
     int op;
-    int a, b; /* operand steps (their first record); n-ary: operands are steps a..a+n-1 */
+    int a, b; /* operand steps (their first record); n-ary: operands are steps a..a+n-1;
+                 MAP: b is the form (0 plain, 1 vc, 2 cv); REDUCE, DOTS: b is the count */
     int n;
     double c;
 } step;
@@ -141,6 +146,13 @@ static int build_workload(builder *b)
     const int d12 = add(b, (step){DOT, 0, l0 + 3, -1, 12, 0.0}, 1);
     const int sm = add(b, (step){SOFTMAX, 0, l0 + 5, -1, 4, 0.0}, 4);
     add(b, (step){PRIM, 0, l0 + 6, -1, 3, 0.5}, 1);
+    add(b, (step){LEAVES, 0, -1, -1, 30, 0.5}, 30);
+    add(b, (step){MAP, PYAD_OP_MUL, l0, 0, 40, 0.0}, 40);
+    add(b, (step){MAP, PYAD_OP_DIV, l0, 2, 10, 0.0}, 10);
+    add(b, (step){MAP, PYAD_OP_LOG, l0, 0, 20, 0.0}, 20);
+    add(b, (step){REDUCE, PYAD_OP_SUM, l0, 4, 5, 0.0}, 5);
+    add(b, (step){REDUCE, PYAD_OP_LOGSUMEXP, l0, 20, 3, 0.0}, 3);
+    add(b, (step){DOTS, 0, l0, 3, 4, 0.0}, 4);
     int out = add(b, (step){VV, PYAD_OP_ADD, s20, d12, 0, 0.0}, 1);
     out = add(b, (step){VV, PYAD_OP_MUL, out, lse, 0, 0.0}, 1);
     out = add(b, (step){VV, PYAD_OP_ADD, out, sm, 0, 0.0}, 1);
@@ -213,6 +225,25 @@ static int build_big_softmax(builder *b)
     return b->n;
 }
 
+/* The array pushes across segments: each opens two, the reductions with side entries in
+   them (kept apart, as the big softmax). */
+static int build_big_bulk(builder *b)
+{
+    forget_segments(b);
+    add(b, (step){NEW, 0, -1, -1, 0, 0.0}, 0);
+    const int l0 = b->n;
+    for (int k = 0; k < NLEAF; k++)
+        leaf(b, 0.3 + 0.07 * k);
+    chain(b, PYAD_CHUNK - 20, l0);
+    const int m = add(b, (step){MAP, PYAD_OP_SIN, l0, 0, SOFT_MAX, 0.0}, SOFT_MAX);
+    add(b, (step){LEAVES, 0, -1, -1, SOFT_MAX, 0.25}, SOFT_MAX);
+    add(b, (step){REDUCE, PYAD_OP_LOGSUMEXP, l0, 3, SOFT_MAX, 0.0}, SOFT_MAX);
+    add(b, (step){DOTS, 0, l0, 2, SOFT_MAX, 0.0}, SOFT_MAX);
+    add(b, (step){BACKWARD, 0, m, -1, 0, 1.0}, 0);
+    add(b, (step){STATS, 0, -1, -1, 0, 0.0}, 0);
+    return b->n;
+}
+
 /* ---- running one step ---------------------------------------------------------------- */
 
 /* Operand j of an n-ary step over steps a..: every third is a constant. */
@@ -263,6 +294,43 @@ static void program_io(ctx *c, double *x, double *v)
         v[j] = 1.0 + j;
         v[NIN + j] = j % 2 ? -1.0 : 0.5;
     }
+}
+
+/* An array push: operands from the leaves at steps a.., outputs into c->soft. */
+static void run_array(ctx *c, const step *s, int i, result *r)
+{
+    const int64_t total = (int64_t)s->n * (s->kind == REDUCE || s->kind == DOTS ? s->b : 1);
+    int64_t *h = malloc((size_t)(total + 1) * sizeof *h); /* b (x): the same turned by one */
+    double *k = malloc((size_t)(total + 1) * sizeof *k);
+    for (int64_t j = 0; j <= total; j++) {
+        h[j] = s->a < 0 || (j % 3 == 1 && s->kind != MAP) ? 0 : c->h[s->a + j % NLEAF];
+        k[j] = 0.5 + 0.01 * (double)j;
+    }
+    switch (s->kind) {
+    case LEAVES:
+        r->st = pyad_push_leaves(c->t, s->n, k, c->soft);
+        break;
+    case MAP: {
+        const int unary = pyad_op_arity(s->op) == 1;
+        r->st = pyad_push_map(c->t, s->op, s->n, s->b == 2 ? NULL : h, k,
+                              unary || s->b == 1 ? NULL : h + 1, unary ? NULL : k, c->soft, NULL);
+        break;
+    }
+    case REDUCE:
+        r->st = pyad_push_reduce(c->t, s->op, s->n, s->b, h, k, c->soft);
+        break;
+    default:
+        r->st = pyad_push_dots(c->t, s->n, s->b, h, k, h + 1, k, c->soft);
+        break;
+    }
+    free(h);
+    free(k);
+    if (r->st != PYAD_OK && r->st != PYAD_SEGMENT)
+        return;
+    c->h[i] = c->soft[0];
+    for (int j = 0; j < s->n; j += 1 + s->n / 16)
+        put_record(c, r, c->soft[j]);
+    put_record(c, r, c->soft[s->n - 1]);
 }
 
 static void run_step(ctx *c, const step *steps, int i, result *r)
@@ -320,6 +388,12 @@ static void run_step(ctx *c, const step *steps, int i, result *r)
         for (int j = 0; j < s->n; j += 1 + s->n / 16)
             put_record(c, r, c->soft[j]);
         put_record(c, r, c->soft[s->n - 1]);
+        return;
+    case LEAVES:
+    case MAP:
+    case REDUCE:
+    case DOTS:
+        run_array(c, s, i, r);
         return;
     case SETGRAD:
         r->st = pyad_set_grad(c->t, c->h[s->a], s->c);
@@ -706,4 +780,5 @@ void test_alloc(void)
     test_max_bytes();
     every_allocation_fails(build_workload, "workload", 1);
     every_allocation_fails(build_big_softmax, "softmax over three segments", 0);
+    every_allocation_fails(build_big_bulk, "array pushes over three segments", 0);
 }

@@ -493,6 +493,7 @@ int main(void)
     test_keep_column();
     test_program();
     test_saved();
+    test_bulk();
     test_alloc();
     if (pyad_test_failures) {
         fprintf(stderr, "%d C check(s) failed\n", pyad_test_failures);
