@@ -13,6 +13,7 @@
 from pyad import errors, functions, reference
 from pyad._version import __version__
 from pyad.api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from pyad.arrays import Array, array, concatenate, matmul, stack
 from pyad.check import GradCheck, assert_grad, check_grad
 from pyad.compiled import Function, compile
 from pyad.errors import PyadError
@@ -23,15 +24,20 @@ from pyad.tape import Tape, TapeSummary, detect_anomaly
 from pyad.var import Var
 
 __all__ = [
+    "Array",
     "PyadError",
     "Tape",
     "TapeSummary",
     "Var",
     "__version__",
+    "array",
+    "concatenate",
     "detect_anomaly",
     "errors",
+    "matmul",
     "primitive",
     "reference",
+    "stack",
 ]
 __all__ += functions.__all__
 __all__ += ["GradCheck", "assert_grad", "check_grad", "to_dot"]

@@ -15,11 +15,12 @@ import numpy.typing as npt
 
 from pyad import _native, errors
 from pyad._native import check, ffi, lib
+from pyad.arrays import Array, array
 from pyad.tape import Tape
 from pyad.var import Var
 
 FloatArray = npt.NDArray[np.float64]
-TracedFunction = Callable[[list[Var]], Any]
+TracedFunction = Callable[[Any], Any]
 
 CMP = ("<", "<=", ">", ">=")  # by comparison code (csrc/program.h enum pyad_cmp)
 _HELD = 4  # guard kind bit: the comparison held while tracing (csrc/program.h)
@@ -92,12 +93,16 @@ class Program:
         trace = tape._trace = Trace()
         try:
             with tape:
-                inputs = [Var(v) for v in x.tolist()]
+                inputs = array(x, tape=tape)
                 result = fn(inputs)
         finally:
             tape._trace = None
-        self.scalar = isinstance(result, Var) or not isinstance(result, Sequence)
-        outputs = [result] if self.scalar else list(result)
+        if isinstance(result, Array):  # an Array out is a vector of outputs (0-d: one)
+            self.scalar = result.ndim == 0
+            outputs = [result[()]] if self.scalar else list(result.ravel())
+        else:
+            self.scalar = isinstance(result, Var) or not isinstance(result, Sequence)
+            outputs = [result] if self.scalar else list(result)
         for y in outputs:
             if isinstance(y, Var):
                 if y.tape is not tape:
@@ -112,7 +117,7 @@ class Program:
         out_h, out_c = zip(*(_handle_or_const(y) for y in outputs)) if outputs else ((), ())
         guard_pairs = [_handle_or_const(x) for pair in trace.operands for x in pair]
         guard_h, guard_c = zip(*guard_pairs) if guard_pairs else ((), ())
-        handles = [v._h for v in inputs]
+        handles = inputs._h.tolist()
         p = _native.program_new(tape._p, handles, out_h, out_c, trace.kinds, guard_h, guard_c)
         self._attach(p)
 

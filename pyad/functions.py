@@ -15,6 +15,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, Union, overload
 
+from pyad import arrays as _arrays
 from pyad._native import OPS, SEGMENT, eval_nary, eval_op, ffi, lib
 from pyad.var import (
     Number,
@@ -24,6 +25,7 @@ from pyad.var import (
     _binary,
     _binary_other,
     _checked_float,
+    _Elementwise,
     _failed,
     _reflected,
     _slow,
@@ -58,6 +60,10 @@ def _binary_function(name: str) -> BinaryFunction:
     def function(a: Operand, b: Operand) -> Union[Var, float]:
         # The factories' methods make results of class Var; an operand of another class (a
         # first Var operand of a subclass) goes to _binary_other, which keeps it.
+        if isinstance(a, _Elementwise):
+            return a._apply(name, b)  # type: ignore[no-any-return]
+        if isinstance(b, _Elementwise):
+            return b._apply(name, a, reflected=True)  # type: ignore[no-any-return]
         if a.__class__ is Var:
             result, other = forward(a, b), b
         elif isinstance(a, Var):
@@ -159,7 +165,11 @@ def _nary(name: str, items: list[Any]) -> Union[Var, float]:
 
 
 def sum(xs: Iterable[Operand], start: Operand = 0.0) -> Union[Var, float]:
-    """``start + x0 + x1 + ...`` as one record (n partials) instead of n additions."""
+    """``start + x0 + x1 + ...`` as one record (n partials) instead of n additions; of a
+    :class:`pyad.Array`, the sum of all its elements (``start`` added after)."""
+    if isinstance(xs, _Elementwise):
+        total: Any = _arrays.Array.sum(xs)  # type: ignore[arg-type]
+        return total if _is_zero_number(start) else total + start  # type: ignore[no-any-return]
     items = list(xs)
     if isinstance(start, Var) or start != 0:
         items.insert(0, start)
@@ -173,7 +183,11 @@ _NULL = ffi.NULL
 def dot(ws: Sequence[Operand], xs: Sequence[Operand], start: Operand = 0.0) -> Union[Var, float]:
     """``start + w0*x0 + w1*x1 + ...`` (added left to right) as one record: a neuron's
     weighted sum and bias in one call. The result has the class of the first Var among
-    ``start`` and ``ws`` (a Var subclass stays itself)."""
+    ``start`` and ``ws`` (a Var subclass stays itself). With a :class:`pyad.Array` among ws
+    and xs, numpy's ``dot`` of the two (then ``start`` added)."""
+    if isinstance(ws, _Elementwise) or isinstance(xs, _Elementwise):
+        product = _arrays.dot(ws, xs)  # type: ignore[arg-type]
+        return product if _is_zero_number(start) else product + start  # type: ignore[no-any-return]
     if type(ws) is not list:
         ws = list(ws)
     if type(xs) is not list:
@@ -241,7 +255,10 @@ def _bias_constants(n: int) -> Any:
 
 
 def logsumexp(xs: Iterable[Operand]) -> Union[Var, float]:
-    """``log(sum(exp(x)))`` computed without overflow; ValueError for no values."""
+    """``log(sum(exp(x)))`` computed without overflow (of a :class:`pyad.Array`, over all
+    its elements); ValueError for no values."""
+    if isinstance(xs, _Elementwise):
+        return _arrays.logsumexp(xs)  # type: ignore[arg-type,no-any-return]
     items = list(xs)
     if not items:
         raise ValueError("logsumexp() of an empty sequence")
@@ -250,7 +267,10 @@ def logsumexp(xs: Iterable[Operand]) -> Union[Var, float]:
 
 def softmax(xs: Iterable[Operand]) -> Union[list[Var], list[float]]:
     """``exp(x_i) / sum(exp(x))`` for each i, computed without overflow: one record per
-    output. ValueError for no values or a non-finite maximum."""
+    output (of a 1-D :class:`pyad.Array`, an Array). ValueError for no values or a
+    non-finite maximum."""
+    if isinstance(xs, _Elementwise):
+        return _arrays.softmax(xs)  # type: ignore[arg-type,return-value]
     items = list(xs)
     n = len(items)
     if n == 0:

@@ -30,6 +30,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from pyad import _native, errors
 from pyad._native import CHUNK_RECORDS, OP_NAMES, new_tape
 
@@ -324,6 +327,34 @@ class Tape:
             if segment is not None:
                 segments.append(segment)
         if opened and segment is not None and segment is not before:
+            self._install(segment)
+            self._release_pins()
+        return segments if pinned else None
+
+    def _run_segments(
+        self, handles: npt.NDArray[np.int64], before: _Segment, opened: bool
+    ) -> dict[int, _Segment] | None:
+        """:meth:`_segments` for the records of one bulk push (pyad.array's), keyed by segment
+        (``h >> CHUNK_SHIFT``), in numpy: such a push, too, fills the current segment and then
+        opens new ones in order, so only the first record of each run of one segment is
+        looked at. None as there: push again under :meth:`_pin_current`."""
+        segments: dict[int, _Segment] = {}
+        if handles.size == 0:
+            return segments
+        keys = handles >> CHUNK_SHIFT
+        starts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+        segment = before
+        pinned = True
+        for h in [int(handles[0]), *handles[starts].tolist()]:
+            if h >> CHUNK_SHIFT == before._c:
+                segment = before
+            elif h & _CHUNK_MASK == 0:  # a segment this push opened, pinned for this thread
+                segment = _Segment(h, self._pending)
+            else:  # only the first run can lie in a segment another thread opened
+                pinned = False
+                continue
+            segments[segment._c] = segment
+        if opened and segment is not before:
             self._install(segment)
             self._release_pins()
         return segments if pinned else None

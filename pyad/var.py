@@ -44,6 +44,18 @@ _get_operands = lib.pyad_get_operands
 _new = object.__new__
 
 
+class _Elementwise:
+    """What pyad's functions apply elementwise: the base of :class:`pyad.array.Array`,
+    declared here so that this module needs nothing of that one. ``_apply(name, other,
+    reflected)`` records op ``name`` on every element (``other``: a binary op's other
+    operand, first when ``reflected``)."""
+
+    __slots__ = ()
+
+    def _apply(self, name: str, other: object = None, reflected: bool = False) -> Any:
+        raise NotImplementedError
+
+
 def _is_number(x: object) -> bool:
     # numbers.Real covers int, float, bool, Fraction and numpy's registered scalar types.
     return isinstance(x, numbers.Real) and not isinstance(x, Var)
@@ -245,6 +257,8 @@ def _unary(name: str, node: type[Var] | None = None) -> Callable[[Any], Any]:
         if isinstance(x, Var):
             s = x._t._s
             return _slow(x._t, push(x._h), s, x.__class__, (x,), push, x._h)
+        if isinstance(x, _Elementwise):
+            return x._apply(name)
         return eval_op(op, _checked_float(x))
 
     function.__name__ = function.__qualname__ = name

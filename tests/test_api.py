@@ -80,8 +80,10 @@ def test_repeated_outputs_and_shared_nodes_do_not_leak_between_rows() -> None:
 
 
 def test_bad_input_is_refused_clearly() -> None:
+    with pytest.raises(TypeError, match="real numbers"):
+        pyad.grad(seed)(np.array(["2.0", "5.0"]))
     with pytest.raises(ValueError, match="1-D"):
-        pyad.grad(seed)(np.ones((2, 2)))
+        pyad.jacobian(seed)(np.ones((2, 2)))
     with pytest.raises(ValueError, match="one Var"):
         pyad.value_and_grad(polar)([1.0, 2.0])
     with pytest.raises(ValueError, match="entries for 3 outputs"):
@@ -104,3 +106,59 @@ def test_scipy_minimize_takes_value_and_grad() -> None:
         pyad.value_and_grad(rosenbrock), np.full(5, -1.0), jac=True, method="BFGS", tol=1e-10
     )
     assert result.success and np.allclose(result.x, 1.0, atol=1e-5)
+
+
+def test_fn_gets_an_array_it_can_use_with_numpy() -> None:
+    X = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]])
+
+    def loss(w: pyad.Array) -> Var:
+        return pyad.sum(pyad.softplus(X @ w)) + 0.5 * (w @ w)
+
+    w0 = np.array([0.3, -0.2])
+    value, g = pyad.value_and_grad(loss)(w0)
+    z = X @ w0
+    assert value == pytest.approx(np.log1p(np.exp(z)).sum() + 0.5 * w0 @ w0, rel=1e-14)
+    np.testing.assert_allclose(g, X.T @ (1 / (1 + np.exp(-z))) + w0, rtol=1e-13)
+    F = pyad.compile(loss, w0)
+    assert F.value_and_grad(w0 + 1.0)[0] == pyad.value_and_grad(loss)(w0 + 1.0)[0]
+
+
+def test_a_number_in_gives_a_float_gradient() -> None:
+    g = pyad.grad(lambda x: x * x * x)(2.0)
+    assert type(g) is float and g == 12.0
+    value, g = pyad.value_and_grad(lambda x: pyad.sin(x))(0.0)
+    assert (value, g) == (0.0, 1.0)
+
+
+def test_an_input_of_any_shape_gives_a_gradient_of_its_shape() -> None:
+    m = np.arange(6.0).reshape(2, 3)
+    g = pyad.grad(lambda a: pyad.sum(a * a))(m)
+    assert g.shape == (2, 3) and np.array_equal(g, 2 * m)
+
+
+def test_argnums_and_has_aux() -> None:
+    def f(a: Var, b: pyad.Array, scale: float) -> tuple[Var, str]:
+        return scale * a * pyad.sum(b), "aux"
+
+    b = np.array([1.0, 2.0])
+    assert pyad.grad(f, argnums=1, has_aux=True)(3.0, b, 2.0)[1] == "aux"
+    ga, gb = pyad.grad(f, argnums=(0, 1), has_aux=True)(3.0, b, 2.0)[0]
+    assert ga == 6.0 and gb.tolist() == [6.0, 6.0]
+    (value, aux), gb = pyad.value_and_grad(f, argnums=-2, has_aux=True)(3.0, b, 2.0)
+    assert value == 18.0 and aux == "aux" and gb.tolist() == [6.0, 6.0]
+    with pytest.raises(ValueError, match="argnums"):
+        pyad.grad(f, argnums=3)(3.0, b, 2.0)
+    with pytest.raises(TypeError, match="pair"):
+        pyad.grad(lambda x: x * x, has_aux=True)(1.0)
+
+
+def test_list_style_fn_keeps_working_on_the_array_it_gets() -> None:
+    def rosen(v: list[Var]) -> Var:
+        return pyad.sum([100 * (b - a * a) ** 2 + (1 - a) ** 2 for a, b in zip(v, v[1:])])
+
+    x = np.array([0.5, -0.3, 1.2])
+    with pyad.Tape():
+        vs = [Var(t) for t in x]
+        rosen(vs).backward()
+        want = [v.grad for v in vs]
+    assert pyad.grad(rosen)(x).tolist() == want

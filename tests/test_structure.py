@@ -103,6 +103,8 @@ HOT_PATH = {
     "pyad.var": "each operation on a Var is one cffi call: its push, read, write or sweep",
     "pyad.functions": "the n-ary pushes: a neuron's dot, a loss's sum, logsumexp, softmax",
     "pyad._program": "each call of a compiled Function is one replay: one cffi call",
+    "pyad.arrays": "each operation on an Array is one cffi call, whose statuses (segments "
+    "opened, the element that failed) only it interprets, as pyad.var does a Var's",
 }
 
 
