@@ -28,12 +28,82 @@ static _Thread_local struct {
     int64_t handle;
 } opened_here;
 
-/* Resize a per-slot buffer from `old` to `want` bytes. Large buffers are mapped pages grown
-   with mremap, which moves page tables instead of copying: a tape grows in small steps, and
-   realloc's copies (glibc moves its mmap threshold up after large frees, so realloc may copy)
-   cost several times the pushes themselves. */
+/* realloc to hold `want` bytes where `*held` do not (then *held = want). A buffer that holds
+   enough already is still a point where the allocation-failure hook may fail the growth, so
+   that tests fail each buffer's growth whatever an earlier failed attempt left grown. */
+static void *grow_small(void *p, size_t *held, size_t want)
+{
+    if (want <= *held)
+        return pyad__alloc_fails() ? NULL : p;
+    void *q = pyad__realloc(p, want);
+    if (q != NULL)
+        *held = want;
+    return q;
+}
+
+/* Resize a per-slot buffer of `*held` bytes to hold `want`, setting *held to what it holds
+   then. Buffers past 64 KiB are mapped pages grown with mremap, which moves page tables
+   instead of copying: a tape grows in small steps, and realloc's copies (glibc moves its
+   mmap threshold up after large frees, so realloc may copy) cost several times the pushes
+   themselves (with the threshold at 1 MiB, a fresh tape's values and adjoints of 120,000
+   records stayed below it and took 12-20 ns per record of an array push in copies, against
+   4 at 64 KiB: make bench's fresh-tape line). A buffer never shrinks: after a failed growth
+   the next one reuses what it holds. */
 #if defined(__linux__) && defined(MREMAP_MAYMOVE)
-#define PYAD_MAP_MIN ((size_t)1 << 20)
+#define PYAD_MAP_MIN ((size_t)1 << 16)
+
+/* The pages of freed tapes' buffers, kept for the next tapes to grow into. A program that
+   records a fresh tape per call (pyad.value_and_grad does) would otherwise have the kernel
+   fault in and zero every page of every call's tape: W1 written with arrays at n = 20,000
+   took 4.3 ms per value_and_grad with fresh pages and 1.6 ms on a reused tape. At most
+   KEPT_MAPS buffers and KEPT_BYTES in all are kept; the rest goes back to the system. */
+#define KEPT_MAPS 8
+#define KEPT_BYTES ((size_t)128 << 20)
+static struct {
+    void *p;
+    size_t bytes;
+} kept[KEPT_MAPS];
+static size_t kept_bytes;
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The largest kept buffer if it holds `want` bytes (its size in *bytes), or NULL. The
+   largest, because a buffer is taken when it first outgrows malloc, long before it is
+   full: a tape recording what the freed one recorded then grows into pages faulted in
+   already (what a buffer holds beyond its use is not counted in the tape's bytes). */
+static void *take_kept(size_t want, size_t *bytes)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&kept_lock);
+    int best = -1;
+    for (int i = 0; i < KEPT_MAPS; i++)
+        if (kept[i].p != NULL && kept[i].bytes >= want &&
+            (best < 0 || kept[i].bytes > kept[best].bytes))
+            best = i;
+    if (best >= 0) {
+        p = kept[best].p;
+        *bytes = kept[best].bytes;
+        kept[best].p = NULL;
+        kept_bytes -= *bytes;
+    }
+    pthread_mutex_unlock(&kept_lock);
+    return p;
+}
+
+/* Keep a freed buffer for a later tape if there is room; 0 if not. */
+static int keep(void *p, size_t bytes)
+{
+    int done = 0;
+    pthread_mutex_lock(&kept_lock);
+    for (int i = 0; i < KEPT_MAPS && !done && kept_bytes + bytes <= KEPT_BYTES; i++)
+        if (kept[i].p == NULL) {
+            kept[i].p = p;
+            kept[i].bytes = bytes;
+            kept_bytes += bytes;
+            done = 1;
+        }
+    pthread_mutex_unlock(&kept_lock);
+    return done;
+}
 
 static size_t page_round(size_t bytes)
 {
@@ -41,38 +111,62 @@ static size_t page_round(size_t bytes)
     return (bytes + page - 1) / page * page;
 }
 
-static void *resize(void *p, size_t old, size_t want)
+static void *resize(void *p, size_t *held, size_t want)
 {
-    if (want < PYAD_MAP_MIN)
-        return pyad__realloc(p, want);
+    const size_t old = *held;
+    if (want <= old || want < PYAD_MAP_MIN)
+        return grow_small(p, held, want);
     if (pyad__alloc_fails())
         return NULL;
     if (old >= PYAD_MAP_MIN) {
         void *q = mremap(p, page_round(old), page_round(want), MREMAP_MAYMOVE);
-        return q == MAP_FAILED ? NULL : q;
+        if (q == MAP_FAILED)
+            return NULL;
+        *held = page_round(want);
+        return q;
     }
-    void *q =
-        mmap(NULL, page_round(want), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (q == MAP_FAILED)
-        return NULL;
+    size_t bytes = 0;
+    void *q = take_kept(page_round(want), &bytes);
+    if (q == NULL) {
+        bytes = page_round(want);
+        q = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (q == MAP_FAILED)
+            return NULL;
+    }
     if (old > 0)
         memcpy(q, p, old);
     free(p);
+    *held = bytes;
     return q;
+}
+
+void pyad__arena_drop_kept(void)
+{
+    pthread_mutex_lock(&kept_lock);
+    for (int i = 0; i < KEPT_MAPS; i++)
+        if (kept[i].p != NULL) {
+            munmap(kept[i].p, kept[i].bytes);
+            kept[i].p = NULL;
+        }
+    kept_bytes = 0;
+    pthread_mutex_unlock(&kept_lock);
 }
 
 static void release(void *p, size_t bytes)
 {
-    if (bytes >= PYAD_MAP_MIN)
-        munmap(p, page_round(bytes));
-    else
+    if (bytes < PYAD_MAP_MIN)
         free(p);
+    else if (!keep(p, bytes))
+        munmap(p, bytes);
 }
 #else
-static void *resize(void *p, size_t old, size_t want)
+static void *resize(void *p, size_t *held, size_t want)
 {
-    (void)old;
-    return pyad__realloc(p, want);
+    return grow_small(p, held, want);
+}
+
+void pyad__arena_drop_kept(void)
+{
 }
 
 static void release(void *p, size_t bytes)
@@ -89,15 +183,14 @@ int pyad__grow(pyad_tape *t, uint32_t want)
     const size_t n = (size_t)want * PYAD_CHUNK;
 #define GROW_SLOTS(field, index)                                                                   \
     do {                                                                                           \
-        void *p_ = resize(t->field, t->slot_bytes[index], n * sizeof *t->field);                   \
+        void *p_ = resize(t->field, &t->slot_bytes[index], n * sizeof *t->field);                  \
         if (p_ == NULL)                                                                            \
             return pyad__fail(t, PYAD_NOMEM, "out of memory growing the tape to %zu records", n);  \
         t->field = p_;                                                                             \
-        t->slot_bytes[index] = n * sizeof *t->field;                                               \
     } while (0)
-#define GROW(field, count)                                                                         \
+#define GROW(field, index)                                                                         \
     do {                                                                                           \
-        void *p_ = pyad__realloc(t->field, (count) * sizeof *t->field);                            \
+        void *p_ = grow_small(t->field, &t->chunk_bytes[index], (size_t)want * sizeof *t->field);  \
         if (p_ == NULL)                                                                            \
             return pyad__fail(t, PYAD_NOMEM, "out of memory growing the tape to %zu records", n);  \
         t->field = p_;                                                                             \
@@ -106,9 +199,9 @@ int pyad__grow(pyad_tape *t, uint32_t want)
     GROW_SLOTS(rec, 1);
     GROW_SLOTS(val, 2);
     GROW_SLOTS(grad, 3);
-    GROW(order, (size_t)want);
-    GROW(free_ids, (size_t)want);
-    GROW(chunks, (size_t)want);
+    GROW(chunks, 0);
+    GROW(order, 1);
+    GROW(free_ids, 2);
 #undef GROW
 #undef GROW_SLOTS
     memset(t->chunks + t->cap_chunks, 0, (size_t)(want - t->cap_chunks) * sizeof *t->chunks);

@@ -86,7 +86,8 @@ struct pyad_tape {
     pyad_rec *rec;       /* what the reverse sweep reads, in one stream */
     double *val, *grad;
     uint32_t cap_chunks;
-    size_t slot_bytes[4]; /* bytes held by kind, rec, val and grad (arena.c's resize) */
+    size_t slot_bytes[4]; /* bytes held by kind, rec, val and grad, at least their use */
+    size_t chunk_bytes[3]; /* bytes held by chunks, order and free_ids, likewise */
     pyad_chunk *chunks;  /* cap_chunks entries */
 
     uint32_t *order;     /* chunks in use, oldest first */
@@ -168,6 +169,8 @@ PYAD_INTERNAL int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per, uint3
 PYAD_INTERNAL uint32_t pyad__next_slot(pyad_tape *t, int *opened);
 /* Frees every buffer of t (for pyad_tape_free, which frees t itself). */
 PYAD_INTERNAL void pyad__arena_free(pyad_tape *t);
+/* Unmaps the pages kept from freed tapes (arena.c), for tests of growth into fresh pages. */
+PYAD_INTERNAL void pyad__arena_drop_kept(void);
 
 /* tape.c */
 /* STALE, with a message saying why handle h names no live record of t. */
