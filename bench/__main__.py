@@ -217,7 +217,13 @@ def main(argv: list[str] | None = None) -> int:
         }
         if key in harness.PEER_KEYS:
             rows = harness.compare(
-                wr, args.repeats, peer_budget, _progress, args.peers, peer_replay=not args.quick
+                wr,
+                args.repeats,
+                peer_budget,
+                _progress,
+                args.peers,
+                peer_replay=not args.quick,
+                quick=args.quick,
             )
             print()
             print(harness.format_comparison(wr, rows), flush=True)
