@@ -5,6 +5,7 @@ every figure in a JSON file.
     python -m bench                      # full sizes, 7 repeats (< 5 min)
     python -m bench --quick              # small sizes, 3 repeats (< 1 min)
     python -m bench --workloads W1,W4 --repeats 5 --json /tmp/b.json
+    python -m bench --workloads LR       # only the logistic regression (bench/logreg.py)
     python -m bench --micro              # also the cost of the pieces of one operation
     python -m bench --replay             # only the replay rows (pyad.compile vs C peers)
     python -m bench --peers micrograd_peer,seed --plot /tmp/bench.png
@@ -23,9 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import calls, harness, peers, replay
+from bench import calls, harness, logreg, peers, replay
 from bench.workloads import WORKLOADS
 
+#: the logistic regression (bench/logreg.py), its --workloads key and its key in the JSON
+LR, LR_KEY = "LR", "logreg"
+#: what --workloads takes: docs/WORKLOADS.md's W1 to W5 (and W3-dot), then LR
+CHOICES = (*WORKLOADS, LR)
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 #: seconds of timed repeats allowed per (workload, engine): keeps the full run under 5 minutes
 BUDGET = 20.0
@@ -102,8 +107,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, 3 repeats (< 1 min)")
     parser.add_argument(
         "--workloads",
-        default=",".join(WORKLOADS),
-        help=f"comma-separated subset of {','.join(WORKLOADS)} (default: all)",
+        default=",".join(CHOICES),
+        help=f"comma-separated subset of {','.join(CHOICES)} (default: all)",
     )
     parser.add_argument("--repeats", type=int, help="timed repeats per engine (default 7, 3 quick)")
     parser.add_argument(
@@ -130,9 +135,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     names = [] if args.peers.strip() == "none" else args.peers.split(",")
     args.peers = tuple(p.strip() for p in names if p.strip())
     keys = [k.strip() for k in args.workloads.split(",") if k.strip()]
-    unknown = [k for k in keys if k not in WORKLOADS]
+    unknown = [k for k in keys if k not in CHOICES]
     if unknown:
-        parser.error(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
+        parser.error(f"unknown workload(s) {unknown}; choose from {list(CHOICES)}")
     args.workloads = keys
     if args.replay and not set(keys) & set(replay.WORKLOADS_REPLAYED):
         parser.error(f"--replay runs {list(replay.WORKLOADS_REPLAYED)}; --workloads has none")
@@ -200,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.peers and not args.replay:
         print(harness.COMPARISON_LEGEND)
-    for key in [] if args.replay else args.workloads:
+    for key in [] if args.replay else [k for k in args.workloads if k in WORKLOADS]:
         w = WORKLOADS[key]
         size = w.quick_size if args.quick else w.size
         wr = harness.run_workload(w, size, args.repeats, budget, _progress)
@@ -217,11 +222,22 @@ def main(argv: list[str] | None = None) -> int:
         }
         if key in harness.PEER_KEYS:
             rows = harness.compare(
-                wr, args.repeats, peer_budget, _progress, args.peers, peer_replay=not args.quick
+                wr,
+                args.repeats,
+                peer_budget,
+                _progress,
+                args.peers,
+                peer_replay=not args.quick,
+                quick=args.quick,
             )
             print()
             print(harness.format_comparison(wr, rows), flush=True)
             report["workloads"][key]["comparison"] = rows
+    if LR in args.workloads and not args.replay:
+        lr = logreg.run(args.quick, _progress, repeats=args.repeats, peers=args.peers)
+        print()
+        print(logreg.format_table(lr), flush=True)
+        report[LR_KEY] = lr
     replay_keys = [k for k in args.workloads if k in replay.WORKLOADS_REPLAYED]
     if replay_keys:
         result = replay.run(
@@ -257,8 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         for n, size in report.get("small_functions", {}).get("sizes", {}).items()
         if not size["ok"]
     ]
-    if failed:  # a wrong replay makes every figure of it meaningless: fail loudly (CI smoke)
-        _progress(f"replay correctness checks FAILED for {failed}\n")
+    if LR_KEY in report and not report[LR_KEY]["checks"]["ok"]:
+        failed.append(LR)
+    if failed:  # a wrong gradient makes every figure of it meaningless: fail loudly (CI smoke)
+        _progress(f"correctness checks FAILED for {failed}\n")
         return 1
     return 0
 

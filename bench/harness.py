@@ -17,6 +17,7 @@ import gc
 import math
 import statistics
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -700,13 +701,21 @@ def compare(
     progress: Callable[[str], None],
     modules: tuple[str, ...] | None = None,
     peer_replay: bool = True,
+    quick: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """The comparison rows of one workload: pyad, pyad.reference, the float floor, then every
+    """The comparison rows of one workload: pyad, pyad.reference, the float floor, pyad
+    running the workload written with arrays (W1, W2, W3: bench/arrays.py), then every
     registered peer (bench.peers.PEERS), each run alone within its time budget."""
-    from bench import peers
+    from bench import arrays, peers
 
     w = wr.workload
     rows = _builtin_rows(wr, budget, repeats)
+    if w.key in arrays.WORKLOADS and wr.ops and wr.records:
+        start = time.perf_counter()
+        row = arrays.row(w, wr.size, wr.ops, wr.records, repeats, quick)
+        rows[arrays.NAME] = row
+        done = f"{row['one_shot_ms']:.1f} ms" if row["status"] == "ok" else row["status"]
+        progress(f"{w.key} {arrays.NAME} ... {done} [{time.perf_counter() - start:.1f} s]\n")
     if w.key in PEER_KEYS:
         for module in modules if modules is not None else peers.PEERS:
             start = time.perf_counter()
@@ -755,6 +764,12 @@ def format_comparison(wr: WorkloadResult, rows: dict[str, dict[str, Any]]) -> st
             table.append([name, "-", status, *("" for _ in COMPARISON_COLUMNS[1:])])
             continue
         table.append([name, size, *(_cell(row, k, f) for _, k, f in COMPARISON_COLUMNS)])
+        if row.get("note"):
+            notes.extend(
+                textwrap.wrap(
+                    f"note: {row['note']}", 98, initial_indent="  ", subsequent_indent="  "
+                )
+            )
         if row["reduced"]:
             notes.append(
                 f"  * {name}: {w.size_name} reduced to {row['size']} ({row['reduced']}); "
@@ -781,4 +796,6 @@ comparison tables: ns/op = one-shot / pyad's record count of the workload at the
 engine ran (the same unit for all); x pyad = ns/op over pyad's ns/op (how many times slower than
 pyad one-shot); compile ms and replay (forward + gradient again at new inputs) only for engines
 that can replay, compile timed apart; B/op = bytes stored per op (pyad's tape); grad max rel err
-against pyad.reference at the same size, checked on every call; * = run at a reduced size."""
+against pyad.reference at the same size, checked on every call; * = run at a reduced size.
+pyad (arrays) = pyad on the workload written with pyad.Array (bench/arrays.py): one-shot =
+pyad.value_and_grad recording afresh, replay = pyad.compile's F.value_and_grad, per scalar op."""

@@ -209,6 +209,22 @@ def mlp_unpack(p: Any) -> list[tuple[Any, Any]]:
     return layers
 
 
+def w3_array(xp: Any, p: Any, points: Any, targets: Any) -> Any:
+    """W3 on the parameter vector ``p`` as array code with ``xp`` a numpy-like module: each
+    layer is ``h @ w.T + b`` over all the points at once (``points`` of shape (points, 2),
+    ``targets`` of shape (points,)), then ``tanh`` except in the output layer. The weighted
+    sums are products that add the bias last, so the loss equals W3's up to the order of
+    its additions, not bit for bit."""
+    layers = mlp_unpack(p)
+    h = points
+    for i, (w, b) in enumerate(layers):
+        h = h @ w.T + b
+        if i < len(layers) - 1:
+            h = xp.tanh(h)
+    d = h[:, 0] - targets
+    return xp.sum(d * d)
+
+
 # -- W4 chain ----------------------------------------------------------------------------------
 def w4_inputs(m: Engine, depth: int) -> list[Any]:
     """The single leaf x0 = 0.5."""

@@ -37,7 +37,7 @@ Top level::
 "engines" = the detailed pyad / reference / float figures) and adds ``"comparison"``: an
 ordered dict, one row per engine, display name -> row::
 
-    {"kind": "pyad" | "reference" | "float" | "peer",
+    {"kind": "pyad" | "reference" | "float" | "pyad-arrays" | "peer",
      "module": "micrograd_peer" | None,   # peers only
      "status": "ok" | "not installed (...)" | "fails: RecursionError: ..." | "not implemented",
      "size": int,          # the size this engine ran at (n, points, depth or n_ops)
@@ -54,6 +54,11 @@ ordered dict, one row per engine, display name -> row::
      "grad_max_rel_diff": float | None,  # vs pyad.reference at ``size``, every run
      "value_rel_diff": float | None,
      "version": str | None}
+
+The "pyad (arrays)" row (kind "pyad-arrays", W1 to W3: bench/arrays.py) also has
+``array_records`` and ``nbytes`` (its own recording's), ``replay_min_us_per_call``,
+``vs_scalar_pyad`` ({"value_rel_diff", "grad_max_rel_diff", "grads_bitwise_different",
+"inputs"}: against pyad's scalar recording), ``replay_equals_one_shot`` and ``note``.
 
 Only rows with status "ok" carry figures; others have the None values. Non-finite floats are
 written as strings ("inf", "nan"), as everywhere in the bench JSON.
