@@ -204,6 +204,25 @@ PYAD_ALWAYS_INLINE void add_term(double *adj, int first, double term, double g)
    skipped). The last row makes the first touches; the others, where x's slots are
    consecutive, are axpys the compiler vectorises (one addition per adjoint: order across k
    does not matter). Returns the instructions done. */
+/* a[k] += C[j,k] * g_j for the npick rows j of pick, in that order, k = 0 .. n. */
+static void axpys(double *restrict a, const double *c, size_t n, const double *g,
+                  const size_t *pick, size_t npick)
+{
+    if (npick == 4) {
+        const double *restrict c0 = c + pick[0] * n, *restrict c1 = c + pick[1] * n,
+                               *restrict c2 = c + pick[2] * n, *restrict c3 = c + pick[3] * n;
+        const double g0 = g[pick[0]], g1 = g[pick[1]], g2 = g[pick[2]], g3 = g[pick[3]];
+        for (size_t k = 0; k < n; k++)
+            a[k] = (((a[k] + c0[k] * g0) + c1[k] * g1) + c2[k] * g2) + c3[k] * g3;
+        return;
+    }
+    for (size_t e = 0; e < npick; e++) {
+        const double *restrict cj = c + pick[e] * n, gj = g[pick[e]];
+        for (size_t k = 0; k < n; k++)
+            a[k] += cj[k] * gj;
+    }
+}
+
 static uint32_t reverse_matvec(const pyad_program *p, const block *w, uint32_t i, const int64_t B)
 {
     const pyad_nary_ref r = p->nary[p->ins[i].a];
@@ -215,17 +234,19 @@ static uint32_t reverse_matvec(const pyad_program *p, const block *w, uint32_t i
     int consecutive = 1;
     for (size_t k = 0; k < n; k++)
         consecutive &= side[k] == side[0] + k;
+    /* one point, x consecutive: the rows with a nonzero adjoint four at a time, each adjoint
+       loaded and stored once for the four (its additions in the same order as one by one) */
+    size_t pick[4], npick = 0;
     for (size_t j = r.rows; j-- > 0;) {
         const double *cj = c + j * n, *g = adj + (out + j) * nb;
         const int firsts = j == r.rows - 1;
         if (B == 1 && !firsts && consecutive) {
-            const double g0 = g[0];
-            if (g0 == 0.0)
-                continue;
-            double *restrict a = adj + (n > 0 ? side[0] : 0);
-            const double *restrict row = cj;
-            for (size_t k = 0; k < n; k++)
-                a[k] += row[k] * g0;
+            if (g[0] != 0.0)
+                pick[npick++] = j;
+            if (npick == 4 || (j == 0 && npick > 0)) {
+                axpys(adj + (n > 0 ? side[0] : 0), c, n, adj + out, pick, npick);
+                npick = 0;
+            }
             continue;
         }
         for (size_t k = 0; k < n; k++) {
