@@ -218,7 +218,8 @@ size_t pyad__tape_bytes(const pyad_tape *t)
 {
     size_t n = sizeof *t + (size_t)t->cap_chunks * PER_CHUNK_BYTES;
     for (uint32_t c = 0; c < t->cap_chunks; c++)
-        n += (size_t)t->chunks[c].side_cap * SIDE_ENTRY_BYTES;
+        n += (size_t)t->chunks[c].side_cap * SIDE_ENTRY_BYTES +
+             (size_t)t->chunks[c].mat_cap * sizeof(double);
     return n + t->save_cap * (sizeof *t->save_slot + PYAD_CHUNK * sizeof *t->save_val);
 }
 
@@ -261,6 +262,35 @@ static int side_room(pyad_tape *t, pyad_chunk *ch, uint64_t total)
     return PYAD_OK;
 }
 
+/* The mat array of ch holding `total` doubles, as side_room: not counted (mat_cap) until the
+   caller publishes it. It grows by half at least, but to the exact size for a large matrix in
+   a chunk that holds none (the usual case), so that a big matrix costs its own size. */
+static int mat_room(pyad_tape *t, pyad_chunk *ch, uint64_t total)
+{
+    if (total <= ch->mat_room)
+        return PYAD_OK;
+    /* offsets are kept in doubles (nary.c): exact below 2^53 */
+    if (total > ((uint64_t)1 << 52) || total > SIZE_MAX / sizeof(double))
+        return pyad__fail(t, PYAD_FULL, "too many matrix elements in one segment");
+    uint64_t want = ch->mat_room + ch->mat_room / 2;
+    if (want < total)
+        want = total;
+    double *m = pyad__realloc(ch->mat, (size_t)want * sizeof *m);
+    if (m == NULL)
+        return pyad__fail(t, PYAD_NOMEM, "out of memory for a matrix of %llu elements",
+                          (unsigned long long)(total - ch->mat_len));
+    ch->mat = m;
+    ch->mat_room = want;
+    return PYAD_OK;
+}
+
+void pyad__release_mat(pyad_chunk *ch)
+{
+    free(ch->mat);
+    ch->mat = NULL;
+    ch->mat_len = ch->mat_room = ch->mat_cap = 0;
+}
+
 /* Room for `extra` more side entries in chunk ch, counted in nbytes. */
 static int ensure_side(pyad_tape *t, pyad_chunk *ch, uint32_t extra)
 {
@@ -282,6 +312,7 @@ void pyad__open_chunk(pyad_tape *t, uint32_t c)
     ch->state = PYAD_CHUNK_USED;
     ch->fill = 0;
     ch->side_len = 0;
+    ch->mat_len = 0;
     ch->pins = 1;
     ch->dirty = 0;
     ch->pos = t->norder;
@@ -340,6 +371,7 @@ static void shrink_back(pyad_tape *t, uint32_t old_cap, uint32_t old_nfree)
     for (uint32_t c = old_cap; c < t->cap_chunks; c++) {
         free(t->chunks[c].side_slot);
         free(t->chunks[c].side_val);
+        free(t->chunks[c].mat);
         memset(&t->chunks[c], 0, sizeof t->chunks[c]);
     }
     memmove(t->free_ids, t->free_ids + added, (size_t)old_nfree * sizeof *t->free_ids);
@@ -349,10 +381,11 @@ static void shrink_back(pyad_tape *t, uint32_t old_cap, uint32_t old_nfree)
 
 /* Room, all or nothing, for records that fill the current chunk with `cur_extra` more side
    entries and then open the next `need` chunks of the free list, with `side_full` side
-   entries in each but the last and `side_last` in the last, plus `first_extra` in the first.
-   On failure the tape, nbytes included, is as it was. */
+   entries in each but the last and `side_last` in the last, plus `first_extra` in the first;
+   and `mat` doubles of matrix in the chunk of the first record (the current one if
+   `mat_here`, else the first opened). On failure the tape, nbytes included, is as it was. */
 static int room_ahead(pyad_tape *t, uint32_t cur_extra, uint32_t need, uint64_t side_full,
-                      uint64_t side_last, uint64_t first_extra)
+                      uint64_t side_last, uint64_t first_extra, uint64_t mat, int mat_here)
 {
     const uint32_t old_cap = t->cap_chunks, old_nfree = t->nfree;
     int st = ensure_free(t, need);
@@ -362,6 +395,16 @@ static int room_ahead(pyad_tape *t, uint32_t cur_extra, uint32_t need, uint64_t 
         for (uint32_t k = 0; k <= need && st == PYAD_OK; k++) {
             const int is_cur = k == need;
             pyad_chunk *ch = &t->chunks[is_cur ? t->cur : t->free_ids[t->nfree - 1 - k]];
+            if (mat > 0 && (mat_here ? is_cur : k == 0)) {
+                const uint64_t want = (is_cur ? ch->mat_len : 0) + mat;
+                if (pass == 1) {
+                    ch->mat_cap = ch->mat_room;
+                } else if (want > ch->mat_cap && (st = mat_room(t, ch, want)) == PYAD_OK) {
+                    extra += (size_t)(ch->mat_room - ch->mat_cap) * sizeof(double);
+                }
+                if (st != PYAD_OK)
+                    break;
+            }
             const uint64_t total =
                 is_cur ? (uint64_t)ch->side_len + cur_extra
                        : (k + 1 < need ? side_full : side_last) + (k == 0 ? first_extra : 0);
@@ -404,7 +447,7 @@ int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, i
     }
     if (nrec > PYAD_CHUNK)
         return pyad__fail(t, PYAD_MISUSE, "%u records do not fit in one segment", nrec);
-    if ((st = room_ahead(t, 0, 1, 0, nside, 0)) != PYAD_OK)
+    if ((st = room_ahead(t, 0, 1, 0, nside, 0, 0, 0)) != PYAD_OK)
         return st;
     const uint32_t c = t->free_ids[--t->nfree];
     pyad__open_chunk(t, c);
@@ -415,6 +458,11 @@ int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uint32_t *slot, i
 
 int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per, uint32_t head)
 {
+    return pyad__prepare_mat(t, nrec, per, head, 0);
+}
+
+int pyad__prepare_mat(pyad_tape *t, uint32_t nrec, uint32_t per, uint32_t head, uint64_t mat)
+{
     uint32_t room = PYAD_CHUNK - t->chunks[t->cur].fill;
     if (room > nrec)
         room = nrec;
@@ -424,7 +472,7 @@ int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per, uint32_t head)
     const uint32_t rest = nrec - room, need = (rest + PYAD_CHUNK - 1) / PYAD_CHUNK;
     const uint64_t last = need > 0 ? (uint64_t)(rest - (need - 1) * PYAD_CHUNK) * per : 0;
     return room_ahead(t, (uint32_t)here, need, (uint64_t)PYAD_CHUNK * per, last,
-                      room > 0 ? 0 : head);
+                      room > 0 ? 0 : head, mat, room > 0);
 }
 
 uint32_t pyad__next_slot(pyad_tape *t, int *opened)
@@ -445,6 +493,7 @@ void pyad__arena_free(pyad_tape *t)
     for (uint32_t c = 0; c < t->cap_chunks; c++) {
         free(t->chunks[c].side_slot);
         free(t->chunks[c].side_val);
+        free(t->chunks[c].mat);
     }
     release(t->kind, t->slot_bytes[0]);
     release(t->rec, t->slot_bytes[1]);

@@ -61,6 +61,7 @@ static void collect(pyad_tape *t, uint8_t *mark)
             ch->state = PYAD_CHUNK_FREE;
             ch->fill = 0;
             ch->side_len = 0;
+            pyad__release_mat(ch); /* a matrix is large: its memory goes back at once */
             t->free_ids[t->nfree++] = c;
         }
     }

@@ -11,7 +11,7 @@
  * to their own slot and keep the constant in db, and leaves point at themselves with zero
  * partials (the sweep's write to grad[self] is overwritten at once), so the reverse sweep is
  * the same two multiply-adds for every record but the n-ary ones. n-ary records keep their
- * operands in their chunk's side arrays: a = offset, b = count (softmax: see nary.c).
+ * operands in their chunk's side arrays: a = offset, b = count (softmax, matvec: nary.c).
  */
 #ifndef PYAD_INTERNAL_H
 #define PYAD_INTERNAL_H
@@ -59,7 +59,7 @@ _Static_assert(PYAD_OP_COUNT <= (1 << PYAD_OP_BITS), "op codes must fit in PYAD_
 enum pyad_chunk_state { PYAD_CHUNK_FREE = 0, PYAD_CHUNK_USED = 1 };
 
 /* A record's operands and partials. n-ary records: a = first side entry, b = entry count
-   with PYAD_NARY_BIT set; softmax also keeps da = output index, db = 1 - output (nary.c). */
+   with PYAD_NARY_BIT set; softmax and matvec also keep da = output index, and db (nary.c). */
 typedef struct pyad_rec {
     uint32_t a, b;
     double da, db;
@@ -78,6 +78,11 @@ typedef struct pyad_chunk {
                             up once the call that grew them succeeds */
     uint32_t *side_slot; /* n-ary operands: slot, or the record's own slot for a constant */
     double *side_val;    /* ... and its partial (softmax: see nary.c), or the constant's value */
+    /* The matrices of the matvec groups whose first output is in this chunk (nary.c), each a
+       block of 2 + rows * count doubles; freed when the chunk is (collect.c, reset). mat_cap,
+       what nbytes counts, catches up with mat_room once the call that grew it succeeds. */
+    double *mat;
+    uint64_t mat_len, mat_room, mat_cap;
 } pyad_chunk;
 
 struct pyad_tape {
@@ -166,7 +171,12 @@ PYAD_INTERNAL int pyad__reserve(pyad_tape *t, uint32_t nrec, uint32_t nside, uin
    only step that can fail), then each pyad__next_slot gives the next slot, opening prepared
    chunks as needed. */
 PYAD_INTERNAL int pyad__prepare(pyad_tape *t, uint32_t nrec, uint32_t per, uint32_t head);
+/* pyad__prepare, and room for `mat` more doubles in the mat array of the first's chunk. */
+PYAD_INTERNAL int pyad__prepare_mat(pyad_tape *t, uint32_t nrec, uint32_t per, uint32_t head,
+                                    uint64_t mat);
 PYAD_INTERNAL uint32_t pyad__next_slot(pyad_tape *t, int *opened);
+/* Frees chunk ch's matrices (a chunk going back on the free list: they are large). */
+PYAD_INTERNAL void pyad__release_mat(pyad_chunk *ch);
 /* Frees every buffer of t (for pyad_tape_free, which frees t itself). */
 PYAD_INTERNAL void pyad__arena_free(pyad_tape *t);
 /* Unmaps the pages kept from freed tapes (arena.c), for tests of growth into fresh pages. */
@@ -240,16 +250,40 @@ static inline int pyad__operand(int64_t h, pyad_tape **tp, uint32_t *slot)
     return pyad__resolve(t, h, slot);
 }
 
-/* nary.c: a softmax group's layout (see nary.c). The slot of output 0 of the softmax that
-   record s is an output of (PYAD_NO_HEAD if that is gone: then no live record uses s), and
-   the (operand, partial) pairs of s as pyad_get_operands gives them: writes the first cap,
-   returns their number (-1: no head). pyad__softmax_orphan: STALE, saying why, for an
-   entry point given such an output's handle h. */
+/* nary.c: groups, the n-ary ops of several records (softmax, matvec; see nary.c for their
+   layout). The slot of output 0 of the group that record s is an output of (PYAD_NO_HEAD if
+   that is gone: then no live record uses s), and the (operand, partial) pairs of s as
+   pyad_get_operands gives them: writes the first cap, returns their number (-1: no head).
+   pyad__group_orphan: STALE, saying why, for an entry point given such an output's handle h. */
 #define PYAD_NO_HEAD UINT32_MAX
-PYAD_INTERNAL uint32_t pyad__softmax_head(const pyad_tape *t, uint32_t s);
-PYAD_INTERNAL int pyad__softmax_orphan(pyad_tape *t, int64_t h);
-PYAD_INTERNAL int64_t pyad__softmax_operands(const pyad_tape *t, uint32_t s, int64_t cap,
-                                             int64_t *handles, double *partials);
+PYAD_INTERNAL uint32_t pyad__group_head(const pyad_tape *t, uint32_t s);
+PYAD_INTERNAL int pyad__group_orphan(pyad_tape *t, int64_t h);
+PYAD_INTERNAL int64_t pyad__group_operands(const pyad_tape *t, uint32_t s, int64_t cap,
+                                           int64_t *handles, double *partials);
+
+/* Is record s a group's output other than its first (found through pyad__group_head)? */
+static inline int pyad__later_output(const pyad_tape *t, uint32_t s)
+{
+    const unsigned op = t->kind[s] & PYAD_OP_MASK;
+    return (op == PYAD_OP_SOFTMAX || op == PYAD_OP_MATVEC) && t->rec[s].da != 0.0;
+}
+
+/* A matvec group, read from its first output `head` (nary.c has the layout): rows outputs
+   over count records x[0..count), matrix c (rows x count, row-major); x0 is x[0] when the
+   slots are consecutive (x[k] == x0 + k), else PYAD_NONE. */
+typedef struct pyad_matvec {
+    const double *c;
+    const uint32_t *x;
+    uint32_t rows, count, x0;
+} pyad_matvec;
+static inline pyad_matvec pyad__matvec_of(const pyad_tape *t, uint32_t head)
+{
+    const pyad_chunk *ch = &t->chunks[head >> PYAD_CHUNK_BITS];
+    const pyad_rec r = t->rec[head];
+    const double *block = ch->mat + (uint64_t)r.db;
+    return (pyad_matvec){block + 2, ch->side_slot + r.a, (uint32_t)block[0], r.b & ~PYAD_NARY_BIT,
+                         block[1] < 0.0 ? PYAD_NONE : (uint32_t)block[1]};
+}
 
 /* nary.c: n-ary records, shared by the one-record pushes (nary.c) and the array ones
    (bulk.c). An operand list: operand j is the record h[j * stride] when h is not NULL and

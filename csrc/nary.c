@@ -1,26 +1,39 @@
 /*
- * nary.c - ops over lists of operands: sum, dot, logsumexp (one record each) and softmax
- * (one record per output). Each record keeps its operands in its chunk's side arrays: the
- * operand's slot and partial, or, for a constant operand, the record's own slot and the
- * constant (so a replay can recompute it; the sweep's write to the own slot is overwritten).
+ * nary.c - ops over lists of operands: sum, dot, logsumexp (one record each), and the groups
+ * of several records: softmax and matvec (one record per output). Each record keeps its
+ * operands in its chunk's side arrays: the operand's slot and partial, or, for a constant
+ * operand, the record's own slot and the constant (so a replay can recompute it; the sweep's
+ * write to the own slot is overwritten).
  *
  * An operand list is a pair of arrays: handles h and constants c. Operand j is the record
  * h[j] when h is given and h[j] != 0, else the constant c[j]; either array may be NULL when
  * every operand is of the other kind, which spares the caller from building it.
  *
- * A softmax of n operands is n consecutive records, which may run into later chunks, and
- * stores O(n): its partials y_i (delta_ij - y_j) follow from its outputs, so the sweep
- * computes them (pyad__softmax_partial, as a replay does) instead of reading n^2 of them.
- *   - output 0, the head: rec = {a: its operand list, b: n, da: 0, db: c_0}; the list's
- *     entries hold the operand's slot and y_j (the output of the same index), or, for a
- *     constant, the head's own slot and the constant;
- *   - output i > 0: rec = {a: one entry, b: 1, da: i, db: c_i}; the entry is a link to the
- *     head (its slot), so that collecting chunks keeps the head, and the operands it lists,
- *     for as long as any output is kept. Outputs die on their own: each holds what its
- *     partials need (y_i, c_i here, the y_j in the head's list).
- * c_i is 1 - y_i kept accurate (pyad__softmax_rest). Only the statistics (stats.c),
- * pyad_get_operands (access.c), program.c and sweep.c know this layout, through
- * pyad__softmax_head.
+ * A group of n outputs is n consecutive records, which may run into later chunks. Output 0,
+ * the head, holds what the group shares; each later output i holds rec = {a: one entry,
+ * b: 1, da: i, db} whose entry is a link to the head (its slot), so that collecting chunks
+ * keeps the head, and what it holds, for as long as any output is kept. Outputs die on their
+ * own: each holds what its partials need besides the head's share.
+ *
+ * A softmax of n operands stores O(n): its partials y_i (delta_ij - y_j) follow from its
+ * outputs, so the sweep computes them (pyad__softmax_partial, as a replay does) instead of
+ * reading n^2 of them.
+ *   - the head: rec = {a: its operand list, b: n, da: 0, db: c_0}; the list's entries hold
+ *     the operand's slot and y_j (the output of the same index), or, for a constant, the
+ *     head's own slot and the constant;
+ *   - output i > 0: db = c_i, each holding y_i, c_i for its own partials.
+ * c_i is 1 - y_i kept accurate (pyad__softmax_rest).
+ *
+ * A matvec y = C x (pyad_push_matvec: C a constant rows x count matrix, x count records)
+ * stores the matrix once, 8 bytes an element, and x's list once:
+ *   - the head: rec = {a: x's list, b: count, da: 0, db: o}; the list's entries hold x_k's
+ *     slot (and 0.0: the partials are in the matrix); o is the offset of the group's block in
+ *     the mat array of the head's chunk: block[0] = rows, block[1] = x_0's slot if x's slots
+ *     are consecutive (the sweep's fast path) else -1, then C row-major. Integers kept in
+ *     doubles are exact (offsets are kept below 2^52, arena.c);
+ *   - output i > 0: db = 0; its partials are row i of the head's matrix.
+ * Only the statistics (stats.c), pyad_get_operands (access.c), program.c and sweep.c know
+ * these layouts, through pyad__group_head, pyad__later_output and pyad__matvec_of.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -301,7 +314,7 @@ int pyad_push_softmax(pyad_tape *t, int64_t n, const int64_t *handles, const dou
     return opened ? PYAD_SEGMENT : PYAD_OK;
 }
 
-uint32_t pyad__softmax_head(const pyad_tape *t, uint32_t s)
+uint32_t pyad__group_head(const pyad_tape *t, uint32_t s)
 {
     const pyad_rec r = t->rec[s];
     if (r.da == 0.0)
@@ -309,6 +322,7 @@ uint32_t pyad__softmax_head(const pyad_tape *t, uint32_t s)
     /* The link names the head's slot. A kept output keeps its head, but an output nothing
        kept (in a chunk kept for another record's sake) may outlive it, and the slot may hold
        a newer record by now: that one is not older than s, so it is told apart. */
+    const unsigned op = t->kind[s] & PYAD_OP_MASK;
     const uint32_t h = t->chunks[s >> PYAD_CHUNK_BITS].side_slot[r.a];
     const uint32_t hc = h >> PYAD_CHUNK_BITS, sc = s >> PYAD_CHUNK_BITS;
     if (hc >= t->cap_chunks || t->chunks[hc].state != PYAD_CHUNK_USED ||
@@ -316,30 +330,41 @@ uint32_t pyad__softmax_head(const pyad_tape *t, uint32_t s)
         return PYAD_NO_HEAD;
     const int older = hc == sc ? h < s : t->chunks[hc].pos < t->chunks[sc].pos;
     const pyad_rec hr = t->rec[h];
-    if (!older || (t->kind[h] & PYAD_OP_MASK) != PYAD_OP_SOFTMAX || hr.da != 0.0 ||
-        (hr.b & ~PYAD_NARY_BIT) <= (uint32_t)r.da)
+    if (!older || (t->kind[h] & PYAD_OP_MASK) != op || hr.da != 0.0)
         return PYAD_NO_HEAD;
-    return h;
+    const uint32_t n = op == PYAD_OP_SOFTMAX ? hr.b & ~PYAD_NARY_BIT : pyad__matvec_of(t, h).rows;
+    return n <= (uint32_t)r.da ? PYAD_NO_HEAD : h;
 }
 
-int pyad__softmax_orphan(pyad_tape *t, int64_t h)
+int pyad__group_orphan(pyad_tape *t, int64_t h)
 {
     return pyad__fail(t, PYAD_STALE,
-                      "handle %#llx names a softmax output whose first output's segment was "
+                      "handle %#llx names a %s output whose first output's segment was "
                       "reused (nothing kept that output)",
-                      (unsigned long long)h);
+                      (unsigned long long)h,
+                      pyad_op_name(t->kind[(uint32_t)h & PYAD_SLOT_MASK] & PYAD_OP_MASK));
 }
 
-int64_t pyad__softmax_operands(const pyad_tape *t, uint32_t s, int64_t cap, int64_t *handles,
-                               double *partials)
+int64_t pyad__group_operands(const pyad_tape *t, uint32_t s, int64_t cap, int64_t *handles,
+                             double *partials)
 {
-    const uint32_t h = pyad__softmax_head(t, s), i = (uint32_t)t->rec[s].da;
+    const uint32_t h = pyad__group_head(t, s), i = (uint32_t)t->rec[s].da;
     if (h == PYAD_NO_HEAD)
         return -1;
+    int64_t k = 0;
+    if ((t->kind[s] & PYAD_OP_MASK) == PYAD_OP_MATVEC) {
+        const pyad_matvec g = pyad__matvec_of(t, h);
+        const double *row = g.c + (uint64_t)i * g.count;
+        for (uint32_t j = 0; j < g.count; j++, k++)
+            if (k < cap) {
+                handles[k] = pyad__handle(t, g.x[j]);
+                partials[k] = row[j];
+            }
+        return k;
+    }
     const pyad_chunk *ch = &t->chunks[h >> PYAD_CHUNK_BITS];
     const pyad_rec r = t->rec[h];
     const double yi = t->val[s], ci = t->rec[s].db;
-    int64_t k = 0;
     for (uint32_t j = 0, n = r.b & ~PYAD_NARY_BIT; j < n; j++) {
         const uint32_t o = ch->side_slot[r.a + j];
         if (o == h)
@@ -351,6 +376,87 @@ int64_t pyad__softmax_operands(const pyad_tape *t, uint32_t s, int64_t cap, int6
         k++;
     }
     return k;
+}
+
+int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *matrix,
+                     const int64_t *hx, int64_t *out)
+{
+    int st = pyad__enter(t);
+    if (st != PYAD_OK)
+        return st;
+    if (nout < 0 || nout > (int64_t)PYAD_MAX_CHUNKS * PYAD_CHUNK)
+        return pyad__fail(t, PYAD_MISUSE, "bad record count %lld", (long long)nout);
+    if ((st = pyad__check_count(t, count, 0, "matvec")) != PYAD_OK || nout == 0)
+        return st;
+    if (out == NULL || (count > 0 && (matrix == NULL || hx == NULL)))
+        return pyad__fail(t, PYAD_MISUSE, "NULL %s", out == NULL ? "out-pointer" : "operands");
+    if ((st = pyad__check_operands(t, count, (pyad_operands){hx, NULL, 1})) != PYAD_OK)
+        return st;
+    const uint32_t rows = (uint32_t)nout, n = (uint32_t)count;
+    /* x's values, then the outputs: computed before anything is reserved (debug mode may
+       refuse one), the matrix read once here and once when copied */
+    double *v = pyad__malloc(((size_t)n + rows) * sizeof *v);
+    if (v == NULL)
+        return pyad__fail(t, PYAD_NOMEM, "out of memory for matvec");
+    double *y = v + n;
+    int consecutive = 1;
+    for (uint32_t k = 0; k < n; k++) {
+        const uint32_t slot = (uint32_t)hx[k] & PYAD_SLOT_MASK;
+        v[k] = t->val[slot];
+        consecutive &= slot == ((uint32_t)hx[0] & PYAD_SLOT_MASK) + k;
+    }
+    pyad__matvec_rows(matrix, n, v, 0, rows, y);
+    for (uint32_t j = 0; PYAD_UNLIKELY(t->debug) && j < rows; j++) {
+        /* what pyad_push_dots checks, in its order: each pair's partials, then the value */
+        const double *row = matrix + (size_t)j * n;
+        for (uint32_t k = 0; k <= n; k++) {
+            const double px = k == n ? 0.0 : row[k], pc = k == n ? 0.0 : v[k];
+            if (!pyad__finite(t, y[j], pc, px)) {
+                const double yj = y[j];
+                free(v);
+                pyad__nonfinite(t, PYAD_OP_MATVEC, yj, pc, px);
+                return pyad__fail_more(t, PYAD_NONFINITE, " at output %u", j);
+            }
+        }
+    }
+    /* The only step that changes the tape before the records are written: x's list and the
+       matrix in the chunk of output 0, a link in the chunk of each later output. */
+    const uint64_t block = 2 + (uint64_t)rows * n;
+    if ((st = pyad__prepare_mat(t, rows, 1, n > 0 ? n - 1 : 0, block)) != PYAD_OK) {
+        free(v);
+        return st;
+    }
+    int opened = 0;
+    uint32_t head = 0;
+    for (uint32_t j = 0; j < rows; j++) {
+        const uint32_t slot = pyad__next_slot(t, &opened);
+        pyad_chunk *ch = &t->chunks[t->cur];
+        const uint32_t first = ch->side_len;
+        if (j == 0) {
+            head = slot;
+            for (uint32_t k = 0; k < n; k++) {
+                ch->side_slot[first + k] = (uint32_t)hx[k] & PYAD_SLOT_MASK;
+                ch->side_val[first + k] = 0.0;
+            }
+            const uint64_t o = ch->mat_len;
+            double *b = ch->mat + o;
+            b[0] = (double)rows;
+            b[1] = consecutive && n > 0 ? (double)((uint32_t)hx[0] & PYAD_SLOT_MASK) : -1.0;
+            if (n > 0)
+                memcpy(b + 2, matrix, (size_t)rows * n * sizeof *b);
+            ch->mat_len = o + block;
+            put_record(t, slot, PYAD_OP_MATVEC, first, n, y[0], 0.0, (double)o);
+            pyad__commit(t, 1, n);
+        } else {
+            ch->side_slot[first] = head;
+            ch->side_val[first] = 0.0;
+            put_record(t, slot, PYAD_OP_MATVEC, first, 1, y[j], (double)j, 0.0);
+            pyad__commit(t, 1, 1);
+        }
+        out[j] = pyad__handle(t, slot);
+    }
+    free(v);
+    return opened ? PYAD_SEGMENT : PYAD_OK;
 }
 
 int64_t pyad_push_primitive(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,

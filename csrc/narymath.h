@@ -1,6 +1,6 @@
 /*
- * narymath.h - the arithmetic of the n-ary ops (sum, dot, logsumexp, softmax) on plain arrays
- * of operand values. Recording (nary.c) and replay (replay.c) both call these, so a replayed
+ * narymath.h - the arithmetic of the n-ary ops (sum, dot, logsumexp, softmax, matvec) on plain
+ * arrays of operand values. Recording (nary.c) and replay (replay.c) both call these, so a replayed
  * value or partial is bit for bit the one a fresh recording computes.
  *
  * Operands are v[0..n); dot takes its n (w, x) pairs interleaved in 2n values.
@@ -36,6 +36,38 @@ static inline double pyad__dot_of(const double *wx, int64_t n)
     for (int64_t j = 0; j < n; j++)
         y += wx[2 * j] * wx[2 * j + 1];
     return y;
+}
+
+/* Rows j0 .. j1 of y = C x for C of `count` columns, row-major: y_j = 0 + C[j,0] x_0 +
+   C[j,1] x_1 + ..., left to right, bit for bit pyad__dot_of over the pairs (C[j,k], x_k).
+   Four rows at a time: their sums are independent, so the processor overlaps them (a single
+   sum waits on each addition), and no row's order changes. */
+static inline void pyad__matvec_rows(const double *c, uint64_t count, const double *x, uint64_t j0,
+                                     uint64_t j1, double *y)
+{
+    uint64_t j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const double *c0 = c + j * count, *c1 = c0 + count, *c2 = c1 + count, *c3 = c2 + count;
+        double y0 = 0.0, y1 = 0.0, y2 = 0.0, y3 = 0.0;
+        for (uint64_t k = 0; k < count; k++) {
+            const double xk = x[k];
+            y0 += c0[k] * xk;
+            y1 += c1[k] * xk;
+            y2 += c2[k] * xk;
+            y3 += c3[k] * xk;
+        }
+        y[j] = y0;
+        y[j + 1] = y1;
+        y[j + 2] = y2;
+        y[j + 3] = y3;
+    }
+    for (; j < j1; j++) {
+        const double *cj = c + j * count;
+        double yj = 0.0;
+        for (uint64_t k = 0; k < count; k++)
+            yj += cj[k] * x[k];
+        y[j] = yj;
+    }
 }
 
 /* logsumexp, and the max m and sum s its partials need. */

@@ -3,13 +3,15 @@
  *
  * Three passes over the records in creation order (the tape's chunks oldest first):
  *  1. list them (seq) and mark, newest to oldest, every record an output or a guard needs;
- *     a softmax output pulls in its first output (nary.c has the layout), which stands for
- *     the whole group: the program computes every output of a softmax at its first;
+ *     an output of a group (softmax, matvec) pulls in its first output (nary.c has the
+ *     layout), which stands for the whole group: the program computes every output of a
+ *     group at its first;
  *  2. count instructions and n-ary operand entries, so every array is allocated once;
  *  3. map each needed record to its slot (inputs keep their place, other leaves become
- *     constants) and write the instructions with their operands' slots. A softmax becomes
- *     its `count` instructions at its first output, whether or not the tape still holds the
- *     later ones (segments are reused: an output nothing kept may be gone).
+ *     constants) and write the instructions with their operands' slots. A group becomes all
+ *     its instructions at its first output, whether or not the tape still holds the later
+ *     ones (segments are reused: an output nothing kept may be gone); a matvec's matrix is
+ *     copied once.
  * Constants are deduplicated by bit pattern: a loop that multiplies by 100.0 gets one slot.
  */
 #include <stdlib.h>
@@ -92,6 +94,7 @@ void pyad_program_free(pyad_program *p)
     free(p->cpart);
     free(p->nary);
     free(p->side);
+    free(p->mat);
     free(p->side_first);
     free(p->zero);
     free(p->consts);
@@ -128,10 +131,11 @@ static int is_leaf(const pyad_tape *t, uint32_t s)
     return (t->kind[s] & PYAD_OP_MASK) == PYAD_OP_LEAF;
 }
 
-/* Output i > 0 of a softmax: its first output stands for it (emits its instruction). */
+/* Output i > 0 of a group (softmax, matvec): its first output stands for it (emits its
+   instruction). */
 static int is_later_output(const pyad_tape *t, uint32_t s)
 {
-    return (t->kind[s] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX && t->rec[s].da != 0.0;
+    return pyad__later_output(t, s);
 }
 
 /* n-ary operand entries of record s (0 for others). */
@@ -141,10 +145,22 @@ static uint32_t nary_count(const pyad_tape *t, uint32_t s)
     return r.b & PYAD_NARY_BIT ? r.b & ~PYAD_NARY_BIT : 0;
 }
 
-/* Instructions that record s (not a later softmax output) becomes. */
+/* Instructions that record s (not a later output of a group) becomes. */
 static uint32_t instructions_of(const pyad_tape *t, uint32_t s)
 {
-    return (t->kind[s] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX ? nary_count(t, s) : 1;
+    const unsigned op = t->kind[s] & PYAD_OP_MASK;
+    return op == PYAD_OP_SOFTMAX  ? nary_count(t, s)
+           : op == PYAD_OP_MATVEC ? pyad__matvec_of(t, s).rows
+                                  : 1;
+}
+
+/* Matrix elements that record s (the first output of a matvec, else none) brings. */
+static uint64_t matrix_of(const pyad_tape *t, uint32_t s)
+{
+    if ((t->kind[s] & PYAD_OP_MASK) != PYAD_OP_MATVEC)
+        return 0;
+    const pyad_matvec g = pyad__matvec_of(t, s);
+    return (uint64_t)g.rows * g.count;
 }
 
 /* Is slot o a record the tape holds, created before record s? A record reached from a kept
@@ -182,7 +198,7 @@ static int mark_operands(builder *bd, uint32_t s)
                           "the function uses pyad.primitive, whose Python code a replay cannot "
                           "run; compile cannot replay it");
     if (is_later_output(t, s)) /* PYAD_NO_HEAD is no slot: refused */
-        return need_operand(bd, pyad__softmax_head(t, s), s);
+        return need_operand(bd, pyad__group_head(t, s), s);
     if (r.b & PYAD_NARY_BIT) {
         const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
         const uint32_t count = r.b & ~PYAD_NARY_BIT;
@@ -221,11 +237,14 @@ int pyad__program_alloc(pyad_program *p)
     p->cpart = pyad__calloc(2 * n, sizeof *p->cpart);
     p->nary = pyad__malloc((p->nnary ? p->nnary : 1) * sizeof *p->nary);
     p->side = pyad__malloc((p->nside ? p->nside : 1) * sizeof *p->side);
-    if (!p->ins || !p->cpart || !p->nary || !p->side)
+    p->mat = p->nmat <= SIZE_MAX / sizeof *p->mat
+                 ? pyad__malloc((p->nmat ? (size_t)p->nmat : 1) * sizeof *p->mat)
+                 : NULL;
+    if (!p->ins || !p->cpart || !p->nary || !p->side || !p->mat)
         return PYAD_NOMEM;
     p->nbytes = sizeof *p + n * (sizeof *p->ins + 2 * sizeof *p->cpart) +
                 p->nnary * sizeof *p->nary + p->nside * sizeof *p->side + p->nout * sizeof *p->out +
-                p->nguard * sizeof *p->guard;
+                p->nguard * sizeof *p->guard + (size_t)p->nmat * sizeof *p->mat;
     return PYAD_OK;
 }
 
@@ -278,7 +297,7 @@ void pyad__program_classify(pyad_program *p, uint32_t i, double c)
 
 /* Pass 3 for one needed non-input record s: instruction i. */
 static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *nary_i,
-                uint32_t *side_i)
+                uint32_t *side_i, uint64_t *mat_i)
 {
     pyad_tape *t = bd->t;
     const pyad_rec r = t->rec[s];
@@ -287,13 +306,17 @@ static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *
     p->ins[i].kind = kind;
     if (r.b & PYAD_NARY_BIT) {
         const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
-        const uint32_t count = nary_count(t, s);
-        /* a softmax's first output: instructions i .. i + count - 1, one per output, which
-           share its operand list */
-        for (uint32_t j = 0, made = instructions_of(t, s); j < made; j++) {
+        const uint32_t count = nary_count(t, s), made = instructions_of(t, s);
+        /* a group's first output: instructions i .. i + made - 1, one per output, which share
+           its operand list (and a matvec's matrix, copied once) */
+        const uint64_t nmat = matrix_of(t, s);
+        if (nmat > 0)
+            memcpy(p->mat + *mat_i, pyad__matvec_of(t, s).c, (size_t)nmat * sizeof *p->mat);
+        for (uint32_t j = 0; j < made; j++) {
             p->ins[i + j] = (pyad_instr){*nary_i, PYAD_NARY_BIT, kind, 0};
-            p->nary[(*nary_i)++] = (pyad_nary_ref){*side_i, count, j};
+            p->nary[(*nary_i)++] = (pyad_nary_ref){*side_i, count, j, made, *mat_i};
         }
+        *mat_i += nmat;
         for (uint32_t e = r.a; e < r.a + count; e++) {
             const uint32_t o = ch->side_slot[e];
             p->side[(*side_i)++] = o == s ? const_ref(bd, ch->side_val[e], &st) : o;
@@ -354,8 +377,8 @@ static int mark_first_touches(pyad_program *p)
         pyad_instr *in = &p->ins[i];
         if (in->b & PYAD_NARY_BIT) {
             const pyad_nary_ref r = p->nary[in->a];
-            if ((in->kind & PYAD_OP_MASK) == PYAD_OP_SOFTMAX && r.index != r.count - 1)
-                continue; /* swept at its last output */
+            if (r.index != r.rows - 1)
+                continue; /* a group: swept at its last output */
             for (uint32_t e = r.first; e < r.first + r.count; e++)
                 if (!touched[p->side[e]])
                     touched[p->side[e]] = p->side_first[e] = 1;
@@ -465,7 +488,7 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
         if (bd->need[bd->seq[at]] && (st = mark_operands(bd, bd->seq[at])) != PYAD_OK)
             return st;
     /* pass 2: count (a softmax at its first output, for all of them) */
-    uint64_t nrec = 0, nnary = 0, nside = 0;
+    uint64_t nrec = 0, nnary = 0, nside = 0, nmat = 0;
     for (uint32_t at = 0; at < bd->nseq; at++) {
         const uint32_t s = bd->seq[at];
         if (!bd->need[s] || is_leaf(t, s) || is_later_output(t, s))
@@ -475,16 +498,19 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
         nrec += made;
         nnary += t->rec[s].b & PYAD_NARY_BIT ? made : 0;
         nside += count;
+        nmat += matrix_of(t, s);
     }
     if (p->nin + nrec + nside >= CONST_TAG)
         return pyad__fail(t, PYAD_FULL, "program too large");
     p->nrec = (uint32_t)nrec;
     p->nnary = (uint32_t)nnary;
     p->nside = (uint32_t)nside;
+    p->nmat = nmat;
     /* pass 3: the instructions (outputs and guards were allocated by the caller) */
     if ((st = pyad__program_alloc(p)) != PYAD_OK)
         return st;
     uint32_t i = 0, nary_i = 0, side_i = 0;
+    uint64_t mat_i = 0;
     for (uint32_t at = 0; at < bd->nseq && st == PYAD_OK; at++) {
         const uint32_t s = bd->seq[at];
         if (!bd->need[s] || bd->map[s] != UNMAPPED)
@@ -492,9 +518,9 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
         if (is_leaf(t, s)) {
             bd->map[s] = const_ref(bd, t->val[s], &st);
         } else if (is_later_output(t, s)) { /* emitted with its first output, mapped before */
-            bd->map[s] = bd->map[pyad__softmax_head(t, s)] + (uint32_t)t->rec[s].da;
+            bd->map[s] = bd->map[pyad__group_head(t, s)] + (uint32_t)t->rec[s].da;
         } else {
-            st = emit(bd, p, s, i, &nary_i, &side_i);
+            st = emit(bd, p, s, i, &nary_i, &side_i, &mat_i);
             bd->map[s] = p->nin + i;
             i += instructions_of(t, s);
         }

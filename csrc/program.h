@@ -12,15 +12,21 @@
  * b = PYAD_NARY_BIT and a indexes nary[], whose entry
  * lists its operands in side[first .. first + count) (dot: w0, x0, w1, x1, ...). A softmax is
  * `count` consecutive instructions sharing one operand list, output j having index j: the
- * forward pass computes all outputs at index 0, the reverse pass sweeps all at the last.
+ * forward pass computes all outputs at index 0, the reverse pass sweeps all at the last. A
+ * matvec is its `rows` instructions likewise, sharing x's list and the matrix, held once in
+ * mat[] (rows x count doubles, row-major).
  */
 #ifndef PYAD_PROGRAM_H
 #define PYAD_PROGRAM_H
 
 #include "internal.h"
 
+/* An n-ary instruction's operands: side[first .. first + count); of a group's (softmax,
+   matvec) `rows` instructions, it is the one of the given index (others: rows 1, index 0). A
+   matvec's row `index` of its matrix is mat[mat + index * count ...]. */
 typedef struct pyad_nary_ref {
-    uint32_t first, count, index;
+    uint32_t first, count, index, rows;
+    uint64_t mat;
 } pyad_nary_ref;
 
 enum pyad_cmp { PYAD_CMP_LT = 0, PYAD_CMP_LE = 1, PYAD_CMP_GT = 2, PYAD_CMP_GE = 3 };
@@ -60,6 +66,8 @@ struct pyad_program {
     uint32_t nstatic, nstored; /* instructions whose partials the program, the forward pass keep */
     pyad_nary_ref *nary;
     uint32_t *side;
+    double *mat; /* the matvec matrices, nmat doubles */
+    uint64_t nmat;
     uint8_t *side_first;
     uint32_t *zero, nzero; /* slots to clear before a sweep: outputs and untouched ones */
     double *consts;

@@ -74,7 +74,7 @@ int pyad_chunk_records(void);                 /* records per segment */
 int pyad_eval(int op, double a, double b, double *y, double *da, double *db);
 
 /* Value of an n-ary op on plain numbers: one output, or n for softmax; dot takes its n/2
-   pairs interleaved (w_0, x_0, w_1, x_1, ...). */
+   pairs interleaved (w_0, x_0, w_1, x_1, ...); MISUSE for matvec (it needs its matrix). */
 int pyad_eval_nary(int op, int64_t n, const double *x, double *out);
 
 /* Tape lifetime. */
@@ -165,6 +165,16 @@ int pyad_push_reduce(pyad_tape *t, int op, int64_t nout, int64_t count, const in
                      const double *consts, int64_t *out);
 int pyad_push_dots(pyad_tape *t, int64_t nout, int64_t count, const int64_t *hw, const double *cw,
                    const int64_t *hx, const double *cx, int64_t *out);
+
+/* y = C x for a constant matrix C (nout rows of count doubles, row-major, copied once into the
+   tape) and count records x: nout records, y_j = 0 + C[j,0]*x_0 + C[j,1]*x_1 + ... added left to
+   right, bit for bit what pyad_push_dots(t, nout, count, NULL, C, hx_tiled, NULL) gives for the
+   same operands (so existing tests comparing against dots keep holding), written to out[0..nout).
+   Returns PYAD_OK or PYAD_SEGMENT as the other multi-record pushes; all or nothing. The tape
+   holds the matrix once (8 bytes an element) and x's list once, O(count + nout) besides; the
+   records' operands and partials (pyad_get_operands) are row j's pairs (x_k, C[j,k]). */
+int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *matrix,
+                     const int64_t *hx, int64_t *out);
 
 /* Reading and writing records. */
 int pyad_get_value(pyad_tape *t, int64_t h, double *out);

@@ -67,12 +67,47 @@ static block block_layout(const pyad_program *p, double *work, int64_t B)
    softmax's outputs at once). Partials are stored for logsumexp only: sum's are 1, dot's are
    the other operand's value and softmax's follow from its outputs, so the reverse pass
    recomputes them (bit for bit the recorded ones) instead of reading them. */
+/* A matvec's rows at the B points of a block, at its first instruction i. One point: x's
+   values gathered, then the rows several at a time (pyad__matvec_rows). A block: each row's
+   sums over the points at once, the point innermost, which vectorises; every point's sum
+   runs left to right as the recording's. */
+static uint32_t forward_matvec(const pyad_program *p, const block *w, uint32_t i, const int64_t B)
+{
+    const pyad_nary_ref r = p->nary[p->ins[i].a];
+    const size_t nb = (size_t)B, n = r.count;
+    const uint32_t *side = p->side + r.first;
+    const double *c = p->mat + r.mat;
+    double *out = w->val + (size_t)(p->nin + i) * nb;
+    if (B == 1) {
+        double *x = w->scratch;
+        for (size_t k = 0; k < n; k++)
+            x[k] = w->val[side[k]];
+        pyad__matvec_rows(c, n, x, 0, r.rows, out);
+        return r.rows;
+    }
+    for (size_t j = 0; j < r.rows; j++) {
+        double *restrict y = out + j * nb;
+        const double *cj = c + j * n;
+        for (size_t q = 0; q < nb; q++)
+            y[q] = 0.0;
+        for (size_t k = 0; k < n; k++) {
+            const double *restrict x = w->val + side[k] * nb, ck = cj[k];
+            PYAD_IVDEP
+            for (size_t q = 0; q < nb; q++)
+                y[q] += ck * x[q];
+        }
+    }
+    return r.rows;
+}
+
 PYAD_ALWAYS_INLINE uint32_t forward_nary(const pyad_program *p, const block *w, uint32_t i,
                                          const int64_t B)
 {
     const pyad_nary_ref r = p->nary[p->ins[i].a];
     const unsigned op = p->ins[i].kind & PYAD_OP_MASK;
     const size_t nb = (size_t)B;
+    if (op == PYAD_OP_MATVEC)
+        return forward_matvec(p, w, i, B);
     const int64_t n = r.count;
     const uint32_t *side = p->side + r.first;
     double *v = w->scratch, *y = w->scratch + p->maxn;
@@ -164,6 +199,68 @@ PYAD_ALWAYS_INLINE void add_term(double *adj, int first, double term, double g)
     *adj = g != 0.0 ? old + term : old;
 }
 
+/* The reverse of a matvec, met at its last instruction i: rows last to first, each adding
+   C[j,k] * g to x_k's adjoint in k order, as the tape's sweep of the dots does (a zero g
+   skipped). The last row makes the first touches; the others, where x's slots are
+   consecutive, are axpys the compiler vectorises (one addition per adjoint: order across k
+   does not matter). Returns the instructions done. */
+/* a[k] += C[j,k] * g_j for the npick rows j of pick, in that order, k = 0 .. n. */
+static void axpys(double *restrict a, const double *c, size_t n, const double *g,
+                  const size_t *pick, size_t npick)
+{
+    if (npick == 4) {
+        const double *restrict c0 = c + pick[0] * n, *restrict c1 = c + pick[1] * n,
+                               *restrict c2 = c + pick[2] * n, *restrict c3 = c + pick[3] * n;
+        const double g0 = g[pick[0]], g1 = g[pick[1]], g2 = g[pick[2]], g3 = g[pick[3]];
+        for (size_t k = 0; k < n; k++)
+            a[k] = (((a[k] + c0[k] * g0) + c1[k] * g1) + c2[k] * g2) + c3[k] * g3;
+        return;
+    }
+    for (size_t e = 0; e < npick; e++) {
+        const double *restrict cj = c + pick[e] * n, gj = g[pick[e]];
+        for (size_t k = 0; k < n; k++)
+            a[k] += cj[k] * gj;
+    }
+}
+
+static uint32_t reverse_matvec(const pyad_program *p, const block *w, uint32_t i, const int64_t B)
+{
+    const pyad_nary_ref r = p->nary[p->ins[i].a];
+    const size_t nb = (size_t)B, n = r.count, out = p->nin + i - (r.rows - 1);
+    const uint32_t *side = p->side + r.first;
+    const uint8_t *first = p->side_first + r.first;
+    const double *c = p->mat + r.mat;
+    double *adj = w->adj;
+    int consecutive = 1;
+    for (size_t k = 0; k < n; k++)
+        consecutive &= side[k] == side[0] + k;
+    /* one point, x consecutive: the rows with a nonzero adjoint four at a time, each adjoint
+       loaded and stored once for the four (its additions in the same order as one by one) */
+    size_t pick[4], npick = 0;
+    for (size_t j = r.rows; j-- > 0;) {
+        const double *cj = c + j * n, *g = adj + (out + j) * nb;
+        const int firsts = j == r.rows - 1;
+        if (B == 1 && !firsts && consecutive) {
+            if (g[0] != 0.0)
+                pick[npick++] = j;
+            if (npick == 4 || (j == 0 && npick > 0)) {
+                axpys(adj + (n > 0 ? side[0] : 0), c, n, adj + out, pick, npick);
+                npick = 0;
+            }
+            continue;
+        }
+        for (size_t k = 0; k < n; k++) {
+            double *a = adj + side[k] * nb;
+            const double ck = cj[k];
+            const int fk = firsts && first[k];
+            PYAD_IVDEP
+            for (size_t q = 0; q < nb; q++)
+                add_term(a + q, fk, ck * g[q], g[q]);
+        }
+    }
+    return r.rows;
+}
+
 /* The reverse of n-ary instruction i, in the tape's order: entries first to last, and a
    softmax's outputs (met at its last one) last to first, each skipped where its adjoint is
    0. Returns the instructions done. */
@@ -177,6 +274,8 @@ PYAD_ALWAYS_INLINE uint32_t reverse_nary(const pyad_program *p, const block *w, 
     const uint8_t *first = p->side_first + r.first;
     double *adj = w->adj;
     const double *val = w->val;
+    if (op == PYAD_OP_MATVEC)
+        return reverse_matvec(p, w, i, B);
     if (op == PYAD_OP_SOFTMAX) { /* outputs out .. i, last to first, at each point */
         const size_t out = p->nin + i - (r.count - 1);
         const int64_t n = r.count;
@@ -533,10 +632,26 @@ static void hvp_forward_nary(const pyad_program *p, const hblock *h, uint32_t i)
     const size_t D = (size_t)h->D;
     const pyad_nary_ref r = p->nary[p->ins[i].a];
     const unsigned op = p->ins[i].kind & PYAD_OP_MASK;
-    if (op == PYAD_OP_SOFTMAX && r.index != 0)
-        return;
+    if (r.index != 0)
+        return; /* a group: computed at its first output */
     const uint32_t n = r.count, *side = p->side + r.first;
     const size_t self = p->nin + i;
+    if (op == PYAD_OP_MATVEC) {
+        /* linear: the tangents are C times x's tangents, the dots' sums (whose terms for the
+           constants, 0, change nothing) */
+        const double *c = p->mat + r.mat;
+        for (uint32_t j = 0; j < n; j++)
+            h->v[j] = h->val[side[j]];
+        pyad__matvec_rows(c, n, h->v, 0, r.rows, h->val + self);
+        for (uint32_t o = 0; o < r.rows; o++)
+            for (size_t d = 0; d < D; d++) {
+                double t = 0.0;
+                for (uint32_t j = 0; j < n; j++)
+                    t += pyad__times(c[(size_t)o * n + j], h->tan[side[j] * D + d]);
+                h->tan[(self + o) * D + d] = t;
+            }
+        return;
+    }
     for (uint32_t j = 0; j < n; j++) {
         h->v[j] = h->val[side[j]];
         memcpy(h->tv + j * D, h->tan + side[j] * D, D * sizeof *h->tv);
@@ -609,12 +724,22 @@ static void hvp_reverse_nary(const pyad_program *p, const hblock *h, uint32_t i,
     const size_t D = (size_t)h->D;
     const pyad_nary_ref r = p->nary[p->ins[i].a];
     const unsigned op = p->ins[i].kind & PYAD_OP_MASK;
-    if (op == PYAD_OP_SOFTMAX && r.index != r.count - 1)
-        return;
+    if (r.index != r.rows - 1)
+        return; /* a group: swept at its last output */
     const uint32_t n = r.count, *side = p->side + r.first;
     const size_t self = p->nin + i;
     const double g = h->adj[self], *gd = h->adt + self * D;
     switch (op) {
+    case PYAD_OP_MATVEC: { /* rows last to first; the partials' tangents are 0 (constants) */
+        const size_t out = self - (r.rows - 1);
+        memset(tp, 0, D * sizeof *tp);
+        for (uint32_t o = r.rows; o-- > 0;) {
+            const double *co = p->mat + r.mat + (size_t)o * n;
+            for (uint32_t e = 0; e < n; e++)
+                hvp_push(h, side[e], co[e], tp, h->adj[out + o], h->adt + (out + o) * D);
+        }
+        break;
+    }
     case PYAD_OP_SUM:
         memset(tp, 0, D * sizeof *tp);
         for (uint32_t e = 0; e < n; e++)

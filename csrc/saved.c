@@ -113,7 +113,10 @@ static uint64_t code_bytes_of(const pyad_program *p, uint32_t i)
     if (!pyad__is_nary(in.kind))
         return is_unary(in.kind) ? 5 : 9;
     const pyad_nary_ref r = p->nary[in.a];
-    if ((in.kind & PYAD_OP_MASK) != PYAD_OP_SOFTMAX)
+    const unsigned op = in.kind & PYAD_OP_MASK;
+    if (op == PYAD_OP_MATVEC)
+        return r.index == 0 ? 13 + 4 * (uint64_t)r.count + 8 * (uint64_t)r.rows * r.count : 5;
+    if (op != PYAD_OP_SOFTMAX)
         return 5 + 4 * (uint64_t)r.count;
     return r.index == 0 ? 9 + 4 * (uint64_t)r.count : 5;
 }
@@ -162,14 +165,22 @@ int pyad_program_save(const pyad_program *p, void *buf, int64_t cap, int64_t *si
             continue;
         }
         const pyad_nary_ref r = p->nary[in.a];
-        if ((in.kind & PYAD_OP_MASK) == PYAD_OP_SOFTMAX) {
+        const unsigned op = in.kind & PYAD_OP_MASK;
+        if (op == PYAD_OP_SOFTMAX || op == PYAD_OP_MATVEC) {
             put_u32(&w, r.index);
             if (r.index > 0)
                 continue;
+            if (op == PYAD_OP_MATVEC)
+                put_u32(&w, r.rows);
         }
         put_u32(&w, r.count);
         for (uint32_t e = r.first; e < r.first + r.count; e++)
             put_u32(&w, p->side[e]);
+        for (uint64_t e = 0; op == PYAD_OP_MATVEC && e < (uint64_t)r.rows * r.count; e++) {
+            uint64_t bits;
+            memcpy(&bits, &p->mat[r.mat + e], sizeof bits);
+            put_u64(&w, bits);
+        }
     }
     for (uint32_t j = 0; j < p->nconst; j++) {
         uint64_t bits;
@@ -207,6 +218,7 @@ typedef struct loader {
     reader code;                   /* the instruction section */
     const uint8_t *consts, *out, *guard;
     uint32_t nnary;                /* counted by the first pass */
+    uint64_t nmat;                 /* ... and the matrix elements */
 } loader;
 
 static int bad(loader *ld, const char *fmt, ...) PYAD_PRINTF(2, 3);
@@ -317,8 +329,10 @@ static int scan_code(loader *ld)
 {
     reader r = ld->code;
     uint64_t nside = 0;
-    uint32_t group = 0, next = 0; /* an open softmax group: its size and next index */
+    uint32_t group = 0, next = 0; /* an open group: its size and next index */
+    unsigned group_op = 0;        /* ... and its op */
     ld->nnary = 0;
+    ld->nmat = 0;
     for (uint32_t i = 0; i < ld->nrec; i++) {
         unsigned kind;
         if (!get_u8(&r, &kind))
@@ -332,25 +346,25 @@ static int scan_code(loader *ld)
             return bad(ld, "instruction %u uses the op %s, which this pyad does not have", i,
                        ld->opname[code]);
         const int arity = pyad__arity[op];
-        if (group != next && op != PYAD_OP_SOFTMAX)
-            return bad(ld, "instruction %u (%s) interrupts a softmax of %u outputs at output %u", i,
-                       op_name(op), group, next);
+        if (group != next && op != group_op)
+            return bad(ld, "instruction %u (%s) interrupts a %s of %u outputs at output %u", i,
+                       op_name(op), op_name(group_op), group, next);
         if (arity == 0 || op == PYAD_OP_PRIMITIVE)
             return bad(ld, "instruction %u is a %s, which a program cannot hold", i, op_name(op));
         if (form > (arity == 2 ? (unsigned)PYAD_FORM_CV : (unsigned)PYAD_FORM_PLAIN))
             return bad(ld, "instruction %u (%s) has unknown form %u", i, op_name(op), form);
-        uint32_t skip = arity == 1 ? 4 : 8, count = 0;
+        uint32_t skip = arity == 1 ? 4 : 8, count = 0, rows = 0;
         if (arity == PYAD_NARY) {
             ld->nnary++;
-            if (op == PYAD_OP_SOFTMAX) {
+            if (op == PYAD_OP_SOFTMAX || op == PYAD_OP_MATVEC) {
                 uint32_t index;
                 if (!get_u32(&r, &index))
                     return bad(ld, "the code section ends inside instruction %u", i);
                 if (index != next)
                     return bad(ld,
-                               "instruction %u is output %u of a softmax where output %u was "
+                               "instruction %u is output %u of a %s where output %u was "
                                "due",
-                               i, index, next);
+                               i, index, op_name(op), next);
                 if (index > 0) {
                     next = next + 1 == group ? 0 : next + 1;
                     if (next == 0)
@@ -358,6 +372,15 @@ static int scan_code(loader *ld)
                     continue;
                 }
             }
+            if (op == PYAD_OP_MATVEC && !get_u32(&r, &rows))
+                return bad(ld, "the code section ends inside instruction %u", i);
+            if (op == PYAD_OP_MATVEC && rows == 0)
+                return bad(ld, "instruction %u is a matvec of no rows", i);
+            if (op == PYAD_OP_MATVEC && rows > ld->nrec - i)
+                return bad(ld,
+                           "instruction %u starts a matvec of %u outputs, past the last "
+                           "instruction",
+                           i, rows);
             if (!get_u32(&r, &count))
                 return bad(ld, "the code section ends inside instruction %u", i);
             if ((op == PYAD_OP_LOGSUMEXP || op == PYAD_OP_SOFTMAX) && count == 0)
@@ -373,19 +396,33 @@ static int scan_code(loader *ld)
                            "instruction %u starts a softmax of %u outputs, past the last "
                            "instruction",
                            i, count);
-            if (op == PYAD_OP_SOFTMAX && count > 1) {
-                group = count;
+            const uint32_t outputs = op == PYAD_OP_SOFTMAX ? count : rows;
+            if ((op == PYAD_OP_SOFTMAX || op == PYAD_OP_MATVEC) && outputs > 1) {
+                group = outputs;
                 next = 1;
+                group_op = op;
             }
             nside += count;
             skip = 4 * count;
+            if (op == PYAD_OP_MATVEC) {
+                /* its matrix, rows x count doubles, within what remains of the section */
+                const uint64_t m = (uint64_t)rows * count;
+                if (m > (uint64_t)(r.end - r.at - skip) / 8)
+                    return bad(ld,
+                               "instruction %u holds a %u x %u matrix past the code section's "
+                               "end",
+                               i, rows, count);
+                ld->nmat += m;
+                r.at += skip + 8 * m;
+                skip = 0;
+            }
         }
         if ((size_t)(r.end - r.at) < skip)
             return bad(ld, "the code section ends inside instruction %u", i);
         r.at += skip;
     }
     if (group != next)
-        return bad(ld, "the last softmax ends at output %u of %u", next, group);
+        return bad(ld, "the last %s ends at output %u of %u", op_name(group_op), next, group);
     if (r.at != r.end)
         return bad(ld, "%lld bytes of code after the last instruction", (long long)(r.end - r.at));
     if (nside != ld->nside)
@@ -423,6 +460,7 @@ static int fill_code(loader *ld, pyad_program *p)
     reader r = ld->code;
     const uint32_t zero_slot = p->nin + p->nrec; /* constant 0 */
     uint32_t nary_i = 0, side_i = 0, count = 0;
+    uint64_t mat_i = 0;
     int st = PYAD_OK;
     for (uint32_t i = 0; i < p->nrec && st == PYAD_OK; i++) {
         unsigned kind = 0;
@@ -436,17 +474,28 @@ static int fill_code(loader *ld, pyad_program *p)
         if (pyad__arity[op] == PYAD_NARY) {
             in->a = nary_i;
             in->b = PYAD_NARY_BIT;
-            if (op == PYAD_OP_SOFTMAX)
+            if (op == PYAD_OP_SOFTMAX || op == PYAD_OP_MATVEC)
                 get_u32(&r, &index);
-            if (index > 0) { /* a softmax's later outputs share the operands of its first */
-                p->nary[nary_i++] = (pyad_nary_ref){side_i - count, count, index};
+            if (index > 0) { /* a group's later outputs share the operands of its first */
+                p->nary[nary_i] = p->nary[nary_i - 1];
+                p->nary[nary_i++].index = index;
                 continue;
             }
+            uint32_t rows = 1;
+            if (op == PYAD_OP_MATVEC)
+                get_u32(&r, &rows);
             get_u32(&r, &count);
-            p->nary[nary_i++] = (pyad_nary_ref){side_i, count, 0};
+            if (op == PYAD_OP_SOFTMAX)
+                rows = count;
+            p->nary[nary_i++] = (pyad_nary_ref){side_i, count, 0, rows, mat_i};
             for (uint32_t e = 0; e < count && st == PYAD_OK; e++) {
                 get_u32(&r, &p->side[side_i]);
                 st = check_operand(ld, i, "n-ary operand", p->side[side_i++]);
+            }
+            for (uint64_t e = 0; op == PYAD_OP_MATVEC && e < (uint64_t)rows * count; e++) {
+                const uint64_t bits = le64(r.at);
+                memcpy(&p->mat[mat_i++], &bits, sizeof bits);
+                r.at += 8;
             }
             continue;
         }
@@ -507,6 +556,7 @@ static int build(loader *ld, pyad_program *p)
     p->nguard = ld->nguard;
     p->nnary = ld->nnary;
     p->nside = ld->nside;
+    p->nmat = ld->nmat;
     p->out = pyad__malloc((p->nout ? p->nout : 1) * sizeof *p->out);
     p->guard = pyad__malloc((p->nguard ? p->nguard : 1) * sizeof *p->guard);
     p->consts = pyad__malloc(p->nconst * sizeof *p->consts);

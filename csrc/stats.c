@@ -33,9 +33,9 @@ int pyad_tape_stats(pyad_tape *t, int64_t *counts, int64_t *depth)
             counts[t->kind[s] & PYAD_OP_MASK]++;
             uint32_t below = 0;
             int leaf = 1;
-            if ((t->kind[s] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX && r.da != 0.0) {
-                /* a softmax's later output: as deep as its first (0 if that is gone) */
-                const uint32_t head = pyad__softmax_head(t, s);
+            if (pyad__later_output(t, s)) {
+                /* a group's later output: as deep as its first (0 if that is gone) */
+                const uint32_t head = pyad__group_head(t, s);
                 d[s] = head != PYAD_NO_HEAD ? d[head] : 0;
                 continue;
             }

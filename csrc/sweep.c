@@ -59,7 +59,7 @@ static uint32_t span(const pyad_tape *t, uint32_t k, uint32_t top_pos, uint32_t 
    and by the formula of a replay (replay.c), constants skipped. */
 static void sweep_softmax(pyad_tape *t, uint32_t s, double g)
 {
-    const uint32_t h = pyad__softmax_head(t, s);
+    const uint32_t h = pyad__group_head(t, s);
     if (h == PYAD_NO_HEAD)
         return; /* an output no live record uses: nothing reaches it from a live one */
     const pyad_chunk *ch = &t->chunks[h >> PYAD_CHUNK_BITS];
@@ -80,10 +80,37 @@ static void sweep_softmax(pyad_tape *t, uint32_t s, double g)
             grad[slot[j]] += pyad__softmax_partial(yi, ci, y[j], 0) * g;
 }
 
+/* Output s of a matvec: row i of the matrix times g into x's grads, in k order, as the dot
+   records of the same operands add (C[i,k] * g, constants skipped). Where x's slots are
+   consecutive, a strided loop the compiler vectorises: each grad gets one addition, so the
+   order across k does not matter. */
+static void sweep_matvec(pyad_tape *t, uint32_t s, double g)
+{
+    const uint32_t h = pyad__group_head(t, s);
+    if (h == PYAD_NO_HEAD)
+        return;
+    const pyad_matvec mv = pyad__matvec_of(t, h);
+    const double *restrict row = mv.c + (uint64_t)(uint32_t)t->rec[s].da * mv.count;
+    if (mv.x0 != PYAD_NONE) {
+        double *restrict gx = t->grad + mv.x0;
+        for (uint32_t k = 0; k < mv.count; k++)
+            gx[k] += row[k] * g;
+        return;
+    }
+    double *grad = t->grad;
+    for (uint32_t k = 0; k < mv.count; k++)
+        grad[mv.x[k]] += row[k] * g;
+}
+
 static void sweep_nary(pyad_tape *t, uint32_t s, double g)
 {
-    if ((t->kind[s] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX) {
+    const unsigned op = t->kind[s] & PYAD_OP_MASK;
+    if (op == PYAD_OP_SOFTMAX) {
         sweep_softmax(t, s, g);
+        return;
+    }
+    if (op == PYAD_OP_MATVEC) {
+        sweep_matvec(t, s, g);
         return;
     }
     const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
@@ -121,8 +148,8 @@ int pyad_backward(pyad_tape *t, int64_t h, double upstream)
         return st;
     if ((st = pyad__resolve(t, h, &r)) != PYAD_OK)
         return st;
-    if ((t->kind[r] & PYAD_OP_MASK) == PYAD_OP_SOFTMAX && pyad__softmax_head(t, r) == PYAD_NO_HEAD)
-        return pyad__softmax_orphan(t, h);
+    if (pyad__later_output(t, r) && pyad__group_head(t, r) == PYAD_NO_HEAD)
+        return pyad__group_orphan(t, h);
     const uint32_t top = t->chunks[r >> PYAD_CHUNK_BITS].pos;
 
     /* Grads already nonzero in the swept range (chunks marked dirty) are set aside and zeroed,

@@ -97,6 +97,8 @@ int pyad_tape_reset(pyad_tape *t)
     if (st != PYAD_OK)
         return st;
     t->nfree = 0;
+    for (uint32_t c = t->cap_chunks; c-- > 0;)
+        pyad__release_mat(&t->chunks[c]); /* matrices are large: not kept for reuse */
     for (uint32_t c = t->cap_chunks; c-- > 1;) {
         t->chunks[c].state = PYAD_CHUNK_FREE;
         t->chunks[c].pins = 0;

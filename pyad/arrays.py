@@ -4,7 +4,8 @@ An :class:`Array` is an ndarray of record handles on one tape. Everything numpy 
 layout of an array (indexing, slicing, broadcasting, ``reshape``, ``.T``, ``concatenate``,
 ``stack``) is done by numpy to those handles and records nothing; every arithmetic operation
 records one scalar record per element in a single C call (``pyad_push_map``), and every
-reduction or product one n-ary record per output (``pyad_push_reduce``, ``pyad_push_dots``).
+reduction or product one n-ary record per output (``pyad_push_reduce``, ``pyad_push_dots``; a
+constant matrix times a vector of records, ``pyad_push_matvec``, holds the matrix once).
 The records are the very ones the scalar operators make, so the sweep, ``pyad.compile``,
 saved programs and every other part of pyad take them as they are, and an element of an
 Array computed from arrays is bit for bit the Var the scalar code would compute.
@@ -44,6 +45,7 @@ _push_leaves = lib.pyad_push_leaves
 _push_map = lib.pyad_push_map
 _push_reduce = lib.pyad_push_reduce
 _push_dots = lib.pyad_push_dots
+_push_matvec = lib.pyad_push_matvec
 _push_softmax = lib.pyad_push_softmax
 _get_values = lib.pyad_get_values
 _get_grads = lib.pyad_get_grads
@@ -651,9 +653,27 @@ def _laid_out(o: _Operand, arr: Any) -> _Operand:
     return r
 
 
+def _matvec(matrix: FloatArray, x: _Operand) -> Any:
+    """``matrix @ x`` for a constant 2-D matrix and a 1-D operand of records: one ``matvec``
+    group (``pyad_push_matvec``), which holds the matrix once, its values and gradients bit
+    for bit those of the dots."""
+    t = _tape_of(x)
+    c = np.ascontiguousarray(matrix, dtype=np.float64)
+    hx = np.ascontiguousarray(x.handles, dtype=np.int64)
+    nout, count = c.shape
+    return _push_records(
+        t,
+        (nout,),
+        lambda out, where: _push_matvec(t._p, nout, count, _double_ptr(c), _int64_ptr(hx), out),
+    )
+
+
 def matmul(a: ArrayOperand, b: ArrayOperand) -> Any:
     """``a @ b`` with numpy's rules for 1-D and 2-D operands (Arrays, or one of them an
-    ndarray of constants): one ``dot`` record per output."""
+    ndarray of constants). A constant matrix times a vector of records, ``X @ w`` or
+    ``w @ X``, is one ``matvec`` group holding the matrix once; every other product is one
+    ``dot`` record per output (a constant matrix times a 2-D Array too: as matvecs over its
+    columns it would hold the matrix once per column)."""
     oa, ob = _Operand(a), _Operand(b)
     if oa.node is None and ob.node is None:
         raise TypeError("matmul: no pyad operand")
@@ -672,6 +692,11 @@ def matmul(a: ArrayOperand, b: ArrayOperand) -> Any:
             f"matmul: shapes {A.shape} and {B.shape} not aligned: {k} (dim {A.ndim - 1}) != "
             f"{k2} (dim 0)"
         )
+    if m * k * n > 0:
+        if oa.node is None and A.ndim == 2 and ob.handles is not None and B.ndim == 1:
+            return _matvec(A, ob)  # X @ w
+        if ob.node is None and B.ndim == 2 and oa.handles is not None and A.ndim == 1:
+            return _matvec(B.T, oa)  # w @ X: X.T @ w, the same products
     # output (i, j) pairs row i of A with column j of B
     wa = np.broadcast_to(A2[:, None, :], (m, n, k)).reshape(m * n, k)
     xb = np.broadcast_to(B2.T[None, :, :], (m, n, k)).reshape(m * n, k)

@@ -293,6 +293,23 @@ def softmax(xs: Iterable[Operand]) -> Union[list[Var], list[float]]:
         s = t._pin_current()
 
 
+def matvec(matrix: Any, xs: Iterable[Operand]) -> Any:
+    """``matrix @ xs`` for a constant 2-D matrix (rows of ``len(xs)`` numbers): output j is
+    ``dot(matrix[j], xs)``, bit for bit. When every element of xs is a Var (of one tape), or xs
+    is a 1-D :class:`pyad.Array`, the outputs are one ``matvec`` group, which holds the matrix
+    once (8 bytes an element) instead of an operand list per row: a list of Vars (an Array for
+    an Array). Otherwise one dot per row (floats when xs holds no Var)."""
+    if isinstance(xs, _Elementwise):
+        return _arrays.matmul(matrix, xs)  # type: ignore[arg-type]
+    items = list(xs)
+    c = _arrays._real_array(matrix, "matvec's matrix")
+    if c.ndim != 2 or c.shape[1] != len(items):
+        raise ValueError(f"matvec: a matrix of shape {c.shape} times {len(items)} values")
+    if c.size > 0 and all(isinstance(x, Var) for x in items):
+        return list(_arrays.matmul(c, _arrays.array(items)))
+    return [dot(row, items) for row in c.tolist()]
+
+
 __all__ = [
     "acos",
     "asin",
@@ -307,6 +324,7 @@ __all__ = [
     "log",
     "log1p",
     "logsumexp",
+    "matvec",
     "pow",
     "relu",
     "sigmoid",

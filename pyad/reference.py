@@ -55,6 +55,7 @@ __all__ = [
     "log",
     "log1p",
     "logsumexp",
+    "matvec",
     "pow",
     "primitive",
     "relu",
@@ -761,6 +762,16 @@ def dot(ws: Iterable[Scalar], xs: Iterable[Scalar], start: Scalar = 0.0) -> Var 
     if preds:
         return _node(y, preds)
     return y
+
+
+def matvec(matrix: Iterable[Iterable[float]], xs: Iterable[Scalar]) -> list[Var] | list[float]:
+    """``[dot(row, xs) for row in matrix]``: pyad records it as one matvec group, whose outputs
+    are those dots bit for bit (values, partials and predecessors)."""
+    xs = list(xs)
+    rows = [list(row) for row in matrix]
+    if any(len(row) != len(xs) for row in rows):
+        raise ValueError("matvec: a row's length differs from the number of values")
+    return [dot(row, xs) for row in rows]  # type: ignore[return-value]
 
 
 def _max_of(vals: list[float]) -> float:

@@ -745,6 +745,9 @@ def _op_function(name: str) -> Fn:
         return lambda v: pyad.logsumexp([v[0], v[1], 0.3, v[0]]) * v[1]
     if name == "softmax":
         return lambda v: (lambda s: s[0] * 2.0 + s[2] * v[0])(pyad.softmax([v[0], v[1], 1.0]))
+    if name == "matvec":
+        m = [[1.5, -2.0, 0.5], [0.25, 1.0, -3.0]]
+        return lambda v: (lambda y: y[0] * y[1] + y[0])(pyad.matvec(m, [v[0], v[1], v[0]]))
     return lambda v: f(v[0]) * v[1] + f(v[1])
 
 
@@ -1082,7 +1085,7 @@ def _guard_bound(name: str, p: float, q: float, c: float) -> float:
 
 
 GUARD_STEPS = ["max", "min", "max_c", "min_c", "lt", "le_c", "c_ge", "gt"]
-NARY_STEPS = ["sum", "dot", "logsumexp", "softmax"]
+NARY_STEPS = ["sum", "dot", "logsumexp", "softmax", "matvec"]
 STEP_KINDS = [list(UNARY_STEPS), list(BINARY_STEPS), list(CONST_STEPS), NARY_STEPS, GUARD_STEPS]
 
 #: an n-ary operand: ("v", node index) or ("c", constant)
@@ -1119,6 +1122,13 @@ def _nary_step(step: Step, nodes: list[Any], bounds: list[float]) -> tuple[list[
         )
     if step.name == "logsumexp":
         return [pyad.logsumexp(vals)], max(bs) + math.log(len(bs))
+    if step.name == "matvec":  # two rows over the Vars among the items
+        xs = [v for v in vals if isinstance(v, Var)]
+        vb = [b for v, b in zip(vals, bs) if isinstance(v, Var)]
+        rows = [[0.5 - 0.25 * k for k in range(len(xs))], [1.0] * len(xs)]
+        return list(pyad.matvec(rows, xs)), math.fsum(
+            abs(w) * b for w, b in zip(rows[0], vb)
+        ) + math.fsum(vb)
     return list(pyad.softmax(vals)), 1.0
 
 
@@ -1146,7 +1156,7 @@ def run_program(program: Program, v: Sequence[Any], log: list[bool]) -> Any:
         else:
             outs, b = _nary_step(step, nodes, bounds)
         if b > BOUND:
-            outs, b = [pyad.atan(outs[0])], math.pi / 2
+            outs, b = [pyad.atan(o) for o in outs], math.pi / 2
         nodes.extend(outs)
         bounds.extend([b] * len(outs))
     return pyad.sum(nodes) if program.sum_all else nodes[-1]
@@ -1176,7 +1186,7 @@ def dag_cases(
             if name in UNARY_STEPS or name in CONST_STEPS:
                 step = Step(name, step.operands[:1], step.const)
         steps.append(step)
-        length += len(step.items) if name == "softmax" else 1
+        length += len(step.items) if name == "softmax" else 2 if name == "matvec" else 1
     program = Program(n, tuple(steps), draw(st.booleans()))
     return program, draw(point), draw(point), draw(point)
 

@@ -137,7 +137,7 @@ CONST_STEPS: dict[str, tuple[Callable[..., Any], Callable[[float, float], float]
     "c_pow_fn": (lambda M, g, a, c: g.add(M.pow(abs(c), g.add(M.cos(a)))), lambda p, c: 3.0),
 }
 
-NARY_STEPS = ["sum", "dot", "logsumexp", "softmax", "primitive"]
+NARY_STEPS = ["sum", "dot", "logsumexp", "softmax", "primitive", "matvec"]
 
 
 def _prim_f(*vs: float) -> float:
@@ -357,6 +357,14 @@ def _record_step(
         elif step.name == "primitive":
             outs = [g.add(M.primitive(_prim_f, _prim_df)(*vals))]
             b = float(len(bs))
+        elif step.name == "matvec":  # one row over the Vars among the items
+            xs = [x for x in vals if isinstance(x, M.Var)]
+            row = [0.5 - 0.25 * k for k in range(len(xs))]
+            outs = [g.add(M.matvec([row], xs)[0])]
+            b = math.fsum(
+                abs(w) * bounds[x]
+                for w, (kind, x) in zip(row, (i for i in step.items if i[0] == "v"))
+            )
         else:
             outs = list(M.softmax(vals))
             g.add(*outs)

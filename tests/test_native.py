@@ -50,7 +50,7 @@ def test_error_messages_come_from_the_tape() -> None:
 
 def test_every_op_of_the_table_has_a_python_binding() -> None:
     operators = {"neg", "abs", "add", "sub", "mul", "div"}
-    nary = {"sum", "dot", "logsumexp", "softmax", "primitive"}
+    nary = {"sum", "dot", "logsumexp", "softmax", "primitive", "matvec"}
     for name, (code, arity) in OPS.items():
         assert _native.OP_NAMES[code] == name
         if name == "leaf":

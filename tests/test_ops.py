@@ -136,7 +136,7 @@ BINARY_DOMAIN: dict[str, list[tuple[float, float]]] = {
 }
 
 #: the op of the table each n-ary test case exercises
-NARY_COVERED = {"sum", "dot", "logsumexp", "softmax", "primitive"}
+NARY_COVERED = {"sum", "dot", "logsumexp", "softmax", "primitive", "matvec"}
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -686,10 +686,15 @@ NARY_FUNCTIONS: list[tuple[str, Callable[..., Any]]] = [
     ("dot", lambda M, x, y, z: M.dot([x, y], [z, 2.0], start=x)),
     ("dot", lambda M, x, y, z: M.dot([x, y], [z, y], start=1.5)),
     ("dot", lambda M, x, y, z: M.dot([2.0, 3.0], [z, y], start=y)),
+    *[("matvec", lambda M, x, y, z, i=i: M.matvec(_MATRIX, [x, y, z])[i]) for i in range(2)],
+    ("matvec", lambda M, x, y, z: M.dot(M.matvec(_MATRIX, [z, x, z]), [1.5, -0.5])),
+    ("matvec", lambda M, x, y, z: M.matvec([[2.0, -1.0]], [x * y, x])[0]),
     ("primitive", lambda M, x, y, z: _PRIMITIVE(M)(x, y, z)),
     ("primitive", lambda M, x, y, z: _PRIMITIVE(M)(x, 2.0, z) * y),
 ]
 NARY_POINTS = [(0.3, -1.2, 2.5), (1.1, 0.4, -0.7)]
+#: matvec's constant matrix (one row per output)
+_MATRIX = [[1.5, -2.0, 0.25], [0.0, 3.0, -1.0]]
 
 
 def _PRIMITIVE(M: ModuleType) -> Callable[..., Any]:
@@ -918,6 +923,8 @@ def test_nary_special_values_vs_reference(tape: pyad.Tape, name: str) -> None:
             return M.dot(items, [y, x, 2.0])
         if name == "softmax":
             return M.sum(M.softmax(items))
+        if name == "matvec":
+            return M.sum(M.matvec([[1.0, -2.0, 0.5], [0.25, 3.0, -1.0]], [x, y, x]))
         return getattr(M, name)(items)
 
     pairs = [[a, b] for a in SPECIALS for b in SPECIALS]
@@ -925,6 +932,8 @@ def test_nary_special_values_vs_reference(tape: pyad.Tape, name: str) -> None:
     bad = []
     for a, b in pairs:
         args: list[Any] = [[a, b, 0.25]] if name != "dot" else [[a, b], [b, 2.0]]
+        if name == "matvec":
+            args = [[[1.0, -2.0, 0.5]], [a, b, 0.25]]
         got = outcome_of_numbers(lambda args=args: getattr(pyad, name)(*args))
         want = outcome_of_numbers(lambda args=args: getattr(R, name)(*args))
         if not outcomes_agree(got, want):

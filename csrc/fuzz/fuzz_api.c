@@ -753,13 +753,13 @@ static void do_arrays(state *s, reader *r, operands *o)
 {
     int which;
     pyad_tape *t = tape_of(s, r, &which);
-    const uint8_t kind = u8(r) % 5, mode = u8(r);
+    const uint8_t kind = u8(r) % 6, mode = u8(r);
     int64_t n = count(r, 12), count_ = (int64_t)(u8(r) % 6) - (mode & 0x40 ? 1 : 0);
     /* the operand entries the call reads: n groups of count_ (reductions) or of 1, in one list
        or two (map, dots: b's after a's), at most MAXN; larger invalid counts are refused
        unread */
     const int64_t lists = kind == 1 || kind == 3 ? 2 : 1,
-                  group = kind == 2 || kind == 3 ? (count_ > 0 ? count_ : 0) : 1;
+                  group = kind == 2 || kind == 3 || kind == 5 ? (count_ > 0 ? count_ : 0) : 1;
     if (group > 0 && n > MAXN / (group * lists) && n <= (int64_t)UINT32_MAX / 4)
         n = MAXN / (group * lists);
     const int64_t half = n > 0 && n <= MAXN ? n * group : 0;
@@ -794,6 +794,9 @@ static void do_arrays(state *s, reader *r, operands *o)
     case 3:
         st = pyad_push_dots(t, n, count_, ha, ca, hb, cb, outp);
         break;
+    case 5: /* the matrix from the constants (n rows of count_), x from the handles' first */
+        st = pyad_push_matvec(t, n, count_, ca, ha, outp);
+        break;
     default: {
         double v[MAXN];
         st = pyad_get_values(t, n, ha, (mode & 0x20) ? NULL : v);
@@ -826,6 +829,12 @@ static void do_arrays(state *s, reader *r, operands *o)
             const double a = operand_value(t, ha, ca, j);
             const double b = pyad_op_arity(op) == 1 ? 0.0 : operand_value(t, hb, cb, j);
             CHECK(pyad_eval(op, a, b, &want, &da, &db) == PYAD_OK);
+        } else if (kind == 5) { /* pyad_push_dots' value at (C[j,k], x_k) */
+            for (int64_t i = 0; i < count_; i++) {
+                wx[2 * i] = ca[j * count_ + i];
+                wx[2 * i + 1] = operand_value(t, ha, NULL, i);
+            }
+            CHECK(pyad_eval_nary(PYAD_OP_DOT, 2 * count_, wx, &want) == PYAD_OK);
         } else {
             for (int64_t i = 0; i < count_; i++) {
                 const int64_t e = j * count_ + i;

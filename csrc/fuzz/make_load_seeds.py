@@ -1,5 +1,5 @@
 """Write the seed corpus of fuzz_load.c (csrc/fuzz/corpus/load): saved programs of a few
-compiled functions (every op and form, n-ary ops, softmax, guards, constants), each behind
+compiled functions (every op and form, n-ary ops, softmax, matvec, guards, constants), each behind
 the harness's first byte. Needs pyad installed: python csrc/fuzz/make_load_seeds.py"""
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ def nary(v: list[Any]) -> Any:
     return pyad.dot(v, s) + pyad.logsumexp(v) + pyad.sum(v) + s[1]
 
 
+def matvec(v: list[Any]) -> Any:
+    m = np.array([[1.5, -2.0, 0.25], [0.5, 3.0, -1.0], [2.0, 0.0, 1.0], [-0.5, 1.0, 4.0]])
+    y = pyad.matvec(m, [v[0], v[1], v[0] * v[2]])
+    return pyad.dot(y, y) + pyad.sum(pyad.matvec(m[:, :2], [v[2], v[1]]))
+
+
 def guarded(v: list[Any]) -> Any:
     y = v[0] * v[1]
     y = y + (pyad.log(v[0]) if v[0] > 0.5 else -v[0])
@@ -48,7 +54,7 @@ def several(v: list[Any]) -> list[Any]:
 def seeds() -> dict[str, bytes]:
     x0 = np.array([0.7, 1.3, 0.4])
     out = {}
-    for fn in (unary, binary, nary, guarded, several):
+    for fn in (unary, binary, nary, matvec, guarded, several):
         blob = _program_bytes(pyad.compile(fn, x0)._programs[0].p)
         out[fn.__name__] = bytes([PLAIN]) + blob
         out[fn.__name__ + "-resealed"] = bytes([RESEALED]) + blob

@@ -98,7 +98,8 @@ class Seed:
         v: object = 1.0,
     ) -> None:
         """An array push (kind 0 leaves, 1 map (tail: op), 2 reduce (tail: 1 sum, or 0 1
-        logsumexp), 3 dots, 4 get_values) of n records (groups of count), its `entries` operands
+        logsumexp), 3 dots, 4 get_values, 5 matvec (a matrix of n x count constants times the
+        first count handles)) of n records (groups of count), its `entries` operands
         the handles remembered last (mode 1; 2, 4, 8, 16: ha, hb, ca, cb NULL) and constants v.
         """
         self.b += bytes([0xCD, 0, kind, mode, n, count, 0x05])
@@ -106,7 +107,7 @@ class Seed:
             self.b.append(0)
             self.num(v)
         self.b += tail
-        self.handles += n if kind < 4 else 0
+        self.handles += n if kind != 4 else 0
 
     def backward(self, k: int, tape: int = 0) -> None:
         self.b += bytes([12, tape])
@@ -253,9 +254,12 @@ def seeds() -> dict[str, bytes]:
     s.arrays(2, 0x01, 2, 2, 4, b"\x00\x01")  # two logsumexps of two
     s.arrays(3, 0x01, 2, 2, 8)  # two dots of two pairs
     s.arrays(4, 0x01, 4, 0, 4)  # get_values
+    s.arrays(5, 0x01, 3, 2, 6, v=0.5)  # a matvec: three rows of two
     s.backward(s.handles - 1)
     s.bulk(0, 0x08, bytes([5]))  # leaves to 5 records short of a segment's end
     s.arrays(1, 0x15, 223, 0, 1100, exp)  # 550 exps of the newest records: past that end
+    s.bulk(0, 0x08, bytes([5]))  # again 5 records short of a segment's end
+    s.arrays(5, 0x01, 12, 3, 36, v=-1.0)  # a matvec of 12 rows across it
     out["arrays"] = bytes(s.b)
     return out
 

@@ -65,6 +65,7 @@ void test_program(void); /* test_program.c: compile and replay */
 void test_saved(void);   /* test_saved.c: saving and loading programs */
 void test_alloc(void);   /* test_alloc.c: allocation failure at every allocation */
 void test_bulk(void);    /* test_bulk.c: array pushes against one-record pushes */
+void test_matvec(void);  /* test_matvec.c: pyad_push_matvec against pyad_push_dots */
 void test_tape_threads(void); /* test_threads.c: tapes used from several threads */
 
 #endif

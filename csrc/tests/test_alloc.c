@@ -2,13 +2,14 @@
  * test_alloc.c - allocation failure at every allocation of a workload.
  *
  * The workload is a list of steps, each one C call: every kind of push (leaf, unary, binary,
- * constant operand, sum, dot, logsumexp, softmax, primitive, and the array pushes of each
- * kind), enough records to open new segments, unpins that let the tape reuse them, backward, stats,
- * reset, compile and replay. A first run counts its allocations (A) and keeps every step's result.
- * Then, for each n in 1..A, the workload runs again with its n-th allocation failing: the step that
- * makes it must return PYAD_NOMEM and leave the tape exactly as it was (compared field by field
- * with a snapshot taken before it), the same call retried must give the first run's result,
- * and every later step too. Leaks show up under `make sanitize` (LSan) and `make valgrind`.
+ * constant operand, sum, dot, logsumexp, softmax, primitive, the array pushes of each kind
+ * and matvec), enough records to open new segments, unpins that let the tape reuse them,
+ * backward, stats, reset, compile and replay. A first run counts its allocations (A) and keeps
+ * every step's result. Then, for each n in 1..A, the workload runs again with its n-th allocation
+ * failing: the step that makes it must return PYAD_NOMEM and leave the tape exactly as it was
+ * (compared field by field with a snapshot taken before it), the same call retried must give the
+ * first run's result, and every later step too. Leaks show up under `make sanitize` (LSan) and
+ * `make valgrind`.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ enum kind {
     MAP,
     REDUCE,
     DOTS,
+    MATVEC,
     SETGRAD,
     BACKWARD,
     STATS,
@@ -49,7 +51,8 @@ typedef struct step {
     unsigned char kind;
     int op;
     int a, b; /* operand steps (their first record); n-ary: operands are steps a..a+n-1;
-                 MAP: b is the form (0 plain, 1 vc, 2 cv); REDUCE, DOTS: b is the count */
+                 MAP: b is the form (0 plain, 1 vc, 2 cv); REDUCE, DOTS, MATVEC: b is the
+                 count (MATVEC: n rows over b of the leaves from a) */
     int n;
     double c;
 } step;
@@ -153,7 +156,9 @@ static int build_workload(builder *b)
     add(b, (step){REDUCE, PYAD_OP_SUM, l0, 4, 5, 0.0}, 5);
     add(b, (step){REDUCE, PYAD_OP_LOGSUMEXP, l0, 20, 3, 0.0}, 3);
     add(b, (step){DOTS, 0, l0, 3, 4, 0.0}, 4);
+    const int mv = add(b, (step){MATVEC, 0, l0 + 2, 5, 6, 0.0}, 6);
     int out = add(b, (step){VV, PYAD_OP_ADD, s20, d12, 0, 0.0}, 1);
+    out = add(b, (step){VV, PYAD_OP_ADD, out, mv, 0, 0.0}, 1);
     out = add(b, (step){VV, PYAD_OP_MUL, out, lse, 0, 0.0}, 1);
     out = add(b, (step){VV, PYAD_OP_ADD, out, sm, 0, 0.0}, 1);
     out = add(b, (step){VV, PYAD_OP_SUB, out, mul, 0, 0.0}, 1);
@@ -239,6 +244,7 @@ static int build_big_bulk(builder *b)
     add(b, (step){LEAVES, 0, -1, -1, SOFT_MAX, 0.25}, SOFT_MAX);
     add(b, (step){REDUCE, PYAD_OP_LOGSUMEXP, l0, 3, SOFT_MAX, 0.0}, SOFT_MAX);
     add(b, (step){DOTS, 0, l0, 2, SOFT_MAX, 0.0}, SOFT_MAX);
+    add(b, (step){MATVEC, 0, l0, 7, SOFT_MAX, 0.0}, SOFT_MAX);
     add(b, (step){BACKWARD, 0, m, -1, 0, 1.0}, 0);
     add(b, (step){STATS, 0, -1, -1, 0, 0.0}, 0);
     return b->n;
@@ -299,11 +305,14 @@ static void program_io(ctx *c, double *x, double *v)
 /* An array push: operands from the leaves at steps a.., outputs into c->soft. */
 static void run_array(ctx *c, const step *s, int i, result *r)
 {
-    const int64_t total = (int64_t)s->n * (s->kind == REDUCE || s->kind == DOTS ? s->b : 1);
+    const int64_t total =
+        (int64_t)s->n * (s->kind == REDUCE || s->kind == DOTS || s->kind == MATVEC ? s->b : 1);
     int64_t *h = malloc((size_t)(total + 1) * sizeof *h); /* b (x): the same turned by one */
     double *k = malloc((size_t)(total + 1) * sizeof *k);
     for (int64_t j = 0; j <= total; j++) {
-        h[j] = s->a < 0 || (j % 3 == 1 && s->kind != MAP) ? 0 : c->h[s->a + j % NLEAF];
+        h[j] = s->a < 0 || (j % 3 == 1 && s->kind != MAP && s->kind != MATVEC)
+                   ? 0
+                   : c->h[s->a + j % NLEAF];
         k[j] = 0.5 + 0.01 * (double)j;
     }
     switch (s->kind) {
@@ -318,6 +327,9 @@ static void run_array(ctx *c, const step *s, int i, result *r)
     }
     case REDUCE:
         r->st = pyad_push_reduce(c->t, s->op, s->n, s->b, h, k, c->soft);
+        break;
+    case MATVEC: /* the matrix from k, x the first b of h */
+        r->st = pyad_push_matvec(c->t, s->n, s->b, k, h, c->soft);
         break;
     default:
         r->st = pyad_push_dots(c->t, s->n, s->b, h, k, h + 1, k, c->soft);
@@ -393,6 +405,7 @@ static void run_step(ctx *c, const step *steps, int i, result *r)
     case MAP:
     case REDUCE:
     case DOTS:
+    case MATVEC:
         run_array(c, s, i, r);
         return;
     case SETGRAD:

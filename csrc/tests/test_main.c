@@ -494,6 +494,7 @@ int main(void)
     test_program();
     test_saved();
     test_bulk();
+    test_matvec();
     test_alloc();
     if (pyad_test_failures) {
         fprintf(stderr, "%d C check(s) failed\n", pyad_test_failures);

@@ -262,6 +262,12 @@ static void build_zoo(zoo *z, const double *x)
     st = pyad_push_softmax(t, 1, hs, cs, sm);
     CHECKC(st == PYAD_OK || st == PYAD_SEGMENT);
     add_out(z, sm[0]);
+    const double mc[6] = {1.5, -2.0, 0.25, 0.5, 3.0, -1.0}; /* a matvec of 2 rows, x shuffled */
+    const int64_t mx[3] = {Z, X, d};
+    int64_t mv[2] = {0, 0};
+    st = pyad_push_matvec(t, 2, 3, mc, mx, mv);
+    CHECKC(st == PYAD_OK || st == PYAD_SEGMENT);
+    add_out(z, got(t, pyad_mul(mv[1], mv[1])));
     add_out(z, Y);        /* an input */
     add_out(z, 0);        /* a constant */
     z->out_c[z->nout - 1] = -3.5;
@@ -617,7 +623,8 @@ enum {
     SUM = PYAD_OP_SUM,
     DOT = PYAD_OP_DOT,
     LSE = PYAD_OP_LOGSUMEXP,
-    SOFTMAX = PYAD_OP_SOFTMAX
+    SOFTMAX = PYAD_OP_SOFTMAX,
+    MATVEC = PYAD_OP_MATVEC
 };
 #define VC (1u << 6)
 #define CV (2u << 6)
@@ -768,6 +775,47 @@ static void test_structural_checks(void)
     begin(&w, 2, 2, 2); /* a softmax output reading its own group */
     put8(&w, SOFTMAX), put32(&w, 0), put32(&w, 2), put32(&w, 0), put32(&w, 3);
     put8(&w, SOFTMAX), put32(&w, 1);
+    end(&w, 1, out0, 0, NULL);
+    expect_bad(&w, "reads n-ary operand slot 3, not computed before it");
+
+    /* matvec groups: index, rows, count, slots and the matrix (rows x count u64) */
+    begin(&w, 2, 2, 2);
+    put8(&w, MATVEC), put32(&w, 0), put32(&w, 2), put32(&w, 2), put32(&w, 0), put32(&w, 1);
+    for (int e = 0; e < 4; e++)
+        put64(&w, 0x3ff0000000000000ULL); /* 1.0 */
+    put8(&w, MATVEC), put32(&w, 1);
+    end(&w, 1, (uint32_t[]){3}, 0, NULL);
+    expect_ok(&w);
+    begin(&w, 2, 1, 2);
+    put8(&w, MATVEC), put32(&w, 0), put32(&w, 0), put32(&w, 2), put32(&w, 0), put32(&w, 1);
+    end(&w, 1, out0, 0, NULL);
+    expect_bad(&w, "instruction 0 is a matvec of no rows");
+    begin(&w, 2, 1, 2);
+    put8(&w, MATVEC), put32(&w, 0), put32(&w, 2), put32(&w, 2), put32(&w, 0), put32(&w, 1);
+    for (int e = 0; e < 4; e++)
+        put64(&w, 0);
+    end(&w, 1, out0, 0, NULL);
+    expect_bad(&w, "starts a matvec of 2 outputs, past the last instruction");
+    begin(&w, 2, 2, 2);
+    put8(&w, MATVEC), put32(&w, 0), put32(&w, 2), put32(&w, 2), put32(&w, 0), put32(&w, 1);
+    for (int e = 0; e < 3; e++)
+        put64(&w, 0);
+    put8(&w, MATVEC);
+    end(&w, 1, out0, 0, NULL);
+    expect_bad(&w, "instruction 0 holds a 2 x 2 matrix past the code section's end");
+    begin(&w, 2, 3, 2);
+    put8(&w, MATVEC), put32(&w, 0), put32(&w, 2), put32(&w, 2), put32(&w, 0), put32(&w, 1);
+    for (int e = 0; e < 4; e++)
+        put64(&w, 0);
+    put8(&w, SOFTMAX), put32(&w, 1);
+    put8(&w, MATVEC), put32(&w, 1);
+    end(&w, 1, out0, 0, NULL);
+    expect_bad(&w, "instruction 1 (softmax) interrupts a matvec of 2 outputs at output 1");
+    begin(&w, 2, 2, 2); /* reading its own group */
+    put8(&w, MATVEC), put32(&w, 0), put32(&w, 2), put32(&w, 2), put32(&w, 0), put32(&w, 3);
+    for (int e = 0; e < 4; e++)
+        put64(&w, 0);
+    put8(&w, MATVEC), put32(&w, 1);
     end(&w, 1, out0, 0, NULL);
     expect_bad(&w, "reads n-ary operand slot 3, not computed before it");
 

@@ -1,0 +1,422 @@
+/*
+ * test_matvec.c - pyad_push_matvec against pyad_push_dots of the same operands on another
+ * tape: the same values, operands and partials, statistics and, after a sweep, grads, bit for
+ * bit, with x's slots consecutive or not (repeats too) and groups over several segments; the
+ * tape holds the matrix once; a failed push records nothing; compile, replay at one point and
+ * at blocks of points, hvp, and save/load give what the dots' program gives, bit for bit.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../program.h"
+#include "check.h"
+
+static uint64_t rng = 0x853c49e6748fea9bULL;
+
+static double uniform(double lo, double hi)
+{
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + (hi - lo) * (double)(rng >> 11) * 0x1p-53;
+}
+
+static int same_bits(double a, double b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static int64_t nbytes(pyad_tape *t)
+{
+    int64_t n = -1;
+    CHECK(pyad_tape_nbytes(t, &n) == PYAD_OK);
+    return n;
+}
+
+static uint32_t slot(int64_t h)
+{
+    return (uint32_t)h & PYAD_SLOT_MASK;
+}
+
+/* One tape's recording of a scene: `fill` filler leaves, count leaves x, the product y = C x
+   (by matvec or by dots over x's operand list), and out = sum_j w_j y_j^2. */
+typedef struct recording {
+    pyad_tape *t;
+    int64_t *x, *y, out;
+} recording;
+
+typedef struct scene {
+    int64_t nout, count, fill;
+    int consecutive; /* x's list is the leaves in order, else a shuffle with repeats */
+    double *c, *w, *xv;
+    int64_t *pick;   /* operand k is leaf pick[k] */
+} scene;
+
+static recording record(const scene *sc, int dots)
+{
+    recording r = {new_tape(), malloc((size_t)sc->count * sizeof(int64_t)),
+                   malloc((size_t)sc->nout * sizeof(int64_t)), 0};
+    double *filler = calloc((size_t)sc->fill + 1, sizeof *filler);
+    int64_t *hf = malloc(((size_t)sc->fill + 1) * sizeof *hf);
+    int st = pyad_push_leaves(r.t, sc->fill, filler, hf);
+    CHECK(st == PYAD_OK || st == PYAD_SEGMENT);
+    st = pyad_push_leaves(r.t, sc->count, sc->xv, r.x);
+    CHECK(st == PYAD_OK || st == PYAD_SEGMENT);
+    const size_t n = (size_t)sc->count;
+    int64_t *hx = malloc((n ? n : 1) * sizeof *hx);
+    for (size_t k = 0; k < n; k++)
+        hx[k] = r.x[sc->pick[k]];
+    if (dots) {
+        int64_t *tiled = malloc(((size_t)sc->nout * n + 1) * sizeof *tiled);
+        for (int64_t j = 0; j < sc->nout; j++)
+            memcpy(tiled + (size_t)j * n, hx, n * sizeof *hx);
+        st = pyad_push_dots(r.t, sc->nout, sc->count, NULL, sc->c, tiled, NULL, r.y);
+        free(tiled);
+    } else {
+        st = pyad_push_matvec(r.t, sc->nout, sc->count, sc->c, hx, r.y);
+    }
+    CHECK(st == PYAD_OK || st == PYAD_SEGMENT);
+    int64_t *sq = malloc((size_t)sc->nout * sizeof *sq);
+    st = pyad_push_map(r.t, PYAD_OP_MUL, sc->nout, r.y, NULL, r.y, NULL, sq, NULL);
+    CHECK(st == PYAD_OK || st == PYAD_SEGMENT);
+    r.out = got(r.t, pyad_push_dot(r.t, sc->nout, NULL, sc->w, sq, NULL));
+    free(sq);
+    free(hx);
+    free(hf);
+    free(filler);
+    return r;
+}
+
+static void drop(recording *r)
+{
+    pyad_tape_free(r->t);
+    free(r->x);
+    free(r->y);
+}
+
+static scene make_scene(int64_t nout, int64_t count, int64_t fill, int consecutive)
+{
+    scene sc = {nout, count, fill, consecutive, NULL, NULL, NULL, NULL};
+    const size_t n = (size_t)count, m = (size_t)nout;
+    sc.c = malloc((m * n + 1) * sizeof *sc.c);
+    sc.w = malloc(m * sizeof *sc.w);
+    sc.xv = malloc((n + 1) * sizeof *sc.xv);
+    sc.pick = malloc((n + 1) * sizeof *sc.pick);
+    for (size_t e = 0; e < m * n; e++)
+        sc.c[e] = e % 17 == 3 ? 0.0 : uniform(-2.0, 2.0);
+    for (size_t j = 0; j < m; j++) /* some rows with a zero adjoint, which the sweeps skip */
+        sc.w[j] = j % 5 == 2 || j % 11 == 0 ? 0.0 : uniform(-1.0, 1.0);
+    for (size_t k = 0; k < n; k++) {
+        sc.xv[k] = uniform(-3.0, 3.0);
+        sc.pick[k] = consecutive ? (int64_t)k : (int64_t)((k * 7 + 3) % (n > 2 ? n - 1 : n));
+    }
+    return sc;
+}
+
+static void free_scene(scene *sc)
+{
+    free(sc->c);
+    free(sc->w);
+    free(sc->xv);
+    free(sc->pick);
+}
+
+/* The records, operands and grads of the two recordings agree bit for bit. */
+static void compare_tapes(const scene *sc, recording *a, recording *b)
+{
+    for (int64_t j = 0; j < sc->nout; j++) {
+        CHECK(slot(a->y[j]) == slot(b->y[j]));
+        CHECK(same_bits(value(a->t, a->y[j]), value(b->t, b->y[j])));
+        const int64_t cap = sc->count + 1;
+        int64_t *ha = malloc((size_t)cap * 2 * sizeof *ha), *hb = ha + cap, na = -1, nb = -1;
+        double *pa = malloc((size_t)cap * 2 * sizeof *pa), *pb = pa + cap;
+        CHECK(pyad_get_operands(a->t, a->y[j], cap, ha, pa, &na) == PYAD_OK);
+        CHECK(pyad_get_operands(b->t, b->y[j], cap, hb, pb, &nb) == PYAD_OK);
+        CHECK(na == nb && na == sc->count);
+        for (int64_t k = 0; k < na && k < nb; k++)
+            CHECK(slot(ha[k]) == slot(hb[k]) && same_bits(pa[k], pb[k]));
+        int op = -1;
+        CHECK(pyad_get_op(a->t, a->y[j], &op) == PYAD_OK && op == PYAD_OP_MATVEC);
+        free(ha);
+        free(pa);
+    }
+    int64_t ca[PYAD_OP_COUNT], cb[PYAD_OP_COUNT], da = -1, db = -2;
+    CHECK(pyad_tape_stats(a->t, ca, &da) == PYAD_OK && pyad_tape_stats(b->t, cb, &db) == PYAD_OK);
+    CHECK(da == db && ca[PYAD_OP_MATVEC] == sc->nout && cb[PYAD_OP_DOT] == sc->nout + 1);
+    CHECK(same_bits(value(a->t, a->out), value(b->t, b->out)));
+    CHECK(pyad_backward(a->t, a->out, 1.0) == PYAD_OK);
+    CHECK(pyad_backward(b->t, b->out, 1.0) == PYAD_OK);
+    for (int64_t k = 0; k < sc->count; k++)
+        CHECK(same_bits(grad(a->t, a->x[k]), grad(b->t, b->x[k])));
+    for (int64_t j = 0; j < sc->nout; j++)
+        CHECK(same_bits(grad(a->t, a->y[j]), grad(b->t, b->y[j])));
+}
+
+static uint64_t mat_held(const pyad_tape *t)
+{
+    uint64_t held = 0;
+    for (uint32_t c = 0; c < t->cap_chunks; c++)
+        held += t->chunks[c].mat_cap;
+    return held;
+}
+
+/* The matrix is held once: the mat arrays hold its block, nothing more. */
+static void check_storage(const scene *sc, const recording *a)
+{
+    CHECK(mat_held(a->t) == 2 + (uint64_t)sc->nout * (uint64_t)sc->count);
+}
+
+static pyad_program *compile(const scene *sc, const recording *r)
+{
+    pyad_program *p = NULL;
+    CHECK(pyad_program_new(r->t, sc->count, r->x, 1, &r->out, NULL, 0, NULL, NULL, NULL, &p) ==
+          PYAD_OK);
+    return p;
+}
+
+static double *work_for(const pyad_program *p, int64_t points, int64_t dirs, int64_t *n)
+{
+    *n = pyad_program_work(p, points, dirs);
+    CHECK(*n > 0);
+    return malloc((size_t)*n * sizeof(double));
+}
+
+/* values and grads at k points, and hvp at the first in two directions */
+static void replay(const pyad_program *p, int64_t nin, int64_t k, const double *x, double *vals,
+                   double *grads, double *hv)
+{
+    int64_t nw;
+    double *work = work_for(p, k, 0, &nw), seed = 1.0;
+    CHECK(pyad_program_run(p, k, x, 1, &seed, vals, grads, NULL, work, nw) == PYAD_OK);
+    free(work);
+    work = work_for(p, 1, 2, &nw);
+    double *v = malloc(2 * ((size_t)nin + 1) * sizeof *v), value0,
+           *g = malloc(((size_t)nin + 1) * sizeof *g);
+    for (int64_t i = 0; i < 2 * nin; i++)
+        v[i] = (double)((i * 37) % 11) / 11.0 - 0.5; /* the same directions for every program */
+    CHECK(pyad_program_hvp(p, x, 2, v, &value0, g, hv, NULL, work, nw) == PYAD_OK);
+    CHECK(same_bits(value0, vals[0]));
+    for (int64_t i = 0; i < nin; i++)
+        CHECK(same_bits(g[i], grads[i]));
+    free(v);
+    free(g);
+    free(work);
+}
+
+/* The programs compiled from both tapes, their replays at K points (in one block, and one
+   at a time), hvp, against each other and against fresh recordings; then the matvec one saved
+   and loaded back. */
+static void compare_programs(const scene *sc, const recording *a, const recording *b)
+{
+    enum { K = 3 };
+    const int64_t n = sc->count;
+    pyad_program *pa = compile(sc, a), *pb = compile(sc, b);
+    double *x = malloc(((size_t)n * K + 1) * sizeof *x);
+    for (int64_t e = 0; e < n * K; e++)
+        x[e] = e < n ? sc->xv[e] : uniform(-3.0, 3.0);
+    const size_t ng = (size_t)n * K + 1;
+    double va[K], vb[K], v1[K], *ga = malloc(ng * sizeof *ga), *gb = malloc(ng * sizeof *gb),
+                                *g1 = malloc(ng * sizeof *g1);
+    double *ha = malloc(2 * ng * sizeof *ha), *hb = malloc(2 * ng * sizeof *hb);
+    replay(pa, n, K, x, va, ga, ha);
+    replay(pb, n, K, x, vb, gb, hb);
+    for (int q = 0; q < K; q++) {
+        int64_t nw;
+        double *work = work_for(pa, 1, 0, &nw), seed = 1.0;
+        CHECK(pyad_program_run(pa, 1, x + q * n, 1, &seed, v1 + q, g1 + q * n, NULL, work, nw) ==
+              PYAD_OK);
+        free(work);
+    }
+    for (int q = 0; q < K; q++)
+        CHECK(same_bits(va[q], vb[q]) && same_bits(va[q], v1[q]));
+    for (int64_t e = 0; e < n * K; e++)
+        CHECK(same_bits(ga[e], gb[e]) && same_bits(ga[e], g1[e]));
+    for (int64_t e = 0; e < 2 * n; e++)
+        CHECK(same_bits(ha[e], hb[e]));
+    /* a fresh recording at the second point */
+    scene s2 = *sc;
+    s2.xv = x + n;
+    recording f = record(&s2, 0);
+    CHECK(same_bits(value(f.t, f.out), va[1]));
+    CHECK(pyad_backward(f.t, f.out, 1.0) == PYAD_OK);
+    for (int64_t k = 0; k < n; k++)
+        CHECK(same_bits(grad(f.t, f.x[k]), ga[n + k]));
+    drop(&f);
+    /* saved and loaded: the same replay, and the same bytes saved again */
+    int64_t len = 0, len2 = 0;
+    CHECK(pyad_program_save(pa, NULL, 0, &len) == PYAD_OK);
+    uint8_t *buf = malloc((size_t)len), *buf2 = NULL;
+    CHECK(pyad_program_save(pa, buf, len, &len) == PYAD_OK);
+    pyad_program *pl = NULL;
+    char msg[200];
+    CHECK(pyad_program_load(buf, len, &pl, msg, sizeof msg) == PYAD_OK);
+    if (pl != NULL) {
+        CHECK(pyad_program_save(pl, NULL, 0, &len2) == PYAD_OK && len2 == len);
+        buf2 = malloc((size_t)len2);
+        CHECK(pyad_program_save(pl, buf2, len2, &len2) == PYAD_OK);
+        CHECK(memcmp(buf, buf2, (size_t)len) == 0);
+        replay(pl, n, K, x, vb, gb, hb);
+        for (int q = 0; q < K; q++)
+            CHECK(same_bits(va[q], vb[q]));
+        for (int64_t e = 0; e < n * K; e++)
+            CHECK(same_bits(ga[e], gb[e]));
+        for (int64_t e = 0; e < 2 * n; e++)
+            CHECK(same_bits(ha[e], hb[e]));
+        /* the matrix once in the program too, and once in the file */
+        CHECK(pl->nmat == (uint64_t)sc->nout * (uint64_t)sc->count && pa->nmat == pl->nmat);
+        CHECK((uint64_t)len < 8 * pl->nmat + 64 * (uint64_t)(sc->nout + sc->count) + 2000);
+    }
+    pyad_program_free(pl);
+    free(buf);
+    free(buf2);
+    free(x);
+    free(ga);
+    free(gb);
+    free(g1);
+    free(ha);
+    free(hb);
+    pyad_program_free(pa);
+    pyad_program_free(pb);
+}
+
+static void against_dots(int64_t nout, int64_t count, int64_t fill, int consecutive)
+{
+    scene sc = make_scene(nout, count, fill, consecutive);
+    recording a = record(&sc, 0), b = record(&sc, 1);
+    check_storage(&sc, &a);
+    compare_tapes(&sc, &a, &b);
+    compare_programs(&sc, &a, &b);
+    drop(&a);
+    drop(&b);
+    free_scene(&sc);
+}
+
+/* Refused calls record nothing: the tape's length and bytes are as they were. */
+static void test_refused(void)
+{
+    pyad_tape *t = new_tape(), *u = new_tape();
+    double xs[3] = {1.0, 2.0, 3.0}, c[6] = {1.0, 2.0, 3.0, 4.0, 5.0, 6.0};
+    int64_t x[3], ux[3], out[2];
+    CHECK(pyad_push_leaves(t, 3, xs, x) == PYAD_OK && pyad_push_leaves(u, 3, xs, ux) == PYAD_OK);
+    const int64_t len = tape_len(t), bytes = nbytes(t);
+    int64_t bad[3] = {x[0], 0, x[2]}, foreign[3] = {x[0], ux[1], x[2]};
+    CHECK(pyad_push_matvec(t, 2, 3, c, bad, out) == PYAD_MISUSE);
+    CHECK(pyad_push_matvec(t, 2, 3, c, foreign, out) == PYAD_STALE);
+    CHECK(pyad_push_matvec(t, 2, 3, NULL, x, out) == PYAD_MISUSE);
+    CHECK(pyad_push_matvec(t, 2, 3, c, x, NULL) == PYAD_MISUSE);
+    CHECK(pyad_push_matvec(t, -1, 3, c, x, out) == PYAD_MISUSE);
+    CHECK(pyad_push_matvec(t, 2, -1, c, x, out) == PYAD_MISUSE);
+    CHECK(pyad_push_matvec(NULL, 2, 3, c, x, out) == PYAD_MISUSE);
+    CHECK(pyad_push_matvec(t, 0, 3, NULL, NULL, NULL) == PYAD_OK);
+    CHECK(pyad_tape_set_debug(t, 1) == PYAD_OK);
+    c[4] = INFINITY;
+    CHECK(pyad_push_matvec(t, 2, 3, c, x, out) == PYAD_NONFINITE);
+    CHECK(strstr(pyad_tape_errmsg(t), "at output 1") != NULL);
+    c[4] = 5.0;
+    CHECK(pyad_tape_set_debug(t, 0) == PYAD_OK);
+    CHECK(pyad_tape_set_max_bytes(t, bytes + 8) == PYAD_OK);
+    static double big[64 * 1024];
+    int64_t many[64];
+    CHECK(pyad_push_matvec(t, 1024, 64, big, (int64_t[64]){0}, many) == PYAD_MISUSE);
+    int64_t xr[64];
+    for (int k = 0; k < 64; k++)
+        xr[k] = x[k % 3];
+    int64_t *outs = malloc(1024 * sizeof *outs);
+    CHECK(pyad_push_matvec(t, 1024, 64, big, xr, outs) == PYAD_FULL);
+    CHECK(tape_len(t) == len && nbytes(t) == bytes);
+    CHECK(pyad_tape_set_max_bytes(t, 0) == PYAD_OK);
+    /* and then it works; zero columns give zeros */
+    CHECK(pyad_push_matvec(t, 2, 3, c, x, out) == PYAD_OK);
+    CHECK(value(t, out[0]) == 14.0 && value(t, out[1]) == 32.0);
+    CHECK(pyad_push_matvec(t, 2, 0, NULL, NULL, out) == PYAD_OK);
+    CHECK(value(t, out[0]) == 0.0 && value(t, out[1]) == 0.0);
+    CHECK(pyad_backward(t, out[1], 1.0) == PYAD_OK);
+    free(outs);
+    pyad_tape_free(t);
+    pyad_tape_free(u);
+}
+
+/* A segment's worth of filler leaves, which opens a segment (pinned, as the frontend would
+   hold it): its chunk. */
+static uint32_t filler_segment(pyad_tape *t)
+{
+    static double zeros[PYAD_CHUNK];
+    int64_t h[PYAD_CHUNK];
+    CHECK(pyad_push_leaves(t, PYAD_CHUNK, zeros, h) == PYAD_SEGMENT);
+    return slot(h[PYAD_CHUNK - 1]) >> PYAD_CHUNK_BITS;
+}
+
+static void unpin_chunk(pyad_tape *t, uint32_t c)
+{
+    const int st = pyad_tape_unpin(t, pyad__handle(t, c << PYAD_CHUNK_BITS));
+    if (st != PYAD_OK)
+        fprintf(stderr, "unpin %u: %d %s\n", c, st, pyad_tape_errmsg(t));
+    CHECK(st == PYAD_OK);
+}
+
+/* A group over six segments, its first output in a segment of its own: once every segment
+   but the one of output 2500 is unpinned and collected, that output keeps the first one's
+   segment, and the matrix, alive (the others are gone); once it goes too, the matrix is
+   freed. */
+static void test_collected(void)
+{
+    pyad_tape *t = new_tape();
+    enum { ROWS = 6000, COLS = 5, KEPT = 2500 };
+    double xs[PYAD_CHUNK] = {1, 2, 3, 4, 5}, *c = malloc(ROWS * COLS * sizeof *c);
+    for (int e = 0; e < ROWS * COLS; e++)
+        c[e] = (double)(e % 7) - 3.0;
+    int64_t x[PYAD_CHUNK], *y = malloc(ROWS * sizeof *y);
+    CHECK(pyad_push_leaves(t, PYAD_CHUNK, xs, x) == PYAD_OK); /* fills segment 0 */
+    CHECK(pyad_push_matvec(t, ROWS, COLS, c, x, y) == PYAD_SEGMENT);
+    const uint32_t head = slot(y[0]) >> PYAD_CHUNK_BITS,
+                   last = slot(y[ROWS - 1]) >> PYAD_CHUNK_BITS;
+    const uint32_t kept = slot(y[KEPT]) >> PYAD_CHUNK_BITS;
+    CHECK((slot(y[0]) & PYAD_CHUNK_MASK) == 0 && last == head + 5);
+    uint32_t fill[8];
+    for (int k = 0; k < 8; k++)
+        fill[k] = filler_segment(t);
+    for (uint32_t ch = head; ch <= last; ch++)
+        if (ch != kept)
+            unpin_chunk(t, ch);
+    for (int k = 0; k < 7; k++)
+        unpin_chunk(t, fill[k]);
+    CHECK(t->chunks[head].state == PYAD_CHUNK_USED);
+    CHECK(t->chunks[head + 1].state == PYAD_CHUNK_FREE);
+    CHECK(mat_held(t) == 2 + ROWS * COLS);
+    double expect = 0.0;
+    for (int k = 0; k < COLS; k++)
+        expect += c[KEPT * COLS + k] * xs[k];
+    CHECK(value(t, y[KEPT]) == expect);
+    double v = 0.0;
+    CHECK(pyad_get_value(t, y[1500], &v) == PYAD_STALE);
+    CHECK(pyad_backward(t, y[KEPT], 2.0) == PYAD_OK);
+    for (int k = 0; k < COLS; k++)
+        CHECK(grad(t, x[k]) == c[KEPT * COLS + k] * 2.0);
+    int64_t hs[COLS + 1], n = -1;
+    double ps[COLS + 1];
+    CHECK(pyad_get_operands(t, y[KEPT], COLS + 1, hs, ps, &n) == PYAD_OK && n == COLS);
+    /* the kept output goes too: the matrix with its segment */
+    unpin_chunk(t, kept);
+    for (int k = 0; k < 8; k++)
+        (void)filler_segment(t);
+    for (uint32_t ch = 0; ch < t->cap_chunks; ch++)
+        if (t->chunks[ch].state == PYAD_CHUNK_USED && ch != t->cur && ch != 0 &&
+            t->chunks[ch].pins > 0)
+            unpin_chunk(t, ch);
+    CHECK(t->chunks[head].state == PYAD_CHUNK_FREE || t->cur == head);
+    CHECK(mat_held(t) == 0);
+    free(c);
+    free(y);
+    pyad_tape_free(t);
+}
+
+void test_matvec(void)
+{
+    against_dots(5, 4, 0, 1);
+    against_dots(7, 6, 3, 0);
+    against_dots(1, 1, 0, 1);
+    against_dots(3, 0, 2, 1);
+    against_dots(40, 30, PYAD_CHUNK - 7, 1);  /* the group opens a segment */
+    against_dots(2500, 1100, 1000, 1);        /* nout and count beyond a segment */
+    against_dots(1300, 1030, 10, 0);
+    test_refused();
+    test_collected();
+}
