@@ -17,16 +17,17 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 import numpy.typing as npt
 
+from pyad.arrays import array as pyad_array
 from pyad.tape import Tape
 from pyad.var import Var
 
 FloatArray = npt.NDArray[np.float64]
-Function = Callable[[list[Var]], Union[Var, float]]
+Function = Callable[[Any], Union[Var, float]]
 
 #: how many coordinates a report lists (all failing ones count towards the summary line)
 WORST_SHOWN = 5
@@ -146,7 +147,7 @@ def _value(out: object, tape: Tape) -> float:
 def _evaluate(fn: Function, point: FloatArray, tape: Tape) -> float:
     """``fn`` at ``point`` on ``tape`` (active, and reset afterwards)."""
     try:
-        return _value(fn([Var(float(p)) for p in point]), tape)
+        return _value(fn(pyad_array(point, tape=tape)), tape)
     finally:
         tape.reset()
 
@@ -161,7 +162,8 @@ def check_grad(
     """Compare pyad's gradient of ``fn`` at ``x`` with central finite differences.
 
     Args:
-        fn: takes a list of Vars (one per coordinate of ``x``) and returns a Var. It must
+        fn: takes a :class:`pyad.Array` of ``x``'s shape (indexable like a list of Vars, one
+            per coordinate, and usable with numpy) and returns a Var. It must
             build its result from those Vars only: Vars made outside ``fn`` live on another
             tape. It is called ``1 + 2 * len(x)`` times.
         x: the point, a sequence or 1-D array of floats.
@@ -187,12 +189,12 @@ def check_grad(
     n = point.size
 
     with Tape() as tape:
-        xs = [Var(float(p)) for p in point]
+        xs = pyad_array(point, tape=tape)
         out = fn(xs)
         value = _value(out, tape)
         if isinstance(out, Var):
             out.backward()
-            grad = np.array([v.grad for v in xs], dtype=np.float64)
+            grad = xs.grad
         else:  # a constant function of x
             grad = np.zeros(n)
         del xs, out

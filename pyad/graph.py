@@ -19,7 +19,10 @@ nodes of the tape and do not appear.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
+from typing import Union
 
+from pyad.arrays import Array
 from pyad.var import Var
 
 #: after ``max_nodes``, the walk goes on only to count the nodes not shown, up to this many
@@ -56,15 +59,18 @@ def _count_hidden(frontier: dict[int, Var], seen: set[int]) -> tuple[int, bool]:
     return count, True
 
 
-def to_dot(var: Var, max_nodes: int = 200, show_grad: bool = True) -> str:
-    """Graphviz DOT source of the graph recorded below ``var``.
+def to_dot(
+    var: Union[Var, Array, Sequence[Var]], max_nodes: int = 200, show_grad: bool = True
+) -> str:
+    """Graphviz DOT source of the graph recorded below ``var`` (a Var, or the elements of an
+    Array or sequence of Vars, each drawn with a double outline).
 
     The graph is walked breadth-first from ``var`` along ``.predecessors`` (iteratively, so
     any depth works) and each record is drawn once, however many paths reach it. Node ids
     follow the walk, so the same graph always gives the same text.
 
     Args:
-        var: the node to draw the graph of (usually the output of a computation).
+        var: the node (or nodes) to draw the graph of, usually a computation's output.
         max_nodes: draw at most this many nodes, the ones closest to ``var``. When nodes are
             left out, a note node says how many, with dashed edges to the nodes whose
             operands are not all shown.
@@ -75,17 +81,21 @@ def to_dot(var: Var, max_nodes: int = 200, show_grad: bool = True) -> str:
         The DOT source, one statement a line, ending with a newline.
 
     Raises:
-        TypeError: ``var`` is not a Var.
+        TypeError: ``var`` is not a Var, an Array or a sequence of Vars.
         ValueError: ``max_nodes`` is less than 1.
         pyad.errors.StaleVarError: ``var``'s tape was reset after it was recorded.
     """
-    if not isinstance(var, Var):
-        raise TypeError(f"to_dot() takes a Var, got {type(var).__name__}")
+    roots = _roots(var)
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be at least 1, got {max_nodes!r}")
 
-    nodes: list[Var] = [var]
-    index: dict[int, int] = {var._h: 0}
+    nodes: list[Var] = []
+    index: dict[int, int] = {}
+    for root in roots:
+        if root._h not in index:
+            index[root._h] = len(nodes)
+            nodes.append(root)
+    outputs = len(nodes)
     edges: list[tuple[int, int, float]] = []  # (operand, result, partial)
     hidden: dict[int, Var] = {}  # operands met after max_nodes were drawn
     cut: list[int] = []  # drawn nodes with an operand not drawn
@@ -115,7 +125,7 @@ def to_dot(var: Var, max_nodes: int = 200, show_grad: bool = True) -> str:
     for k, node in enumerate(nodes):
         attributes = [f"label={_quote(_label(node, show_grad))}"]
         attributes.append("shape=box" if node.op == "leaf" else "shape=ellipse")
-        if k == 0:
+        if k < outputs:
             attributes.append("peripheries=2")
         lines.append(f"  n{k} [{', '.join(attributes)}];")
     for j, k, partial in edges:
@@ -128,6 +138,18 @@ def to_dot(var: Var, max_nodes: int = 200, show_grad: bool = True) -> str:
             lines.append(f"  more -> n{k} [style=dashed, arrowhead=none];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _roots(var: object) -> list[Var]:
+    """The Vars to_dot starts from."""
+    if isinstance(var, Var):
+        return [var]
+    items = list(var.ravel()) if isinstance(var, Array) else var
+    if isinstance(items, Sequence) and items and all(isinstance(v, Var) for v in items):
+        return list(items)
+    raise TypeError(
+        f"to_dot() takes a Var, an Array or a sequence of Vars, got {type(var).__name__}"
+    )
 
 
 __all__ = ["to_dot"]

@@ -12,6 +12,7 @@ import gc
 import math
 import operator
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -372,3 +373,41 @@ def test_an_element_is_one_var_object_as_in_a_list() -> None:
         a = pyad.array([x, pyad.Var(2.0)])
         assert a[0] is x and a[1] is a[1] and a[1] is a[:, None][1, 0]
         assert {a[0]: "first"}[x] == "first"
+
+
+# -- arrays everywhere Vars go ----------------------------------------------------------------
+
+X2 = np.array([[1.0, 2.0], [0.5, -1.0], [-0.3, 0.8]])
+
+
+def array_loss(w: Any) -> Any:
+    return pyad.sum(pyad.tanh(X2 @ w)) + w @ w
+
+
+def test_check_grad_gives_fn_an_array() -> None:
+    result = pyad.check_grad(array_loss, [0.3, -0.2])
+    assert result.ok and result.grad.shape == (2,)
+
+
+def test_to_dot_draws_the_elements_of_an_array() -> None:
+    with pyad.Tape():
+        w = pyad.array([0.3, -0.2])
+        dot = pyad.to_dot(w * 2.0)
+        assert dot.count("peripheries=2") == 2 and dot.count("shape=box") == 2
+        with pytest.raises(TypeError, match="an Array"):
+            pyad.to_dot("w")
+
+
+def test_compiled_arrays_replay_hvp_save_and_map_as_a_fresh_recording() -> None:
+    w0 = np.array([0.3, -0.2])
+    F = pyad.compile(array_loss, w0)
+    for w in (w0, np.array([-1.0, 2.0])):
+        assert bits(F.value_and_grad(w)[1]) == bits(pyad.grad(array_loss)(w))
+    np.testing.assert_allclose(F.hessian(w0), pyad.hessian(array_loss)(w0), rtol=1e-14)
+    G = pyad.Function.from_bytes(F.to_bytes())
+    assert bits(G.grad(w0)) == bits(F.grad(w0))
+    points = np.array([[0.3, -0.2], [0.1, 0.4], [2.0, -1.0]])
+    with ThreadPoolExecutor(1) as pool:
+        values, grads = F.map(points, pool)
+    assert bits(values) == bits(F(points))
+    assert bits(grads) == bits(F.value_and_grad(points)[1])
