@@ -28,6 +28,10 @@ static _Thread_local struct {
     int64_t handle;
 } opened_here;
 
+/* What a buffer given to resize and release is for: kind, rec, val, grad (slot_bytes'
+   indices) or a chunk's matrices. */
+enum kept_use { KEPT_MATRIX = 4 };
+
 /* realloc to hold `want` bytes where `*held` do not (then *held = want). A buffer that holds
    enough already is still a point where the allocation-failure hook may fail the growth, so
    that tests fail each buffer's growth whatever an earlier failed attempt left grown. */
@@ -55,29 +59,34 @@ static void *grow_small(void *p, size_t *held, size_t want)
 /* The pages of freed tapes' buffers, kept for the next tapes to grow into. A program that
    records a fresh tape per call (pyad.value_and_grad does) would otherwise have the kernel
    fault in and zero every page of every call's tape: W1 written with arrays at n = 20,000
-   took 4.3 ms per value_and_grad with fresh pages and 1.6 ms on a reused tape. At most
-   KEPT_MAPS buffers and KEPT_BYTES in all are kept; the rest goes back to the system. */
+   took 4.3 ms per value_and_grad with fresh pages and 1.6 ms on a reused tape, and a
+   logistic regression's 80 MB matrix 46 ms per push where its copy takes 8. At most
+   KEPT_MAPS buffers and KEPT_BYTES in all are kept; the rest goes back to the system. Each
+   is kept with the use it had (a per-slot buffer or a matrix, enum kept_use), and given to
+   the same use: a per-slot buffer is taken when it first outgrows malloc, long before it is
+   full, so it takes the largest kept one of its use and a tape recording what the freed one
+   recorded grows into pages faulted in already (what a buffer holds beyond its use is not
+   counted in the tape's bytes); a matrix knows its size and takes the smallest that fits. */
 #define KEPT_MAPS 8
 #define KEPT_BYTES ((size_t)128 << 20)
 static struct {
     void *p;
     size_t bytes;
+    int use;
 } kept[KEPT_MAPS];
 static size_t kept_bytes;
 static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The largest kept buffer if it holds `want` bytes (its size in *bytes), or NULL. The
-   largest, because a buffer is taken when it first outgrows malloc, long before it is
-   full: a tape recording what the freed one recorded then grows into pages faulted in
-   already (what a buffer holds beyond its use is not counted in the tape's bytes). */
-static void *take_kept(size_t want, size_t *bytes)
+/* A kept buffer of `use` holding `want` bytes (its size in *bytes), or NULL. */
+static void *take_kept(int use, size_t want, size_t *bytes)
 {
     void *p = NULL;
     pthread_mutex_lock(&kept_lock);
     int best = -1;
     for (int i = 0; i < KEPT_MAPS; i++)
-        if (kept[i].p != NULL && kept[i].bytes >= want &&
-            (best < 0 || kept[i].bytes > kept[best].bytes))
+        if (kept[i].p != NULL && kept[i].use == use && kept[i].bytes >= want &&
+            (best < 0 || (use == KEPT_MATRIX ? kept[i].bytes < kept[best].bytes
+                                             : kept[i].bytes > kept[best].bytes)))
             best = i;
     if (best >= 0) {
         p = kept[best].p;
@@ -90,7 +99,7 @@ static void *take_kept(size_t want, size_t *bytes)
 }
 
 /* Keep a freed buffer for a later tape if there is room; 0 if not. */
-static int keep(void *p, size_t bytes)
+static int keep(int use, void *p, size_t bytes)
 {
     int done = 0;
     pthread_mutex_lock(&kept_lock);
@@ -98,6 +107,7 @@ static int keep(void *p, size_t bytes)
         if (kept[i].p == NULL) {
             kept[i].p = p;
             kept[i].bytes = bytes;
+            kept[i].use = use;
             kept_bytes += bytes;
             done = 1;
         }
@@ -111,7 +121,7 @@ static size_t page_round(size_t bytes)
     return (bytes + page - 1) / page * page;
 }
 
-static void *resize(void *p, size_t *held, size_t want)
+static void *resize(int use, void *p, size_t *held, size_t want)
 {
     const size_t old = *held;
     if (want <= old || want < PYAD_MAP_MIN)
@@ -126,7 +136,7 @@ static void *resize(void *p, size_t *held, size_t want)
         return q;
     }
     size_t bytes = 0;
-    void *q = take_kept(page_round(want), &bytes);
+    void *q = take_kept(use, page_round(want), &bytes);
     if (q == NULL) {
         bytes = page_round(want);
         q = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -152,16 +162,17 @@ void pyad__arena_drop_kept(void)
     pthread_mutex_unlock(&kept_lock);
 }
 
-static void release(void *p, size_t bytes)
+static void release(int use, void *p, size_t bytes)
 {
     if (bytes < PYAD_MAP_MIN)
         free(p);
-    else if (!keep(p, bytes))
+    else if (!keep(use, p, bytes))
         munmap(p, bytes);
 }
 #else
-static void *resize(void *p, size_t *held, size_t want)
+static void *resize(int use, void *p, size_t *held, size_t want)
 {
+    (void)use;
     return grow_small(p, held, want);
 }
 
@@ -169,8 +180,9 @@ void pyad__arena_drop_kept(void)
 {
 }
 
-static void release(void *p, size_t bytes)
+static void release(int use, void *p, size_t bytes)
 {
+    (void)use;
     (void)bytes;
     free(p);
 }
@@ -183,7 +195,7 @@ int pyad__grow(pyad_tape *t, uint32_t want)
     const size_t n = (size_t)want * PYAD_CHUNK;
 #define GROW_SLOTS(field, index)                                                                   \
     do {                                                                                           \
-        void *p_ = resize(t->field, &t->slot_bytes[index], n * sizeof *t->field);                  \
+        void *p_ = resize(index, t->field, &t->slot_bytes[index], n * sizeof *t->field);           \
         if (p_ == NULL)                                                                            \
             return pyad__fail(t, PYAD_NOMEM, "out of memory growing the tape to %zu records", n);  \
         t->field = p_;                                                                             \
@@ -275,7 +287,9 @@ static int mat_room(pyad_tape *t, pyad_chunk *ch, uint64_t total)
     uint64_t want = ch->mat_room + ch->mat_room / 2;
     if (want < total)
         want = total;
-    double *m = pyad__realloc(ch->mat, (size_t)want * sizeof *m);
+    /* through resize: a matrix as large as the data is mapped pages, kept when freed for
+       the next tape's matrix (a one-shot gradient records its matrix afresh at every call) */
+    double *m = resize(KEPT_MATRIX, ch->mat, &ch->mat_held, (size_t)want * sizeof *m);
     if (m == NULL)
         return pyad__fail(t, PYAD_NOMEM, "out of memory for a matrix of %llu elements",
                           (unsigned long long)(total - ch->mat_len));
@@ -286,7 +300,8 @@ static int mat_room(pyad_tape *t, pyad_chunk *ch, uint64_t total)
 
 void pyad__release_mat(pyad_chunk *ch)
 {
-    free(ch->mat);
+    release(KEPT_MATRIX, ch->mat, ch->mat_held);
+    ch->mat_held = 0;
     ch->mat = NULL;
     ch->mat_len = ch->mat_room = ch->mat_cap = 0;
 }
@@ -371,7 +386,7 @@ static void shrink_back(pyad_tape *t, uint32_t old_cap, uint32_t old_nfree)
     for (uint32_t c = old_cap; c < t->cap_chunks; c++) {
         free(t->chunks[c].side_slot);
         free(t->chunks[c].side_val);
-        free(t->chunks[c].mat);
+        pyad__release_mat(&t->chunks[c]);
         memset(&t->chunks[c], 0, sizeof t->chunks[c]);
     }
     memmove(t->free_ids, t->free_ids + added, (size_t)old_nfree * sizeof *t->free_ids);
@@ -493,12 +508,12 @@ void pyad__arena_free(pyad_tape *t)
     for (uint32_t c = 0; c < t->cap_chunks; c++) {
         free(t->chunks[c].side_slot);
         free(t->chunks[c].side_val);
-        free(t->chunks[c].mat);
+        pyad__release_mat(&t->chunks[c]);
     }
-    release(t->kind, t->slot_bytes[0]);
-    release(t->rec, t->slot_bytes[1]);
-    release(t->val, t->slot_bytes[2]);
-    release(t->grad, t->slot_bytes[3]);
+    release(0, t->kind, t->slot_bytes[0]);
+    release(1, t->rec, t->slot_bytes[1]);
+    release(2, t->val, t->slot_bytes[2]);
+    release(3, t->grad, t->slot_bytes[3]);
     free(t->order);
     free(t->free_ids);
     free(t->chunks);

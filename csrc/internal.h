@@ -83,6 +83,7 @@ typedef struct pyad_chunk {
        what nbytes counts, catches up with mat_room once the call that grew it succeeds. */
     double *mat;
     uint64_t mat_len, mat_room, mat_cap;
+    size_t mat_held; /* bytes of the buffer mat (arena.c's resize: at least mat_room's) */
 } pyad_chunk;
 
 struct pyad_tape {
