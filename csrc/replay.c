@@ -29,10 +29,15 @@
 
 #if defined(__GNUC__)
 #define PYAD_ALWAYS_INLINE static inline __attribute__((always_inline))
+/* kept out of the one-point passes' loops, whose registers and layout they would change */
+#define PYAD_OUT_OF_LINE static __attribute__((noinline, cold))
+#define PYAD_NOINLINE static __attribute__((noinline))
 /* The loops over a block's points read and write each point's own slots only. */
 #define PYAD_IVDEP _Pragma("GCC ivdep")
 #else
 #define PYAD_ALWAYS_INLINE static inline
+#define PYAD_OUT_OF_LINE static
+#define PYAD_NOINLINE static
 #define PYAD_IVDEP
 #endif
 
@@ -71,7 +76,8 @@ static block block_layout(const pyad_program *p, double *work, int64_t B)
    values gathered, then the rows several at a time (pyad__matvec_rows). A block: each row's
    sums over the points at once, the point innermost, which vectorises; every point's sum
    runs left to right as the recording's. */
-static uint32_t forward_matvec(const pyad_program *p, const block *w, uint32_t i, const int64_t B)
+PYAD_OUT_OF_LINE uint32_t forward_matvec(const pyad_program *p, const block *w, uint32_t i,
+                                         const int64_t B)
 {
     const pyad_nary_ref r = p->nary[p->ins[i].a];
     const size_t nb = (size_t)B, n = r.count;
@@ -223,7 +229,8 @@ static void axpys(double *restrict a, const double *c, size_t n, const double *g
     }
 }
 
-static uint32_t reverse_matvec(const pyad_program *p, const block *w, uint32_t i, const int64_t B)
+PYAD_OUT_OF_LINE uint32_t reverse_matvec(const pyad_program *p, const block *w, uint32_t i,
+                                         const int64_t B)
 {
     const pyad_nary_ref r = p->nary[p->ins[i].a];
     const size_t nb = (size_t)B, n = r.count, out = p->nin + i - (r.rows - 1);
@@ -264,8 +271,8 @@ static uint32_t reverse_matvec(const pyad_program *p, const block *w, uint32_t i
 /* The reverse of n-ary instruction i, in the tape's order: entries first to last, and a
    softmax's outputs (met at its last one) last to first, each skipped where its adjoint is
    0. Returns the instructions done. */
-PYAD_ALWAYS_INLINE uint32_t reverse_nary(const pyad_program *p, const block *w, uint32_t i,
-                                         const int64_t B)
+PYAD_NOINLINE uint32_t reverse_nary(const pyad_program *p, const block *w, uint32_t i,
+                                    const int64_t B)
 {
     const pyad_nary_ref r = p->nary[p->ins[i].a];
     const unsigned op = p->ins[i].kind & PYAD_OP_MASK;
