@@ -405,8 +405,13 @@ int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *ma
         v[k] = t->val[slot];
         consecutive &= slot == ((uint32_t)hx[0] & PYAD_SLOT_MASK) + k;
     }
-    pyad__matvec_rows(matrix, n, v, 0, rows, y);
-    for (uint32_t j = 0; PYAD_UNLIKELY(t->debug) && j < rows; j++) {
+    /* Debug mode checks the outputs before anything is reserved, so it computes them first
+       and copies the matrix after; otherwise the rows are computed as the matrix is copied,
+       once room for it is made (a push that fails there has computed nothing yet). */
+    const int checked = t->debug;
+    if (checked)
+        pyad__matvec_rows(matrix, n, v, 0, rows, y);
+    for (uint32_t j = 0; PYAD_UNLIKELY(checked) && j < rows; j++) {
         /* what pyad_push_dots checks, in its order: each pair's partials, then the value */
         const double *row = matrix + (size_t)j * n;
         for (uint32_t k = 0; k <= n; k++) {
@@ -442,8 +447,12 @@ int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *ma
             double *b = ch->mat + o;
             b[0] = (double)rows;
             b[1] = consecutive && n > 0 ? (double)((uint32_t)hx[0] & PYAD_SLOT_MASK) : -1.0;
-            if (n > 0)
+            if (checked && n > 0)
                 memcpy(b + 2, matrix, (size_t)rows * n * sizeof *b);
+            else if (!checked && n > 0)
+                pyad__matvec_rows_copying(matrix, n, v, rows, y, b + 2);
+            else if (!checked)
+                memset(y, 0, rows * sizeof *y); /* no columns: every row sums nothing */
             ch->mat_len = o + block;
             put_record(t, slot, PYAD_OP_MATVEC, first, n, y[0], 0.0, (double)o);
             pyad__commit(t, 1, n);

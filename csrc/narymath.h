@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Largest value, with Python's max() semantics (NaN only wins in first place). */
 static inline double pyad__max_of(const double *v, int64_t n)
@@ -67,6 +68,38 @@ static inline void pyad__matvec_rows(const double *c, uint64_t count, const doub
         for (uint64_t k = 0; k < count; k++)
             yj += cj[k] * x[k];
         y[j] = yj;
+    }
+}
+
+/* pyad__matvec_rows of all `rows` rows, copying C into `copy` as it reads it: a matvec push
+   reads its matrix once instead of once to compute and once to copy. */
+static inline void pyad__matvec_rows_copying(const double *c, uint64_t count, const double *x,
+                                             uint64_t rows, double *y, double *restrict copy)
+{
+    uint64_t j = 0;
+    for (; j + 4 <= rows; j += 4) {
+        const double *c0 = c + j * count, *c1 = c0 + count, *c2 = c1 + count, *c3 = c2 + count;
+        double *d0 = copy + j * count, *d1 = d0 + count, *d2 = d1 + count, *d3 = d2 + count;
+        double y0 = 0.0, y1 = 0.0, y2 = 0.0, y3 = 0.0;
+        for (uint64_t k = 0; k < count; k++) {
+            const double xk = x[k], a0 = c0[k], a1 = c1[k], a2 = c2[k], a3 = c3[k];
+            d0[k] = a0;
+            d1[k] = a1;
+            d2[k] = a2;
+            d3[k] = a3;
+            y0 += a0 * xk;
+            y1 += a1 * xk;
+            y2 += a2 * xk;
+            y3 += a3 * xk;
+        }
+        y[j] = y0;
+        y[j + 1] = y1;
+        y[j + 2] = y2;
+        y[j + 3] = y3;
+    }
+    if (j < rows) {
+        memcpy(copy + j * count, c + j * count, (size_t)((rows - j) * count) * sizeof *copy);
+        pyad__matvec_rows(c, count, x, j, rows, y);
     }
 }
 

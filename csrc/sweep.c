@@ -82,42 +82,77 @@ static void sweep_softmax(pyad_tape *t, uint32_t s, double g)
 
 /* Output s of a matvec: row i of the matrix times g into x's grads, in k order, as the dot
    records of the same operands add (C[i,k] * g, constants skipped). Where x's slots are
-   consecutive, a strided loop the compiler vectorises: each grad gets one addition, so the
-   order across k does not matter. */
-static void sweep_matvec(pyad_tape *t, uint32_t s, double g)
+   consecutive, a strided loop the compiler vectorises (each grad gets one addition, so the
+   order across k does not matter), and with it up to three more rows: the records just
+   below s in its chunk are the group's rows i-1, i-2, ..., which the sweep visits next with
+   their adjoints final (no row feeds another), so they are added here in that order, each
+   grad loaded and stored once for the four (rows of a zero adjoint skipped, as the sweep
+   skips them). Returns how many records below s it swept. */
+static uint32_t sweep_matvec(pyad_tape *t, uint32_t s, double g, uint32_t below)
 {
     const uint32_t h = pyad__group_head(t, s);
     if (h == PYAD_NO_HEAD)
-        return;
+        return 0;
     const pyad_matvec mv = pyad__matvec_of(t, h);
-    const double *restrict row = mv.c + (uint64_t)(uint32_t)t->rec[s].da * mv.count;
-    if (mv.x0 != PYAD_NONE) {
-        double *restrict gx = t->grad + mv.x0;
+    const uint32_t i = (uint32_t)t->rec[s].da;
+    const double *c = mv.c;
+    const uint64_t n = mv.count;
+    if (mv.x0 == PYAD_NONE) {
+        const double *row = c + (uint64_t)i * n;
+        double *grad = t->grad;
         for (uint32_t k = 0; k < mv.count; k++)
-            gx[k] += row[k] * g;
-        return;
+            grad[mv.x[k]] += row[k] * g;
+        return 0;
     }
-    double *grad = t->grad;
-    for (uint32_t k = 0; k < mv.count; k++)
-        grad[mv.x[k]] += row[k] * g;
+    uint32_t more = 0;
+    while (more < 3 && more < below && more < i &&
+           (t->kind[s - more - 1] & PYAD_OP_MASK) == PYAD_OP_MATVEC &&
+           (uint32_t)t->rec[s - more - 1].da == i - more - 1)
+        more++;
+    const double *rows[4];
+    double gs[4];
+    uint32_t np = 0;
+    for (uint32_t m = 0; m <= more; m++) {
+        const double gm = m == 0 ? g : t->grad[s - m];
+        if (gm != 0.0) {
+            rows[np] = c + (uint64_t)(i - m) * n;
+            gs[np++] = gm;
+        }
+    }
+    double *restrict gx = t->grad + mv.x0;
+    if (np == 4) {
+        const double *restrict c0 = rows[0], *restrict c1 = rows[1], *restrict c2 = rows[2],
+                               *restrict c3 = rows[3];
+        for (uint64_t k = 0; k < n; k++)
+            gx[k] = (((gx[k] + c0[k] * gs[0]) + c1[k] * gs[1]) + c2[k] * gs[2]) + c3[k] * gs[3];
+        return more;
+    }
+    for (uint32_t e = 0; e < np; e++) {
+        const double *restrict row = rows[e];
+        const double ge = gs[e];
+        for (uint64_t k = 0; k < n; k++)
+            gx[k] += row[k] * ge;
+    }
+    return more;
 }
 
-static void sweep_nary(pyad_tape *t, uint32_t s, double g)
+/* Output s of an n-ary record; returns how many records below s it swept too (see
+   sweep_matvec), of the `below` in its chunk. */
+static uint32_t sweep_nary(pyad_tape *t, uint32_t s, double g, uint32_t below)
 {
     const unsigned op = t->kind[s] & PYAD_OP_MASK;
     if (op == PYAD_OP_SOFTMAX) {
         sweep_softmax(t, s, g);
-        return;
+        return 0;
     }
-    if (op == PYAD_OP_MATVEC) {
-        sweep_matvec(t, s, g);
-        return;
-    }
+    if (op == PYAD_OP_MATVEC)
+        return sweep_matvec(t, s, g, below);
     const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
     double *grad = t->grad;
     const pyad_rec r = t->rec[s];
     for (uint32_t e = r.a, end = r.a + (r.b & ~PYAD_NARY_BIT); e < end; e++)
         grad[ch->side_slot[e]] += ch->side_val[e] * g;
+    return 0;
 }
 
 static void sweep_chunk(pyad_tape *t, uint32_t c, uint32_t n)
@@ -130,12 +165,16 @@ static void sweep_chunk(pyad_tape *t, uint32_t c, uint32_t n)
         if (g == 0.0)
             continue;
         const pyad_rec r = rec[j];
-        if (PYAD_UNLIKELY(r.b & PYAD_NARY_BIT))
-            sweep_nary(t, base + j, g);
-        else {
-            grad[r.a] += r.da * g;
-            grad[r.b] += r.db * g;
+        if (PYAD_UNLIKELY(r.b & PYAD_NARY_BIT)) {
+            /* the records swept with it have no self-write to undo: n-ary ones add to
+               their operands only */
+            const uint32_t more = sweep_nary(t, base + j, g, j);
+            grad[base + j] = g;
+            j -= more;
+            continue;
         }
+        grad[r.a] += r.da * g;
+        grad[r.b] += r.db * g;
         grad[base + j] = g;
     }
 }
