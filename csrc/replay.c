@@ -29,14 +29,13 @@
 
 #if defined(__GNUC__)
 #define PYAD_ALWAYS_INLINE static inline __attribute__((always_inline))
-/* kept out of the one-point passes' loops, whose registers and layout they would change */
-#define PYAD_OUT_OF_LINE static __attribute__((noinline, cold))
+/* kept out of the one-point passes' loops, whose registers and layout they would change (not
+   `cold`, which would optimise them for size) */
 #define PYAD_NOINLINE static __attribute__((noinline))
 /* The loops over a block's points read and write each point's own slots only. */
 #define PYAD_IVDEP _Pragma("GCC ivdep")
 #else
 #define PYAD_ALWAYS_INLINE static inline
-#define PYAD_OUT_OF_LINE static
 #define PYAD_NOINLINE static
 #define PYAD_IVDEP
 #endif
@@ -76,8 +75,8 @@ static block block_layout(const pyad_program *p, double *work, int64_t B)
    values gathered, then the rows several at a time (pyad__matvec_rows). A block: each row's
    sums over the points at once, the point innermost, which vectorises; every point's sum
    runs left to right as the recording's. */
-PYAD_OUT_OF_LINE uint32_t forward_matvec(const pyad_program *p, const block *w, uint32_t i,
-                                         const int64_t B)
+PYAD_NOINLINE uint32_t forward_matvec(const pyad_program *p, const block *w, uint32_t i,
+                                      const int64_t B)
 {
     const pyad_nary_ref r = p->nary[p->ins[i].a];
     const size_t nb = (size_t)B, n = r.count;
@@ -229,8 +228,8 @@ static void axpys(double *restrict a, const double *c, size_t n, const double *g
     }
 }
 
-PYAD_OUT_OF_LINE uint32_t reverse_matvec(const pyad_program *p, const block *w, uint32_t i,
-                                         const int64_t B)
+PYAD_NOINLINE uint32_t reverse_matvec(const pyad_program *p, const block *w, uint32_t i,
+                                      const int64_t B)
 {
     const pyad_nary_ref r = p->nary[p->ins[i].a];
     const size_t nb = (size_t)B, n = r.count, out = p->nin + i - (r.rows - 1);
