@@ -49,17 +49,7 @@ def _function(workload: str, size: int) -> tuple[Callable[[Any], Any], np.ndarra
         xs, targets = mlp_arrays()
         xs, targets = xs[:size], targets[:size]
 
-        def f(p: Any) -> Any:
-            h = xs
-            layers = wl.mlp_unpack(p)
-            for i, (w, b) in enumerate(layers):
-                h = anp.dot(h, w.T) + b
-                if i < len(layers) - 1:
-                    h = anp.tanh(h)
-            d = h[:, 0] - targets
-            return anp.sum(d * d)
-
-        return f, np.array(wl.mlp_parameter_values())
+        return (lambda p: wl.w3_array(anp, p, xs, targets)), np.array(wl.mlp_parameter_values())
     if workload == "W4":
 
         def f(x: Any) -> Any:

@@ -98,17 +98,7 @@ def loss(workload: str, size: int) -> Loss:
         data = np.array(wl.mlp_data(size), dtype=np.float64)
         points, targets = data[:, :2], data[:, 2]
 
-        def w3(p: Any) -> Any:
-            layers = wl.mlp_unpack(p)
-            h = points
-            for i, (w, b) in enumerate(layers):
-                h = h @ w.T + b
-                if i < len(layers) - 1:
-                    h = jnp.tanh(h)
-            d = h[:, 0] - targets
-            return jnp.sum(d * d)
-
-        return w3
+        return lambda p: wl.w3_array(jnp, p, points, targets)
     if workload == "W5":
         softplus, softmax = jax.nn.softplus, jax.nn.softmax
 

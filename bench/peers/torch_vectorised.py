@@ -7,8 +7,6 @@ sequential recurrences with no vector form, so they are left to the 0-d adapter.
 
 from __future__ import annotations
 
-from typing import Any
-
 from bench import workloads as wl
 from bench.peers import torch_peer
 from bench.peers.autograd_peer import mlp_arrays
@@ -29,14 +27,7 @@ def one_shot(workload: str, size: int) -> tuple[float, list[float]]:
         xs = torch.from_numpy(xs_np[:size])
         targets = torch.from_numpy(targets_np[:size])
         p = torch.tensor(wl.mlp_parameter_values(), dtype=torch.float64, requires_grad=True)
-        h: Any = xs
-        layers = wl.mlp_unpack(p)
-        for i, (w, b) in enumerate(layers):
-            h = h @ w.T + b
-            if i < len(layers) - 1:
-                h = torch.tanh(h)
-        d = h[:, 0] - targets
-        loss = (d * d).sum()
+        loss = wl.w3_array(torch, p, xs, targets)
     else:
         p = torch.tensor(wl.input_vector(size), dtype=torch.float64, requires_grad=True)
         if workload not in ("W1", "W2"):
