@@ -341,11 +341,14 @@ class Tape:
         segments: dict[int, _Segment] = {}
         if handles.size == 0:
             return segments
-        keys = handles >> CHUNK_SHIFT
-        starts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+        # The push filled the segment of its first record to its end, then each segment it
+        # opened from its start (pyad__prepare, pyad__next_slot): the runs start at the first
+        # record and every CHUNK_RECORDS after the first run, so none needs looking for.
+        first = int(handles[0])
+        starts = handles[CHUNK_RECORDS - (first & _CHUNK_MASK) :: CHUNK_RECORDS]
         segment = before
         pinned = True
-        for h in [int(handles[0]), *handles[starts].tolist()]:
+        for h in [first, *starts.tolist()]:
             if h >> CHUNK_SHIFT == before._c:
                 segment = before
             elif h & _CHUNK_MASK == 0:  # a segment this push opened, pinned for this thread
