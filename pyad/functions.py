@@ -60,10 +60,6 @@ def _binary_function(name: str) -> BinaryFunction:
     def function(a: Operand, b: Operand) -> Union[Var, float]:
         # The factories' methods make results of class Var; an operand of another class (a
         # first Var operand of a subclass) goes to _binary_other, which keeps it.
-        if isinstance(a, _Elementwise):
-            return a._apply(name, b)  # type: ignore[no-any-return]
-        if isinstance(b, _Elementwise):
-            return b._apply(name, a, reflected=True)  # type: ignore[no-any-return]
         if a.__class__ is Var:
             result, other = forward(a, b), b
         elif isinstance(a, Var):
@@ -72,8 +68,14 @@ def _binary_function(name: str) -> BinaryFunction:
             result, other = reflected(b, a), a
         elif isinstance(b, Var):
             result, other = _binary_other(b, a, name, True), a
+        elif isinstance(a, _Elementwise):  # an Array: off the Vars' path, which is the hot one
+            return a._apply(name, b)  # type: ignore[no-any-return]
+        elif isinstance(b, _Elementwise):
+            return b._apply(name, a, reflected=True)  # type: ignore[no-any-return]
         else:
             return eval_op(op, _checked_float(a), _checked_float(b))
+        if result is NotImplemented and isinstance(other, _Elementwise):  # a Var and an Array
+            return other._apply(name, a if other is b else b, other is b)  # type: ignore[no-any-return]
         if result is NotImplemented:
             raise TypeError(f"{name}() takes Vars or real numbers, got {type(other).__name__}")
         return result  # type: ignore[no-any-return]

@@ -335,9 +335,9 @@ class Tape:
         self, handles: npt.NDArray[np.int64], before: _Segment, opened: bool
     ) -> dict[int, _Segment] | None:
         """:meth:`_segments` for the records of one bulk push (pyad.array's), keyed by segment
-        (``h >> CHUNK_SHIFT``), in numpy: such a push, too, fills the current segment and then
-        opens new ones in order, so only the first record of each run of one segment is
-        looked at. None as there: push again under :meth:`_pin_current`."""
+        (``h >> CHUNK_SHIFT``): such a push, too, fills the current segment and then opens new
+        ones in order, so only the first record of each run of one segment is looked at. None
+        as there: push again under :meth:`_pin_current`."""
         segments: dict[int, _Segment] = {}
         if handles.size == 0:
             return segments
@@ -353,9 +353,11 @@ class Tape:
                 segment = before
             elif h & _CHUNK_MASK == 0:  # a segment this push opened, pinned for this thread
                 segment = _Segment(h, self._pending)
-            else:  # only the first run can lie in a segment another thread opened
+            elif h == first:  # only the first run can lie in a segment another thread opened
                 pinned = False
                 continue
+            else:  # pushing again would meet the same: a bug, raised rather than looped on
+                raise errors.InternalError("a bulk push's records left a segment mid-way")
             segments[segment._c] = segment
         if opened and segment is not before:
             self._install(segment)

@@ -411,3 +411,15 @@ def test_compiled_arrays_replay_hvp_save_and_map_as_a_fresh_recording() -> None:
         values, grads = F.map(points, pool)
     assert bits(values) == bits(F(points))
     assert bits(grads) == bits(F.value_and_grad(points)[1])
+
+
+def test_binary_functions_take_an_array_on_either_side_of_a_var() -> None:
+    with pyad.Tape():
+        s, a = pyad.Var(0.5), pyad.array([1.0, -2.0])
+        for got, want in (
+            (pyad.atan2(s, a), [math.atan2(0.5, 1.0), math.atan2(0.5, -2.0)]),
+            (pyad.atan2(a, s), [math.atan2(1.0, 0.5), math.atan2(-2.0, 0.5)]),
+            (pyad.hypot(a, 3.0), [math.hypot(1.0, 3.0), math.hypot(-2.0, 3.0)]),
+            (pyad.pow(2.0, a), [2.0, 0.25]),
+        ):
+            assert isinstance(got, pyad.Array) and got.v.tolist() == want
