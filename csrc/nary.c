@@ -413,7 +413,7 @@ int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *ma
         pyad__matvec_rows(matrix, n, v, 0, rows, y);
     for (uint32_t j = 0; PYAD_UNLIKELY(checked) && j < rows; j++) {
         /* what pyad_push_dots checks, in its order: each pair's partials, then the value */
-        const double *row = matrix + (size_t)j * n;
+        const double *row = n > 0 ? matrix + (size_t)j * n : NULL; /* NULL with no columns */
         for (uint32_t k = 0; k <= n; k++) {
             const double px = k == n ? 0.0 : row[k], pc = k == n ? 0.0 : v[k];
             if (!pyad__finite(t, y[j], pc, px)) {

@@ -49,6 +49,11 @@ static inline void pyad__matvec_rows(const double *c, uint64_t count, const doub
                                      uint64_t j1, double *y)
 {
     uint64_t j = j0;
+    if (count == 0) { /* no columns (the matrix may be NULL then): every row sums nothing */
+        for (; j < j1; j++)
+            y[j] = 0.0;
+        return;
+    }
     for (; j + 8 <= j1; j += 8) {
         const double *r = c + j * count;
         double a[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
