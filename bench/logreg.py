@@ -22,7 +22,12 @@ Engines, each ``w -> (value, gradient as an ndarray)``:
   installed and selected by ``--peers`` (autograd_peer, jax_peer, torch_vectorised).
 
 Every engine is timed in one loop of repeats that goes round-robin over all of them (a burst
-of noise hits all alike); medians and mins of the samples. The ratios of the issue that added
+of noise hits all alike); medians and mins of the samples. Each sample starts with one untimed
+call, so every engine is timed in the steady state an optimiser's loop sees: without it, an
+engine reading a private copy of X (pyad's program, JAX's device array) started every sample
+with the caches the others had filled with theirs, while the engines sharing the caller's X
+(hand-written, autograd, torch) found it cached (pyad's replay: 9.8 ms per call, 5.7 with the
+warm-up call, in two runs minutes apart). The ratios of the issue that added
 the workload are printed with their targets (never asserted): pyad one-shot / autograd
 (<= 2), pyad replay / hand-written numpy (<= 1.2), and the bytes pyad's tape holds after
 recording the loss once (leaves included) / X.nbytes (<= 1.25). Every engine's value and
@@ -304,7 +309,7 @@ def run(
         except Exception as exc:
             engines[name] = {"error": f"fails: {type(exc).__name__}: {exc}"[:200]}
             continue
-        timed.append(Timed(name, lambda call=call: call(p.w), 1))
+        timed.append(Timed(name, lambda call=call: call(p.w), 1, warm=True))
     for t in timed:
         t.calibrate(min_seconds)
     interleaved(timed, repeats)

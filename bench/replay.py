@@ -90,6 +90,9 @@ class Timed:
     per: int
     calls: int = 1
     samples: list[float] = field(default_factory=list)
+    #: one untimed call before each sample: times the steady state of repeated calls, as an
+    #: optimiser's loop meets it, not the first call after other engines filled the caches
+    warm: bool = False
 
     def calibrate(self, min_seconds: float) -> None:
         """One untimed warm-up call (caches, work buffers), then one timed to size a sample
@@ -102,6 +105,8 @@ class Timed:
 
     def sample(self) -> None:
         fn = self.fn
+        if self.warm:
+            fn()
         start = time.perf_counter()
         for _ in range(self.calls):
             fn()

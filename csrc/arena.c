@@ -55,6 +55,7 @@ static void *grow_small(void *p, size_t *held, size_t want)
    the next one reuses what it holds. */
 #if defined(__linux__) && defined(MREMAP_MAYMOVE)
 #define PYAD_MAP_MIN ((size_t)1 << 16)
+#define PYAD_HUGE_MIN ((size_t)2 << 20)
 
 /* The pages of freed tapes' buffers, kept for the next tapes to grow into. A program that
    records a fresh tape per call (pyad.value_and_grad does) would otherwise have the kernel
@@ -121,6 +122,19 @@ static size_t page_round(size_t bytes)
     return (bytes + page - 1) / page * page;
 }
 
+void pyad__advise_huge(void *p, size_t bytes)
+{
+#if defined(MADV_HUGEPAGE)
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start = (uintptr_t)p;
+    const uintptr_t lo = (start + page - 1) / page * page, hi = (start + bytes) / page * page;
+    if (p != NULL && bytes >= PYAD_HUGE_MIN && hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* advice: failing changes nothing */
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 static void *resize(int use, void *p, size_t *held, size_t want)
 {
     const size_t old = *held;
@@ -133,6 +147,7 @@ static void *resize(int use, void *p, size_t *held, size_t want)
         if (q == MAP_FAILED)
             return NULL;
         *held = page_round(want);
+        pyad__advise_huge(q, *held);
         return q;
     }
     size_t bytes = 0;
@@ -142,6 +157,7 @@ static void *resize(int use, void *p, size_t *held, size_t want)
         q = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (q == MAP_FAILED)
             return NULL;
+        pyad__advise_huge(q, bytes);
     }
     if (old > 0)
         memcpy(q, p, old);
@@ -178,6 +194,12 @@ static void *resize(int use, void *p, size_t *held, size_t want)
 
 void pyad__arena_drop_kept(void)
 {
+}
+
+void pyad__advise_huge(void *p, size_t bytes)
+{
+    (void)p;
+    (void)bytes;
 }
 
 static void release(int use, void *p, size_t bytes)

@@ -182,6 +182,10 @@ PYAD_INTERNAL void pyad__release_mat(pyad_chunk *ch);
 PYAD_INTERNAL void pyad__arena_free(pyad_tape *t);
 /* Unmaps the pages kept from freed tapes (arena.c), for tests of growth into fresh pages. */
 PYAD_INTERNAL void pyad__arena_drop_kept(void);
+/* Ask for transparent huge pages on the whole pages of [p, p + bytes) when that is 2 MiB or
+   more (Linux; elsewhere nothing): a large matrix read with 4 KiB pages pays a page walk
+   every 512 doubles, and a 10,000 x 1,000 matvec took 6.2 ms against 5.4 with huge pages. */
+PYAD_INTERNAL void pyad__advise_huge(void *p, size_t bytes);
 
 /* tape.c */
 /* STALE, with a message saying why handle h names no live record of t. */
@@ -250,6 +254,35 @@ static inline int pyad__operand(int64_t h, pyad_tape **tp, uint32_t *slot)
     *tp = t;
     return pyad__resolve(t, h, slot);
 }
+
+/* parallel.c: a large product cut into parts, each a range of outputs no other part writes
+   (pyad__part_range), which threads take one by one, the caller among them.
+   pyad__run_parts: fn(ctx, part, parts) for every part of a product of `work` multiply-adds
+   and `outputs` outputs, per_thread parts per thread (one part, on the caller, when that is
+   small). pyad__threads_for: the
+   threads `work` is worth. pyad__set_part_min: the work per thread below which one thread
+   does it all (tests lower it to run small products on threads; 0 restores it). */
+typedef void (*pyad_part_fn)(void *ctx, uint32_t part, uint32_t parts);
+PYAD_INTERNAL void pyad__run_parts(pyad_part_fn fn, void *ctx, uint64_t work, uint64_t outputs,
+                                   uint32_t per_thread);
+PYAD_INTERNAL uint32_t pyad__threads_for(uint64_t work);
+PYAD_INTERNAL void pyad__set_part_min(uint64_t work);
+/* Part `part` of `parts` of n outputs: [*lo, *hi). */
+static inline void pyad__part_range(uint64_t n, uint32_t part, uint32_t parts, uint64_t *lo,
+                                    uint64_t *hi)
+{
+    *lo = n * part / parts;
+    *hi = n * (part + 1) / parts;
+}
+
+/* The matvec's loops of csrc/narymath.h in parts. pyad__matvec_forward: y = C x for `rows`
+   rows, copying C into `copy` as it goes unless that is NULL (pyad__matvec_rows_copying,
+   parts of rows). pyad__matvec_reverse: pyad__matvec_axpys over all `count` columns (parts
+   of columns). */
+PYAD_INTERNAL void pyad__matvec_forward(const double *c, uint64_t count, const double *x,
+                                        uint64_t rows, double *y, double *copy);
+PYAD_INTERNAL void pyad__matvec_reverse(double *a, const double *c, uint64_t count, const double *g,
+                                        uint64_t jlo, uint64_t jhi);
 
 /* nary.c: groups, the n-ary ops of several records (softmax, matvec; see nary.c for their
    layout). The slot of output 0 of the group that record s is an output of (PYAD_NO_HEAD if

@@ -410,7 +410,7 @@ int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *ma
        once room for it is made (a push that fails there has computed nothing yet). */
     const int checked = t->debug;
     if (checked)
-        pyad__matvec_rows(matrix, n, v, 0, rows, y);
+        pyad__matvec_forward(matrix, n, v, rows, y, NULL);
     for (uint32_t j = 0; PYAD_UNLIKELY(checked) && j < rows; j++) {
         /* what pyad_push_dots checks, in its order: each pair's partials, then the value */
         const double *row = n > 0 ? matrix + (size_t)j * n : NULL; /* NULL with no columns */
@@ -450,7 +450,7 @@ int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *ma
             if (checked && n > 0)
                 memcpy(b + 2, matrix, (size_t)rows * n * sizeof *b);
             else if (!checked && n > 0)
-                pyad__matvec_rows_copying(matrix, n, v, rows, y, b + 2);
+                pyad__matvec_forward(matrix, n, v, rows, y, b + 2);
             else if (!checked)
                 memset(y, 0, rows * sizeof *y); /* no columns: every row sums nothing */
             ch->mat_len = o + block;

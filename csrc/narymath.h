@@ -11,6 +11,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Largest value, with Python's max() semantics (NaN only wins in first place). */
 static inline double pyad__max_of(const double *v, int64_t n)
@@ -74,35 +77,73 @@ static inline void pyad__matvec_rows(const double *c, uint64_t count, const doub
     }
 }
 
-/* pyad__matvec_rows of all `rows` rows, copying C into `copy` as it reads it: a matvec push
-   reads its matrix once instead of once to compute and once to copy. */
-static inline void pyad__matvec_rows_copying(const double *c, uint64_t count, const double *x,
-                                             uint64_t rows, double *y, double *restrict copy)
+/* memcpy for a copy nothing reads soon: streaming stores (SSE2) write it to memory without
+   first reading the destination into the cache and without evicting what the cache holds.
+   Copying LR's 80 MB matrix took half the time (a 10,000 x 1,000 matvec computed while
+   copying: 13.4 -> 7.0 ms on one core). */
+static inline void pyad__stream_copy(double *restrict dst, const double *restrict src, uint64_t n)
 {
-    uint64_t j = 0;
-    for (; j + 4 <= rows; j += 4) {
-        const double *c0 = c + j * count, *c1 = c0 + count, *c2 = c1 + count, *c3 = c2 + count;
-        double *d0 = copy + j * count, *d1 = d0 + count, *d2 = d1 + count, *d3 = d2 + count;
-        double y0 = 0.0, y1 = 0.0, y2 = 0.0, y3 = 0.0;
-        for (uint64_t k = 0; k < count; k++) {
-            const double xk = x[k], a0 = c0[k], a1 = c1[k], a2 = c2[k], a3 = c3[k];
-            d0[k] = a0;
-            d1[k] = a1;
-            d2[k] = a2;
-            d3[k] = a3;
-            y0 += a0 * xk;
-            y1 += a1 * xk;
-            y2 += a2 * xk;
-            y3 += a3 * xk;
-        }
-        y[j] = y0;
-        y[j + 1] = y1;
-        y[j + 2] = y2;
-        y[j + 3] = y3;
+#if defined(__SSE2__)
+    uint64_t k = 0;
+    if (((uintptr_t)dst & 15u) != 0 && n > 0) { /* doubles are 8-aligned: one puts it right */
+        dst[0] = src[0];
+        k = 1;
     }
-    if (j < rows) {
-        memcpy(copy + j * count, c + j * count, (size_t)((rows - j) * count) * sizeof *copy);
-        pyad__matvec_rows(c, count, x, j, rows, y);
+    for (; k + 2 <= n; k += 2)
+        _mm_stream_pd(dst + k, _mm_loadu_pd(src + k));
+    if (k < n)
+        dst[k] = src[k];
+    _mm_sfence(); /* streaming stores are weakly ordered: done before anyone reads them */
+#else
+    memcpy(dst, src, (size_t)n * sizeof *dst);
+#endif
+}
+
+/* pyad__matvec_rows of rows j0 .. j1, copying those rows of C into the same rows of `copy`:
+   eight rows at a time, computed and then copied while they are still in the cache, so a
+   matvec push reads its matrix from memory once. */
+static inline void pyad__matvec_rows_copying(const double *c, uint64_t count, const double *x,
+                                             uint64_t j0, uint64_t j1, double *y,
+                                             double *restrict copy)
+{
+    for (uint64_t j = j0; j < j1; j += 8) {
+        const uint64_t end = j + 8 < j1 ? j + 8 : j1;
+        pyad__matvec_rows(c, count, x, j, end, y);
+        pyad__stream_copy(copy + j * count, c + j * count, (end - j) * count);
+    }
+}
+
+/* The reverse of rows jlo .. jhi of y = C x over x's columns k0 .. k1: a[k] += C[j,k] g[j]
+   for j from jhi - 1 down to jlo, rows whose g[j] is 0 skipped, each a[k] getting its terms
+   in that order (the order the tape's sweep of the rows one by one gives). Four rows at a
+   time, so each a[k] is loaded and stored once for the four; the loops over k vectorise (no
+   a[k] depends on another). */
+static inline void pyad__matvec_axpys(double *restrict a, const double *c, uint64_t count,
+                                      const double *g, uint64_t jlo, uint64_t jhi, uint64_t k0,
+                                      uint64_t k1)
+{
+    uint64_t pick[4];
+    unsigned npick = 0;
+    for (uint64_t j = jhi; j-- > jlo;) {
+        if (g[j] != 0.0)
+            pick[npick++] = j;
+        if (npick < 4 && (j > jlo || npick == 0))
+            continue;
+        if (npick == 4) {
+            const double *restrict c0 = c + pick[0] * count, *restrict c1 = c + pick[1] * count,
+                                   *restrict c2 = c + pick[2] * count,
+                                   *restrict c3 = c + pick[3] * count;
+            const double g0 = g[pick[0]], g1 = g[pick[1]], g2 = g[pick[2]], g3 = g[pick[3]];
+            for (uint64_t k = k0; k < k1; k++)
+                a[k] = (((a[k] + c0[k] * g0) + c1[k] * g1) + c2[k] * g2) + c3[k] * g3;
+        } else {
+            for (unsigned e = 0; e < npick; e++) {
+                const double *restrict cj = c + pick[e] * count, gj = g[pick[e]];
+                for (uint64_t k = k0; k < k1; k++)
+                    a[k] += cj[k] * gj;
+            }
+        }
+        npick = 0;
     }
 }
 

@@ -242,6 +242,7 @@ int pyad__program_alloc(pyad_program *p)
                  : NULL;
     if (!p->ins || !p->cpart || !p->nary || !p->side || !p->mat)
         return PYAD_NOMEM;
+    pyad__advise_huge(p->mat, (size_t)p->nmat * sizeof *p->mat);
     p->nbytes = sizeof *p + n * (sizeof *p->ins + 2 * sizeof *p->cpart) +
                 p->nnary * sizeof *p->nary + p->nside * sizeof *p->side + p->nout * sizeof *p->out +
                 p->nguard * sizeof *p->guard + (size_t)p->nmat * sizeof *p->mat;

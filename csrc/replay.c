@@ -87,7 +87,7 @@ PYAD_NOINLINE uint32_t forward_matvec(const pyad_program *p, const block *w, uin
         double *x = w->scratch;
         for (size_t k = 0; k < n; k++)
             x[k] = w->val[side[k]];
-        pyad__matvec_rows(c, n, x, 0, r.rows, out);
+        pyad__matvec_forward(c, n, x, r.rows, out, NULL);
         return r.rows;
     }
     for (size_t j = 0; j < r.rows; j++) {
@@ -206,28 +206,10 @@ PYAD_ALWAYS_INLINE void add_term(double *adj, int first, double term, double g)
 
 /* The reverse of a matvec, met at its last instruction i: rows last to first, each adding
    C[j,k] * g to x_k's adjoint in k order, as the tape's sweep of the dots does (a zero g
-   skipped). The last row makes the first touches; the others, where x's slots are
-   consecutive, are axpys the compiler vectorises (one addition per adjoint: order across k
-   does not matter). Returns the instructions done. */
-/* a[k] += C[j,k] * g_j for the npick rows j of pick, in that order, k = 0 .. n. */
-static void axpys(double *restrict a, const double *c, size_t n, const double *g,
-                  const size_t *pick, size_t npick)
-{
-    if (npick == 4) {
-        const double *restrict c0 = c + pick[0] * n, *restrict c1 = c + pick[1] * n,
-                               *restrict c2 = c + pick[2] * n, *restrict c3 = c + pick[3] * n;
-        const double g0 = g[pick[0]], g1 = g[pick[1]], g2 = g[pick[2]], g3 = g[pick[3]];
-        for (size_t k = 0; k < n; k++)
-            a[k] = (((a[k] + c0[k] * g0) + c1[k] * g1) + c2[k] * g2) + c3[k] * g3;
-        return;
-    }
-    for (size_t e = 0; e < npick; e++) {
-        const double *restrict cj = c + pick[e] * n, gj = g[pick[e]];
-        for (size_t k = 0; k < n; k++)
-            a[k] += cj[k] * gj;
-    }
-}
-
+   skipped). The last row makes the first touches; at one point with x's slots consecutive
+   the others are pyad__matvec_axpys (cut into parts of columns when large: one addition per
+   adjoint, so neither the order across k nor the parts change a bit). Returns the
+   instructions done. */
 PYAD_NOINLINE uint32_t reverse_matvec(const pyad_program *p, const block *w, uint32_t i,
                                       const int64_t B)
 {
@@ -240,20 +222,12 @@ PYAD_NOINLINE uint32_t reverse_matvec(const pyad_program *p, const block *w, uin
     int consecutive = 1;
     for (size_t k = 0; k < n; k++)
         consecutive &= side[k] == side[0] + k;
-    /* one point, x consecutive: the rows with a nonzero adjoint four at a time, each adjoint
-       loaded and stored once for the four (its additions in the same order as one by one) */
-    size_t pick[4], npick = 0;
     for (size_t j = r.rows; j-- > 0;) {
         const double *cj = c + j * n, *g = adj + (out + j) * nb;
         const int firsts = j == r.rows - 1;
         if (B == 1 && !firsts && consecutive) {
-            if (g[0] != 0.0)
-                pick[npick++] = j;
-            if (npick == 4 || (j == 0 && npick > 0)) {
-                axpys(adj + (n > 0 ? side[0] : 0), c, n, adj + out, pick, npick);
-                npick = 0;
-            }
-            continue;
+            pyad__matvec_reverse(adj + (n > 0 ? side[0] : 0), c, n, adj + out, 0, j + 1);
+            break;
         }
         for (size_t k = 0; k < n; k++) {
             double *a = adj + side[k] * nb;
@@ -648,7 +622,7 @@ static void hvp_forward_nary(const pyad_program *p, const hblock *h, uint32_t i)
         const double *c = p->mat + r.mat;
         for (uint32_t j = 0; j < n; j++)
             h->v[j] = h->val[side[j]];
-        pyad__matvec_rows(c, n, h->v, 0, r.rows, h->val + self);
+        pyad__matvec_forward(c, n, h->v, r.rows, h->val + self, NULL);
         for (uint32_t o = 0; o < r.rows; o++)
             for (size_t d = 0; d < D; d++) {
                 double t = 0.0;

@@ -82,12 +82,11 @@ static void sweep_softmax(pyad_tape *t, uint32_t s, double g)
 
 /* Output s of a matvec: row i of the matrix times g into x's grads, in k order, as the dot
    records of the same operands add (C[i,k] * g, constants skipped). Where x's slots are
-   consecutive, a strided loop the compiler vectorises (each grad gets one addition, so the
-   order across k does not matter), and with it up to three more rows: the records just
-   below s in its chunk are the group's rows i-1, i-2, ..., which the sweep visits next with
-   their adjoints final (no row feeds another), so they are added here in that order, each
-   grad loaded and stored once for the four (rows of a zero adjoint skipped, as the sweep
-   skips them). Returns how many records below s it swept. */
+   consecutive, the rows below s in its chunk go too: they are the group's rows i-1, i-2, ...,
+   which the sweep would visit next with their adjoints final (no row feeds another), so
+   pyad__matvec_axpys adds them here in that order, rows of a zero adjoint skipped as the
+   sweep skips them, over parts of x's columns when large. Returns how many records below s
+   it swept. */
 static uint32_t sweep_matvec(pyad_tape *t, uint32_t s, double g, uint32_t below)
 {
     const uint32_t h = pyad__group_head(t, s);
@@ -105,34 +104,11 @@ static uint32_t sweep_matvec(pyad_tape *t, uint32_t s, double g, uint32_t below)
         return 0;
     }
     uint32_t more = 0;
-    while (more < 3 && more < below && more < i &&
-           (t->kind[s - more - 1] & PYAD_OP_MASK) == PYAD_OP_MATVEC &&
+    while (more < below && more < i && (t->kind[s - more - 1] & PYAD_OP_MASK) == PYAD_OP_MATVEC &&
            (uint32_t)t->rec[s - more - 1].da == i - more - 1)
         more++;
-    const double *rows[4];
-    double gs[4];
-    uint32_t np = 0;
-    for (uint32_t m = 0; m <= more; m++) {
-        const double gm = m == 0 ? g : t->grad[s - m];
-        if (gm != 0.0) {
-            rows[np] = c + (uint64_t)(i - m) * n;
-            gs[np++] = gm;
-        }
-    }
-    double *restrict gx = t->grad + mv.x0;
-    if (np == 4) {
-        const double *restrict c0 = rows[0], *restrict c1 = rows[1], *restrict c2 = rows[2],
-                               *restrict c3 = rows[3];
-        for (uint64_t k = 0; k < n; k++)
-            gx[k] = (((gx[k] + c0[k] * gs[0]) + c1[k] * gs[1]) + c2[k] * gs[2]) + c3[k] * gs[3];
-        return more;
-    }
-    for (uint32_t e = 0; e < np; e++) {
-        const double *restrict row = rows[e];
-        const double ge = gs[e];
-        for (uint64_t k = 0; k < n; k++)
-            gx[k] += row[k] * ge;
-    }
+    /* row j's adjoint is grad[s - i + j] (row i's is g, which sweep_chunk read there) */
+    pyad__matvec_reverse(t->grad + mv.x0, c, n, t->grad + (s - i), i - more, i + 1);
     return more;
 }
 

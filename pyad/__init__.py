@@ -21,6 +21,7 @@ from pyad.functions import *  # noqa: F403 - the math-like functions, listed in 
 from pyad.graph import to_dot
 from pyad.primitive import primitive
 from pyad.tape import Tape, TapeSummary, detect_anomaly
+from pyad.threads import get_num_threads, set_num_threads
 from pyad.var import Var
 
 __all__ = [
@@ -43,3 +44,4 @@ __all__ += functions.__all__
 __all__ += ["GradCheck", "assert_grad", "check_grad", "to_dot"]
 __all__ += ["grad", "hessian", "hvp", "jacobian", "jvp", "value_and_grad", "vjp"]
 __all__ += ["Function", "compile"]
+__all__ += ["get_num_threads", "set_num_threads"]

@@ -32,6 +32,7 @@ SOURCES = [
     "program.c",
     "replay.c",
     "saved.c",
+    "parallel.c",
 ]
 
 

@@ -247,6 +247,17 @@ def push_primitive(
     return int(lib.pyad_push_primitive(p, n, handles, consts, value, partials))
 
 
+# -- the threads of large products ------------------------------------------------------------
+
+
+def num_threads(n: int) -> int:
+    """``pyad_num_threads``: n >= 1 sets the most threads one large product uses, 0 restores
+    the default, -1 only reads; the number in force afterwards."""
+    out = ffi.new("int64_t *")
+    check(lib.pyad_num_threads(n, out))
+    return int(out[0])
+
+
 # -- ops on plain numbers ---------------------------------------------------------------------
 
 

@@ -408,7 +408,21 @@ static void test_collected(void)
     pyad_tape_free(t);
 }
 
-void test_matvec(void)
+/* pyad_num_threads: set, read, clamp, default, refusals. */
+static void test_num_threads(void)
+{
+    int64_t n = 0, before = 0;
+    CHECK(pyad_num_threads(-1, &before) == PYAD_OK && before >= 1 && before <= 8);
+    CHECK(pyad_num_threads(3, &n) == PYAD_OK && n == 3);
+    CHECK(pyad_num_threads(-1, &n) == PYAD_OK && n == 3);
+    CHECK(pyad_num_threads(1000000, &n) == PYAD_OK && n == 8);
+    CHECK(pyad_num_threads(-2, &n) == PYAD_MISUSE && n == 8);
+    CHECK(pyad_num_threads(1, NULL) == PYAD_MISUSE);
+    CHECK(pyad_num_threads(0, &n) == PYAD_OK && n >= 1 && n <= 8);
+    CHECK(pyad_num_threads(before, &n) == PYAD_OK && n == before);
+}
+
+static void scenarios(void)
 {
     against_dots(5, 4, 0, 1);
     against_dots(7, 6, 3, 0);
@@ -417,6 +431,21 @@ void test_matvec(void)
     against_dots(40, 30, PYAD_CHUNK - 7, 1);  /* the group opens a segment */
     against_dots(2500, 1100, 1000, 1);        /* nout and count beyond a segment */
     against_dots(1300, 1030, 10, 0);
+}
+
+void test_matvec(void)
+{
+    scenarios();
+    /* every product cut into parts (more parts than some have rows or columns): recording,
+       sweep, replay and hvp of the matvecs, bit for bit the dots, which are never cut */
+    int64_t threads = 0, n = 0;
+    CHECK(pyad_num_threads(-1, &threads) == PYAD_OK);
+    CHECK(pyad_num_threads(5, &n) == PYAD_OK);
+    pyad__set_part_min(1);
+    scenarios();
+    pyad__set_part_min(0);
+    CHECK(pyad_num_threads(threads, &n) == PYAD_OK);
+    test_num_threads();
     test_refused();
     test_collected();
 }

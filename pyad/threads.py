@@ -1,0 +1,43 @@
+"""How many threads pyad's C library may use for one large product.
+
+A product with a constant matrix (``X @ w`` with ``X`` an ndarray and ``w`` a
+:class:`pyad.Array`) of a million multiply-adds or more is cut into parts, one per thread, when
+it is recorded, swept backwards and replayed: each part computes outputs no other part
+touches, in the order one thread would, so results are the same bits whatever the number of
+threads. Everything else runs on the calling thread.
+
+The default is the ``PYAD_NUM_THREADS`` environment variable when set, else the number of
+processors online; at most 8 are used.
+"""
+
+from __future__ import annotations
+
+import operator
+
+from pyad import _native
+
+__all__ = ["get_num_threads", "set_num_threads"]
+
+
+def set_num_threads(n: int | None) -> int:
+    """Let one large product use up to ``n`` threads (``n >= 1``; at most 8 are used), or
+    restore the default with ``None``; returns the number in force afterwards. It applies to
+    the whole process, every tape and compiled function.
+
+    >>> import pyad
+    >>> before = pyad.get_num_threads()
+    >>> pyad.set_num_threads(1)
+    1
+    >>> _ = pyad.set_num_threads(before)
+    """
+    if n is None:
+        return _native.num_threads(0)
+    n = operator.index(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads needs n >= 1 (or None for the default), got {n}")
+    return _native.num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The most threads one large product may use now (see :func:`set_num_threads`)."""
+    return _native.num_threads(-1)
