@@ -10,10 +10,11 @@
  * computed by one thread in the order one thread would compute it, so the bits never depend
  * on the thread count or on which thread took which part.
  *
- * Threads are started per call and joined before it returns (a few tens of microseconds
- * against the milliseconds a product takes): nothing outlives a call, so there is no pool to
- * lose across fork() or to shut down. A thread that fails to start leaves its parts to the
- * others: a product never fails for want of threads.
+ * Threads are started per call (a few tens of microseconds against the milliseconds a
+ * product takes), and a call returns once every part is done: no thread touches a call's
+ * data after it returns, and there is no pool to lose across fork() or to shut down. A thread
+ * that fails to start, or starts late, leaves its parts to the others: a product never fails
+ * or waits for want of threads.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -76,46 +77,99 @@ uint32_t pyad__threads_for(uint64_t work)
     return (uint32_t)(most < (uint64_t)threads ? most : (uint64_t)threads);
 }
 
-/* A product's parts, taken one by one by whichever thread is free: a thread that the system
-   gives less time (another program's busy threads on the other core, numpy's BLAS threads
-   spinning after a call) takes fewer parts instead of holding up the call. */
+/* A product's parts, taken one by one by whichever thread is free, and a call that waits
+   only for parts under way. A thread the system gives no time (the other core busy with
+   another program, or with numpy's BLAS threads, which spin for a while after each call)
+   would otherwise hold the call up until it first ran: LR's sweep on two threads took 12 ms
+   right after a BLAS call that way, and 6.6 on one thread. So helpers are detached, the
+   caller takes every part no helper has taken and waits only for those a helper has, and
+   the claims are shared through a counted block a late helper frees when it leaves (it
+   finds no part left and never touches the call's data). */
 typedef struct claims {
     pyad_part_fn fn;
     void *ctx;
     uint32_t parts;
     _Atomic uint32_t next;
+    pthread_mutex_t lock;
+    pthread_cond_t all_done;
+    uint32_t done, users; /* under lock: parts finished, and the caller and helpers holding c */
 } claims;
 
 static void take_parts(claims *c)
 {
-    for (uint32_t p; (p = c->next++) < c->parts;)
+    for (uint32_t p; (p = c->next++) < c->parts;) {
         c->fn(c->ctx, p, c->parts);
+        pthread_mutex_lock(&c->lock);
+        if (++c->done == c->parts)
+            pthread_cond_broadcast(&c->all_done);
+        pthread_mutex_unlock(&c->lock);
+    }
+}
+
+static void leave(claims *c)
+{
+    pthread_mutex_lock(&c->lock);
+    const int last = --c->users == 0;
+    pthread_mutex_unlock(&c->lock);
+    if (last) {
+        pthread_cond_destroy(&c->all_done);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+    }
 }
 
 static void *run_claims(void *arg)
 {
     take_parts(arg);
+    leave(arg);
     return NULL;
+}
+
+static int start_helper(claims *c, const pthread_attr_t *detached)
+{
+    pthread_t thread;
+    pthread_mutex_lock(&c->lock);
+    c->users++;
+    pthread_mutex_unlock(&c->lock);
+    if (pthread_create(&thread, detached, run_claims, c) == 0)
+        return 1;
+    leave(c); /* it never started: its parts are left to the others */
+    return 0;
 }
 
 void pyad__run_parts(pyad_part_fn fn, void *ctx, uint64_t work, uint64_t outputs,
                      uint32_t per_thread)
 {
     const uint32_t threads = pyad__threads_for(work);
-    if (threads <= 1 || outputs <= 1) {
+    claims *c = threads > 1 && outputs > 1 ? malloc(sizeof *c) : NULL;
+    pthread_attr_t detached;
+    if (c != NULL && pthread_attr_init(&detached) != 0) {
+        free(c);
+        c = NULL;
+    }
+    if (c == NULL) { /* one thread's worth, or nothing to share it with */
         fn(ctx, 0, 1);
         return;
     }
     const uint64_t most = (uint64_t)threads * per_thread;
-    claims c = {fn, ctx, (uint32_t)(outputs < most ? outputs : most), 0};
-    pthread_t thread[PYAD_MAX_THREADS];
-    int started[PYAD_MAX_THREADS] = {0};
-    for (uint32_t i = 1; i < threads; i++) /* one that fails to start leaves its parts to us */
-        started[i] = pthread_create(&thread[i], NULL, run_claims, &c) == 0;
-    take_parts(&c);
-    for (uint32_t i = 1; i < threads; i++)
-        if (started[i])
-            pthread_join(thread[i], NULL);
+    c->fn = fn;
+    c->ctx = ctx;
+    c->parts = (uint32_t)(outputs < most ? outputs : most);
+    c->next = 0;
+    c->done = 0;
+    c->users = 1;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->all_done, NULL);
+    pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
+    for (uint32_t i = 1; i < threads && start_helper(c, &detached); i++)
+        ;
+    pthread_attr_destroy(&detached);
+    take_parts(c);
+    pthread_mutex_lock(&c->lock);
+    while (c->done < c->parts)
+        pthread_cond_wait(&c->all_done, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    leave(c);
 }
 
 /* ---- The matvec's loops (csrc/narymath.h) cut into parts --------------------------------- */
