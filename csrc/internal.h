@@ -29,12 +29,16 @@
 #define PYAD_INTERNAL __attribute__((visibility("hidden")))
 #define PYAD_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define PYAD_FALLTHROUGH __attribute__((fallthrough))
+/* kept out of a hot loop, whose registers and layout it would change (not `cold`, which
+   would optimise it for size): the replay's n-ary cases, the sweep's n-ary records */
+#define PYAD_NOINLINE static __attribute__((noinline))
 #else
 #define PYAD_UNLIKELY(x) (x)
 #define PYAD_LIKELY(x) (x)
 #define PYAD_INTERNAL
 #define PYAD_PRINTF(f, a)
 #define PYAD_FALLTHROUGH (void)0
+#define PYAD_NOINLINE static
 #endif
 
 /* A handle: bits 0-27 the record's slot, 28-43 the tape's registry index, 44-62 the tape's

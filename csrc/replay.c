@@ -29,14 +29,10 @@
 
 #if defined(__GNUC__)
 #define PYAD_ALWAYS_INLINE static inline __attribute__((always_inline))
-/* kept out of the one-point passes' loops, whose registers and layout they would change (not
-   `cold`, which would optimise them for size) */
-#define PYAD_NOINLINE static __attribute__((noinline))
 /* The loops over a block's points read and write each point's own slots only. */
 #define PYAD_IVDEP _Pragma("GCC ivdep")
 #else
 #define PYAD_ALWAYS_INLINE static inline
-#define PYAD_NOINLINE static
 #define PYAD_IVDEP
 #endif
 

@@ -114,7 +114,7 @@ static uint32_t sweep_matvec(pyad_tape *t, uint32_t s, double g, uint32_t below)
 
 /* Output s of an n-ary record; returns how many records below s it swept too (see
    sweep_matvec), of the `below` in its chunk. */
-static uint32_t sweep_nary(pyad_tape *t, uint32_t s, double g, uint32_t below)
+PYAD_NOINLINE uint32_t sweep_nary(pyad_tape *t, uint32_t s, double g, uint32_t below)
 {
     const unsigned op = t->kind[s] & PYAD_OP_MASK;
     if (op == PYAD_OP_SOFTMAX) {
