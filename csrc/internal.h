@@ -264,13 +264,11 @@ static inline int pyad__operand(int64_t h, pyad_tape **tp, uint32_t *slot)
    pyad__run_parts: fn(ctx, part, parts) for every part of a product of `work` multiply-adds
    and `outputs` outputs, per_thread parts per thread (one part, on the caller, when that is
    small). pyad__threads_for: the
-   threads `work` is worth. pyad__set_part_min: the work per thread below which one thread
-   does it all (tests lower it to run small products on threads; 0 restores it). */
+   threads `work` is worth (pyad_debug_part_min lowers the work per thread for tests). */
 typedef void (*pyad_part_fn)(void *ctx, uint32_t part, uint32_t parts);
 PYAD_INTERNAL void pyad__run_parts(pyad_part_fn fn, void *ctx, uint64_t work, uint64_t outputs,
                                    uint32_t per_thread);
 PYAD_INTERNAL uint32_t pyad__threads_for(uint64_t work);
-PYAD_INTERNAL void pyad__set_part_min(uint64_t work);
 /* Part `part` of `parts` of n outputs: [*lo, *hi). */
 static inline void pyad__part_range(uint64_t n, uint32_t part, uint32_t parts, uint64_t *lo,
                                     uint64_t *hi)

@@ -31,7 +31,7 @@
 /* The most threads a product may use: 0 until first asked (then PYAD_NUM_THREADS or the
    processors online, within 1 .. PYAD_MAX_THREADS). */
 static _Atomic int threads_wanted;
-static uint64_t part_min = PYAD_PART_MIN;
+static _Atomic uint64_t part_min = PYAD_PART_MIN;
 
 static int clamp_threads(int64_t n)
 {
@@ -62,9 +62,12 @@ int pyad_num_threads(int64_t n, int64_t *out)
     return PYAD_OK;
 }
 
-void pyad__set_part_min(uint64_t work)
+int pyad_debug_part_min(int64_t work)
 {
-    part_min = work > 0 ? work : PYAD_PART_MIN;
+    if (work < 0)
+        return PYAD_MISUSE;
+    part_min = work > 0 ? (uint64_t)work : PYAD_PART_MIN;
+    return PYAD_OK;
 }
 
 uint32_t pyad__threads_for(uint64_t work)

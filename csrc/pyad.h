@@ -273,6 +273,11 @@ int pyad_program_load(const void *buf, int64_t len, pyad_program **out, char *ms
    pyad_debug_alloc_count gives the allocations this thread has attempted. */
 int pyad_debug_fail_alloc(int64_t n);
 int64_t pyad_debug_alloc_count(void);
+/* ---- Testing the threads of large products ----------------------------------------------
+   A product goes on threads (pyad_num_threads) from 2 * work multiply-adds, one thread per
+   `work`, instead of from 2^19, one per 2^18, so that tests and the fuzzer run small ones on
+   threads; 0 restores the default. Process-wide; MISUSE if work < 0. */
+int pyad_debug_part_min(int64_t work);
 /* pyad-cdef-end */
 
 #endif /* PYAD_H */

@@ -24,7 +24,8 @@
  * handles (the Vars still alive) and the current one. Releases interleaved with n-ary
  * pushes (a softmax across a segment boundary: bulk can stop a few records short of one)
  * then a compile of the kept handles is how the frontend compiles after segment reuse.
- * Everything is freed at the end of each input, so LeakSanitizer sees leaks.
+ * Everything is freed at the end of each input, so LeakSanitizer sees leaks. Matvecs of 64
+ * multiply-adds or more run on three threads (pyad_debug_part_min), as large ones do.
  */
 #include <math.h>
 #include <stdint.h>
@@ -1154,6 +1155,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static operands o; /* large; one input at a time */
     memset(&o, 0, sizeof o); /* entries a call does not fill must not leak between inputs */
+    static int threaded = 0; /* matvecs of 64 multiply-adds or more go on three threads */
+    if (!threaded) {
+        int64_t n = 0;
+        CHECK(pyad_num_threads(3, &n) == PYAD_OK && n == 3);
+        CHECK(pyad_debug_part_min(32) == PYAD_OK);
+        threaded = 1;
+    }
     reader r = {data, size, 0};
     state s;
     memset(&s, 0, sizeof s);

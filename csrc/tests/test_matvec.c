@@ -441,9 +441,10 @@ void test_matvec(void)
     int64_t threads = 0, n = 0;
     CHECK(pyad_num_threads(-1, &threads) == PYAD_OK);
     CHECK(pyad_num_threads(5, &n) == PYAD_OK);
-    pyad__set_part_min(1);
+    CHECK(pyad_debug_part_min(-1) == PYAD_MISUSE);
+    CHECK(pyad_debug_part_min(1) == PYAD_OK);
     scenarios();
-    pyad__set_part_min(0);
+    CHECK(pyad_debug_part_min(0) == PYAD_OK);
     CHECK(pyad_num_threads(threads, &n) == PYAD_OK);
     test_num_threads();
     test_refused();
