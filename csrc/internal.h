@@ -259,15 +259,16 @@ static inline int pyad__operand(int64_t h, pyad_tape **tp, uint32_t *slot)
     return pyad__resolve(t, h, slot);
 }
 
-/* parallel.c: a large product cut into parts, each a range of outputs no other part writes
-   (pyad__part_range), which threads take one by one, the caller among them.
-   pyad__run_parts: fn(ctx, part, parts) for every part of a product of `work` multiply-adds
-   and `outputs` outputs, per_thread parts per thread (one part, on the caller, when that is
-   small). pyad__threads_for: the
+/* parallel.c: a large product cut into lanes, each a range of outputs no other lane writes
+   (pyad__part_range), done in `blocks` blocks in order, which threads take one by one, the
+   caller among them. pyad__run_parts: fn(ctx, lane, lanes, block, blocks) for every block of
+   every lane of a product of `work` multiply-adds and `outputs` outputs, per_thread lanes per
+   thread; fn(ctx, 0, 1, 0, 1) on the caller when that is small. pyad__threads_for: the
    threads `work` is worth (pyad_debug_part_min lowers the work per thread for tests). */
-typedef void (*pyad_part_fn)(void *ctx, uint32_t part, uint32_t parts);
+typedef void (*pyad_part_fn)(void *ctx, uint32_t lane, uint32_t lanes, uint32_t block,
+                             uint32_t blocks);
 PYAD_INTERNAL void pyad__run_parts(pyad_part_fn fn, void *ctx, uint64_t work, uint64_t outputs,
-                                   uint32_t per_thread);
+                                   uint32_t per_thread, uint32_t blocks);
 PYAD_INTERNAL uint32_t pyad__threads_for(uint64_t work);
 /* Part `part` of `parts` of n outputs: [*lo, *hi). */
 static inline void pyad__part_range(uint64_t n, uint32_t part, uint32_t parts, uint64_t *lo,

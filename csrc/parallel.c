@@ -16,6 +16,8 @@
  * that fails to start, or starts late, leaves its parts to the others: a product never fails
  * or waits for want of threads.
  */
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -80,32 +82,55 @@ uint32_t pyad__threads_for(uint64_t work)
     return (uint32_t)(most < (uint64_t)threads ? most : (uint64_t)threads);
 }
 
-/* A product's parts, taken one by one by whichever thread is free, and a call that waits
-   only for parts under way. A thread the system gives no time (the other core busy with
-   another program, or with numpy's BLAS threads, which spin for a while after each call)
-   would otherwise hold the call up until it first ran: LR's sweep on two threads took 12 ms
-   right after a BLAS call that way, and 6.6 on one thread. So helpers are detached, the
-   caller takes every part no helper has taken and waits only for those a helper has, and
-   the claims are shared through a counted block a late helper frees when it leaves (it
-   finds no part left and never touches the call's data). */
+/* A product's work is `lanes` ranges of outputs (rows forward, x's columns in reverse), each
+   done in `blocks` blocks that must run in order (the rows of a column range, top first, as
+   the reverse adds them); any free thread takes the next block of any lane no thread is
+   working on, its own lane first. A thread that the system runs late or slowly (the other
+   core busy with another program, or with numpy's BLAS threads, which keep spinning for a
+   while after each call) then holds up at most the block it is on: the others take the rest,
+   its lane included. Holding a whole part instead, LR's sweep took 12 ms on two threads right
+   after a BLAS call where one thread takes 6.6, and its replay 11 ms where one takes 7.5.
+   Helpers are detached and share the claims through a counted block, which a late helper
+   frees when it leaves: it finds no block left and never touches the call's data. The caller
+   returns once no lane has a block left: a lane's count moves past a block only when the
+   block is done. */
+#define PYAD_MAX_LANES (4 * PYAD_MAX_THREADS)
 typedef struct claims {
     pyad_part_fn fn;
     void *ctx;
-    uint32_t parts;
-    _Atomic uint32_t next;
+    uint32_t lanes, blocks;
+    _Atomic uint32_t next[PYAD_MAX_LANES]; /* a lane's blocks done */
+    _Atomic int busy[PYAD_MAX_LANES];      /* a thread is doing one of the lane's blocks */
     pthread_mutex_t lock;
-    pthread_cond_t all_done;
-    uint32_t done, users; /* under lock: parts finished, and the caller and helpers holding c */
+    uint32_t users; /* under lock: the caller and the helpers holding the block */
 } claims;
 
-static void take_parts(claims *c)
+/* Blocks, from lane `first` on, until no lane has one left. */
+static void take_blocks(claims *c, uint32_t first)
 {
-    for (uint32_t p; (p = c->next++) < c->parts;) {
-        c->fn(c->ctx, p, c->parts);
-        pthread_mutex_lock(&c->lock);
-        if (++c->done == c->parts)
-            pthread_cond_broadcast(&c->all_done);
-        pthread_mutex_unlock(&c->lock);
+    for (;;) {
+        int took = 0, waiting = 0;
+        for (uint32_t i = 0; i < c->lanes && !took; i++) {
+            const uint32_t lane = (first + i) % c->lanes;
+            int idle = 0;
+            if (c->next[lane] >= c->blocks)
+                continue;
+            if (!atomic_compare_exchange_strong(&c->busy[lane], &idle, 1)) {
+                waiting = 1; /* another thread is on this lane's block */
+                continue;
+            }
+            const uint32_t block = c->next[lane];
+            if (block < c->blocks) {
+                c->fn(c->ctx, lane, c->lanes, block, c->blocks);
+                c->next[lane] = block + 1;
+                took = 1;
+            }
+            c->busy[lane] = 0;
+        }
+        if (!took && !waiting)
+            return;
+        if (!took)
+            sched_yield(); /* only blocks under way are left: wait for them */
     }
 }
 
@@ -115,33 +140,44 @@ static void leave(claims *c)
     const int last = --c->users == 0;
     pthread_mutex_unlock(&c->lock);
     if (last) {
-        pthread_cond_destroy(&c->all_done);
         pthread_mutex_destroy(&c->lock);
         free(c);
     }
 }
 
-static void *run_claims(void *arg)
+typedef struct helper_start {
+    claims *c;
+    uint32_t first;
+} helper_start;
+
+static void *run_helper(void *arg)
 {
-    take_parts(arg);
-    leave(arg);
+    const helper_start h = *(helper_start *)arg;
+    free(arg);
+    take_blocks(h.c, h.first);
+    leave(h.c);
     return NULL;
 }
 
-static int start_helper(claims *c, const pthread_attr_t *detached)
+static int start_helper(claims *c, uint32_t first, const pthread_attr_t *detached)
 {
-    pthread_t thread;
+    helper_start *h = malloc(sizeof *h);
+    if (h == NULL)
+        return 0;
+    *h = (helper_start){c, first};
     pthread_mutex_lock(&c->lock);
     c->users++;
     pthread_mutex_unlock(&c->lock);
-    if (pthread_create(&thread, detached, run_claims, c) == 0)
+    pthread_t thread;
+    if (pthread_create(&thread, detached, run_helper, h) == 0)
         return 1;
-    leave(c); /* it never started: its parts are left to the others */
+    free(h);
+    leave(c); /* it never started: its blocks are left to the others */
     return 0;
 }
 
 void pyad__run_parts(pyad_part_fn fn, void *ctx, uint64_t work, uint64_t outputs,
-                     uint32_t per_thread)
+                     uint32_t per_thread, uint32_t blocks)
 {
     const uint32_t threads = pyad__threads_for(work);
     claims *c = threads > 1 && outputs > 1 ? malloc(sizeof *c) : NULL;
@@ -151,27 +187,26 @@ void pyad__run_parts(pyad_part_fn fn, void *ctx, uint64_t work, uint64_t outputs
         c = NULL;
     }
     if (c == NULL) { /* one thread's worth, or nothing to share it with */
-        fn(ctx, 0, 1);
+        fn(ctx, 0, 1, 0, 1);
         return;
     }
-    const uint64_t most = (uint64_t)threads * per_thread;
+    uint64_t lanes = (uint64_t)threads * per_thread;
+    lanes = lanes < outputs ? lanes : outputs;
     c->fn = fn;
     c->ctx = ctx;
-    c->parts = (uint32_t)(outputs < most ? outputs : most);
-    c->next = 0;
-    c->done = 0;
+    c->lanes = (uint32_t)(lanes < PYAD_MAX_LANES ? lanes : PYAD_MAX_LANES);
+    c->blocks = blocks > 0 ? blocks : 1;
+    for (uint32_t i = 0; i < PYAD_MAX_LANES; i++) {
+        c->next[i] = 0;
+        c->busy[i] = 0;
+    }
     c->users = 1;
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->all_done, NULL);
     pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
-    for (uint32_t i = 1; i < threads && start_helper(c, &detached); i++)
+    for (uint32_t i = 1; i < threads && start_helper(c, i * c->lanes / threads, &detached); i++)
         ;
     pthread_attr_destroy(&detached);
-    take_parts(c);
-    pthread_mutex_lock(&c->lock);
-    while (c->done < c->parts)
-        pthread_cond_wait(&c->all_done, &c->lock);
-    pthread_mutex_unlock(&c->lock);
+    take_blocks(c, 0);
     leave(c);
 }
 
@@ -183,12 +218,15 @@ typedef struct forward_job {
     double *y, *copy;
 } forward_job;
 
-/* Rows in four parts per thread: one part of rows reads whole rows, however small. */
-static void forward_part(void *ctx, uint32_t part, uint32_t parts)
+/* Rows in four lanes per thread, one block each: a lane of rows reads whole rows, however
+   few. */
+static void forward_part(void *ctx, uint32_t lane, uint32_t lanes, uint32_t block, uint32_t blocks)
 {
     const forward_job *f = ctx;
     uint64_t lo, hi;
-    pyad__part_range(f->rows, part, parts, &lo, &hi);
+    (void)block;
+    (void)blocks;
+    pyad__part_range(f->rows, lane, lanes, &lo, &hi);
     if (f->copy != NULL)
         pyad__matvec_rows_copying(f->c, f->count, f->x, lo, hi, f->y, f->copy);
     else
@@ -199,7 +237,7 @@ void pyad__matvec_forward(const double *c, uint64_t count, const double *x, uint
                           double *y, double *copy)
 {
     forward_job f = {c, x, count, rows, y, count > 0 ? copy : NULL};
-    pyad__run_parts(forward_part, &f, rows * count, rows, 4);
+    pyad__run_parts(forward_part, &f, rows * count, rows, 4, 1);
 }
 
 typedef struct reverse_job {
@@ -208,19 +246,23 @@ typedef struct reverse_job {
     uint64_t count, jlo, jhi;
 } reverse_job;
 
-static void reverse_part(void *ctx, uint32_t part, uint32_t parts)
+/* One lane of x's columns per thread (a lane reads a stretch of every row, and shorter
+   stretches read memory slower: LR's reverse on 2 threads took 1.55 ms in 2 lanes, 2.9 in
+   8), its rows in blocks of REVERSE_BLOCK, top first. */
+#define REVERSE_BLOCK 512u
+static void reverse_part(void *ctx, uint32_t lane, uint32_t lanes, uint32_t block, uint32_t blocks)
 {
     const reverse_job *r = ctx;
-    uint64_t lo, hi;
-    pyad__part_range(r->count, part, parts, &lo, &hi);
-    pyad__matvec_axpys(r->a, r->c, r->count, r->g, r->jlo, r->jhi, lo, hi);
+    uint64_t k0, k1, lo, hi;
+    pyad__part_range(r->count, lane, lanes, &k0, &k1);
+    pyad__part_range(r->jhi - r->jlo, block, blocks, &lo, &hi);
+    pyad__matvec_axpys(r->a, r->c, r->count, r->g, r->jhi - hi, r->jhi - lo, k0, k1);
 }
 
 void pyad__matvec_reverse(double *a, const double *c, uint64_t count, const double *g, uint64_t jlo,
                           uint64_t jhi)
 {
     reverse_job r = {a, c, g, count, jlo, jhi};
-    /* one part per thread: a part of x's columns reads a stretch of every row, and shorter
-       stretches read memory slower (LR's reverse, 2 threads: 1.5 ms in 2 parts, 2.9 in 8) */
-    pyad__run_parts(reverse_part, &r, (jhi - jlo) * count, count, 1);
+    const uint64_t rows = jhi - jlo, blocks = (rows + REVERSE_BLOCK - 1) / REVERSE_BLOCK;
+    pyad__run_parts(reverse_part, &r, rows * count, count, 1, (uint32_t)blocks);
 }
