@@ -1,10 +1,15 @@
 """How many threads pyad's C library may use for one large product.
 
 A product with a constant matrix (``X @ w`` with ``X`` an ndarray and ``w`` a
-:class:`pyad.Array`) of a million multiply-adds or more is cut into parts, one per thread, when
-it is recorded, swept backwards and replayed: each part computes outputs no other part
-touches, in the order one thread would, so results are the same bits whatever the number of
-threads. Everything else runs on the calling thread.
+:class:`pyad.Array`) of 2^19 multiply-adds or more (a 1,000 x 524 matrix) runs on up to one
+thread per 2^18 of them when it is recorded, swept backwards and replayed: each thread computes
+outputs no other touches, in the order one thread would, so results are the same bits whatever
+the number of threads. Everything else runs on the calling thread.
+
+numpy's OpenBLAS keeps its threads spinning for a while after each large product it computes;
+a pyad call made then shares a core with them and gains less from its threads (LR's replay:
+3.9 ms with nothing else running, about 9 right after a BLAS call, 8 on one thread). Setting
+``OPENBLAS_THREAD_TIMEOUT=4`` before numpy is imported makes them sleep sooner.
 
 The default is the ``PYAD_NUM_THREADS`` environment variable when set, else the number of
 processors online; at most 8 are used.
