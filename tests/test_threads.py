@@ -321,7 +321,13 @@ def test_threads_record_and_sweep_one_tape_at_once() -> None:
     del kept[:], f
     gc.collect()
     with tape:
-        x = Var(1.0)
+        # x in a segment of leaves only: a segment the threads' records shared would keep the
+        # segments of their operands, as many as the threads' interleaving spread them over
+        # (a thread switched out between its leaves and its expression records them segments
+        # apart), and the tape would hold that many more; only lost or stray pins matter here
+        fill = pyad.array(np.zeros((1 << CHUNK_SHIFT) + 1))  # crosses into a fresh segment
+        x = Var(1.0)  # in the segment the fill opened last, or in one of its own
+        del fill
     for _ in range(300):
         churn = [x + 5.0 for _ in range(500)]
         del churn
