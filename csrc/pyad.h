@@ -213,11 +213,11 @@ int pyad_backward(pyad_tape *t, int64_t h, double upstream);
    y, da, db, daa, dab, dbb (b and its partials are 0 for unary ops). */
 int pyad_eval_second(int op, double a, double b, double *out);
 
-/* The most threads one large product (a matvec of 2^20 multiply-adds or more: its rows, or
-   x's adjoints in reverse) is cut across (csrc/parallel.c); results are the same bits for any
-   number. n >= 1 sets it (at most 8 are used), 0 restores the default (PYAD_NUM_THREADS from
-   the environment, else the processors online), -1 only reads; *out gets the number then in
-   force. Process-wide. */
+/* The most threads one large product (a matvec of 2^19 multiply-adds or more, up to one
+   thread per 2^18: its rows, or x's adjoints in reverse) is cut across (csrc/parallel.c);
+   results are the same bits for any number. n >= 1 sets it (at most 8 are used), 0 restores the
+   default (PYAD_NUM_THREADS from the environment, else the processors online), -1 only reads; *out
+   gets the number then in force. Process-wide. */
 int pyad_num_threads(int64_t n, int64_t *out);
 
 /* ---- Programs: record once, replay many times (pyad.compile) ----------------------------

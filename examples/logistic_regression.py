@@ -42,8 +42,8 @@ def data(d: int, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_loss(X: np.ndarray, y: np.ndarray, lam: float = LAM) -> Callable[[Any], Any]:
-    """The loss of w: numpy code that pyad records when w is a pyad.Array (X @ w is one dot
-    record per sample, each elementwise operation one C call)."""
+    """The loss of w: numpy code that pyad records when w is a pyad.Array (X @ w is one matvec
+    group holding X once, each elementwise operation one C call)."""
     minus_y, m = -y, float(X.shape[0])
 
     def loss(w: Any) -> Any:
