@@ -107,8 +107,12 @@ static uint32_t sweep_matvec(pyad_tape *t, uint32_t s, double g, uint32_t below)
     while (more < below && more < i && (t->kind[s - more - 1] & PYAD_OP_MASK) == PYAD_OP_MATVEC &&
            (uint32_t)t->rec[s - more - 1].da == i - more - 1)
         more++;
-    /* row j's adjoint is grad[s - i + j] (row i's is g, which sweep_chunk read there) */
-    pyad__matvec_reverse(t->grad + mv.x0, c, n, t->grad + (s - i), i - more, i + 1);
+    /* rows lo .. i, counted from lo: row lo + j's adjoint is grad[s - more + j] (row i's is g,
+       which sweep_chunk read there). Not from row 0: s may be less than i, as a group's later
+       rows may lie in segments of lower slots that were reused. */
+    const uint32_t lo = i - more;
+    pyad__matvec_reverse(t->grad + mv.x0, c + (uint64_t)lo * n, n, t->grad + (s - more), 0,
+                         more + 1);
     return more;
 }
 

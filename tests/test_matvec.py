@@ -175,3 +175,21 @@ def test_compile_replay_save_load_and_hessian(tmp_path: Any) -> None:
     assert bits(L.hessian(w1)) == bits(F.hessian(w1))
     # the file holds the matrix once: about its bytes, not three times them
     assert len(F.to_bytes()) < 1.2 * X.nbytes + 40 * m + 1000
+
+
+def test_rows_in_reused_segments_of_lower_slots() -> None:
+    """A product whose later rows land in segments reused from the free list, of lower slots
+    than their row index: the sweep once indexed their adjoints by slot - row, off the end of
+    the tape's buffers (a crash)."""
+    with pyad.Tape():
+        x = pyad.array(np.ones(3))
+        junk = [pyad.array(np.zeros(1024)) for _ in range(12)]
+        del junk
+        for _ in range(40):  # segment changes: the dead segments are collected
+            pyad.array(np.zeros(1024))
+        X = np.arange(15000.0).reshape(5000, 3) % 7
+        y = X @ x
+        slots = y._h & ((1 << 28) - 1)
+        assert np.any(slots < np.arange(5000))  # the layout this test is about
+        pyad.sum(y).backward()
+        assert bits(x.grad) == bits(X.sum(axis=0))

@@ -408,6 +408,40 @@ static void test_collected(void)
     pyad_tape_free(t);
 }
 
+/* A group whose later rows lie in reused segments of lower slots than their row index (the
+   sweep once read adjoints at slot - row, off the buffer): grads exact, by integers. */
+static void test_low_slots(void)
+{
+    enum { ROWS = 4000, COLS = 3 };
+    double *c = malloc(ROWS * COLS * sizeof *c), xs[PYAD_CHUNK] = {1, 2, 3};
+    for (int e = 0; e < ROWS * COLS; e++)
+        c[e] = (double)(e % 7) - 3.0;
+    pyad_tape *t = new_tape();
+    int64_t x[PYAD_CHUNK], *y = malloc(ROWS * sizeof *y);
+    CHECK(pyad_push_leaves(t, PYAD_CHUNK, xs, x) == PYAD_OK); /* fills segment 0 */
+    uint32_t fill[10];
+    for (int k = 0; k < 10; k++)
+        fill[k] = filler_segment(t);
+    for (int k = 0; k < 9; k++) /* segments 1 .. 9 go back on the free list */
+        unpin_chunk(t, fill[k]);
+    CHECK(pyad_push_matvec(t, ROWS, COLS, c, x, y) == PYAD_SEGMENT);
+    int low = 0;
+    for (int j = 0; j < ROWS; j++)
+        low |= slot(y[j]) < (uint32_t)j;
+    CHECK(low);
+    int64_t w = got(t, pyad_push_nary(t, PYAD_OP_SUM, ROWS, y, NULL));
+    CHECK(pyad_backward(t, w, 1.0) == PYAD_OK);
+    for (int k = 0; k < COLS; k++) {
+        double want = 0.0;
+        for (int j = 0; j < ROWS; j++)
+            want += c[j * COLS + k];
+        CHECK(grad(t, x[k]) == want);
+    }
+    free(y);
+    pyad_tape_free(t);
+    free(c);
+}
+
 /* pyad_num_threads: set, read, clamp, default, refusals. */
 static void test_num_threads(void)
 {
@@ -449,4 +483,5 @@ void test_matvec(void)
     test_num_threads();
     test_refused();
     test_collected();
+    test_low_slots();
 }
