@@ -143,7 +143,7 @@ int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles, do
     const pyad_rec r = t->rec[s];
     if (op == PYAD_OP_SOFTMAX || op == PYAD_OP_MATVEC) {
         if ((k = pyad__group_operands(t, s, cap, handles, partials)) < 0)
-            return pyad__group_orphan(t, h);
+            return k == -2 ? PYAD_CHANGED : pyad__group_orphan(t, h);
     } else if (r.b & PYAD_NARY_BIT) {
         const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
         for (uint32_t e = r.a, end = r.a + (r.b & ~PYAD_NARY_BIT); e < end; e++)

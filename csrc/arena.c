@@ -326,6 +326,7 @@ void pyad__release_mat(pyad_chunk *ch)
     ch->mat_held = 0;
     ch->mat = NULL;
     ch->mat_len = ch->mat_room = ch->mat_cap = 0;
+    ch->life++; /* the matrices it borrowed are no longer read (pyad_tape_released) */
 }
 
 /* Room for `extra` more side entries in chunk ch, counted in nbytes. */
@@ -541,6 +542,7 @@ void pyad__arena_free(pyad_tape *t)
     free(t->chunks);
     free(t->save_slot);
     free(t->save_val);
+    free(t->borrows);
 }
 
 int pyad_tape_opened(pyad_tape *t, int64_t *out)

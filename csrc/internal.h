@@ -88,7 +88,18 @@ typedef struct pyad_chunk {
     double *mat;
     uint64_t mat_len, mat_room, mat_cap;
     size_t mat_held; /* bytes of the buffer mat (arena.c's resize: at least mat_room's) */
+    /* How many times the chunk's matrices were released (pyad__release_mat): a borrowed
+       matrix noted at another count is no longer read (pyad_tape_released). */
+    uint64_t life;
 } pyad_chunk;
+
+/* A matrix a matvec group borrows (pyad_push_matvec_borrowed): the caller's token, and the
+   chunk of the group's first output with that chunk's life then. */
+typedef struct pyad_borrow {
+    int64_t token;
+    uint32_t chunk;
+    uint64_t life;
+} pyad_borrow;
 
 struct pyad_tape {
     /* records (struct of arrays, cap_chunks * PYAD_CHUNK slots) */
@@ -113,6 +124,11 @@ struct pyad_tape {
     uint32_t reg;        /* index in the registry of live tapes */
     uint64_t nrecords;
     uint32_t unpins_since_collect, live_after_collect;
+
+    /* the matrices borrowed by live matvec groups, or by groups gone since the frontend
+       last asked (pyad_tape_released) */
+    pyad_borrow *borrows;
+    uint32_t nborrows, borrows_cap;
 
     /* sweep scratch: the grads of dirty chunks, set aside before a sweep */
     uint32_t *save_slot; /* order positions of the chunks set aside */
@@ -279,24 +295,38 @@ static inline void pyad__part_range(uint64_t n, uint32_t part, uint32_t parts, u
 }
 
 /* The matvec's loops of csrc/narymath.h in parts. pyad__matvec_forward: y = C x for `rows`
-   rows, copying C into `copy` as it goes unless that is NULL (pyad__matvec_rows_copying,
+   rows, copying C into `copy` as it goes unless that is NULL (pyad__matvec_rows_copying),
+   else fingerprinting its rows into `prints` unless that is NULL (pyad__matvec_rows_printing;
    parts of rows). pyad__matvec_reverse: pyad__matvec_axpys over all `count` columns (parts
-   of columns). */
+   of columns). pyad__matvec_changed: the first row j in jlo .. jhi whose fingerprint
+   (pyad__row_print) is no longer prints[2j], [2j+1], rows whose g[j] is 0 skipped when g is
+   not NULL (the reverse skips them: a change there changes no gradient); UINT64_MAX if
+   none (parts of rows). */
 PYAD_INTERNAL void pyad__matvec_forward(const double *c, uint64_t count, const double *x,
-                                        uint64_t rows, double *y, double *copy);
+                                        uint64_t rows, double *y, double *copy, uint64_t *prints);
+/* pyad__matvec_reverse over a borrowed matrix, fingerprinting the rows it adds (those whose
+   g[j] is not 0) as it reads them, with acc (2 (jhi - jlo) entries) for scratch; returns the
+   first such row whose fingerprint is not prints[2j], [2j+1], UINT64_MAX if none. The adding
+   is done either way: the caller undoes it when a row changed. */
+PYAD_INTERNAL uint64_t pyad__matvec_reverse_checked(double *a, const double *c, uint64_t count,
+                                                    const double *g, uint64_t jlo, uint64_t jhi,
+                                                    const uint64_t *prints, _Atomic uint64_t *acc);
+PYAD_INTERNAL uint64_t pyad__matvec_changed(const double *c, uint64_t count, const uint64_t *prints,
+                                            const double *g, uint64_t jlo, uint64_t jhi);
 PYAD_INTERNAL void pyad__matvec_reverse(double *a, const double *c, uint64_t count, const double *g,
                                         uint64_t jlo, uint64_t jhi);
 
 /* nary.c: groups, the n-ary ops of several records (softmax, matvec; see nary.c for their
    layout). The slot of output 0 of the group that record s is an output of (PYAD_NO_HEAD if
    that is gone: then no live record uses s), and the (operand, partial) pairs of s as
-   pyad_get_operands gives them: writes the first cap, returns their number (-1: no head).
+   pyad_get_operands gives them: writes the first cap, returns their number (-1: no head; -2:
+   its row of a borrowed matrix changed, the tape's message saying so).
    pyad__group_orphan: STALE, saying why, for an entry point given such an output's handle h. */
 #define PYAD_NO_HEAD UINT32_MAX
 PYAD_INTERNAL uint32_t pyad__group_head(const pyad_tape *t, uint32_t s);
 PYAD_INTERNAL int pyad__group_orphan(pyad_tape *t, int64_t h);
-PYAD_INTERNAL int64_t pyad__group_operands(const pyad_tape *t, uint32_t s, int64_t cap,
-                                           int64_t *handles, double *partials);
+PYAD_INTERNAL int64_t pyad__group_operands(pyad_tape *t, uint32_t s, int64_t cap, int64_t *handles,
+                                           double *partials);
 
 /* Is record s a group's output other than its first (found through pyad__group_head)? */
 static inline int pyad__later_output(const pyad_tape *t, uint32_t s)
@@ -307,10 +337,12 @@ static inline int pyad__later_output(const pyad_tape *t, uint32_t s)
 
 /* A matvec group, read from its first output `head` (nary.c has the layout): rows outputs
    over count records x[0..count), matrix c (rows x count, row-major); x0 is x[0] when the
-   slots are consecutive (x[k] == x0 + k), else PYAD_NONE. */
+   slots are consecutive (x[k] == x0 + k), else PYAD_NONE. A borrowed matrix (c the caller's)
+   has its rows' fingerprints in prints[0 .. 2 rows) (pyad__row_print); a copied one NULL. */
 typedef struct pyad_matvec {
     const double *c;
     const uint32_t *x;
+    const uint64_t *prints;
     uint32_t rows, count, x0;
 } pyad_matvec;
 static inline pyad_matvec pyad__matvec_of(const pyad_tape *t, uint32_t head)
@@ -318,9 +350,24 @@ static inline pyad_matvec pyad__matvec_of(const pyad_tape *t, uint32_t head)
     const pyad_chunk *ch = &t->chunks[head >> PYAD_CHUNK_BITS];
     const pyad_rec r = t->rec[head];
     const double *block = ch->mat + (uint64_t)r.db;
-    return (pyad_matvec){block + 2, ch->side_slot + r.a, (uint32_t)block[0], r.b & ~PYAD_NARY_BIT,
-                         block[1] < 0.0 ? PYAD_NONE : (uint32_t)block[1]};
+    pyad_matvec g = {block + 2,
+                     ch->side_slot + r.a,
+                     NULL,
+                     (uint32_t)fabs(block[0]),
+                     r.b & ~PYAD_NARY_BIT,
+                     block[1] < 0.0 ? PYAD_NONE : (uint32_t)block[1]};
+    if (block[0] < 0.0) { /* borrowed: block[2] holds the matrix's address */
+        memcpy(&g.c, block + 2, sizeof g.c);
+        g.prints = (const uint64_t *)(const void *)(block + 3);
+    }
+    return g;
 }
+/* OK if rows jlo .. jhi of g's matrix are as recorded (rows whose adj[j] is 0 skipped when
+   adj is not NULL), else CHANGED naming the first that is not; a copied matrix is OK. */
+PYAD_INTERNAL int pyad__matvec_check(pyad_tape *t, pyad_matvec g, const double *adj, uint64_t jlo,
+                                     uint64_t jhi);
+/* CHANGED, with the message naming row `row` of g's matrix as changed since it was recorded. */
+PYAD_INTERNAL int pyad__matvec_changed_fail(pyad_tape *t, pyad_matvec g, uint64_t row);
 
 /* nary.c: n-ary records, shared by the one-record pushes (nary.c) and the array ones
    (bulk.c). An operand list: operand j is the record h[j * stride] when h is not NULL and

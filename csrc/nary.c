@@ -32,6 +32,10 @@
  *     are consecutive (the sweep's fast path) else -1, then C row-major. Integers kept in
  *     doubles are exact (offsets are kept below 2^52, arena.c);
  *   - output i > 0: db = 0; its partials are row i of the head's matrix.
+ * A borrowed matrix (pyad_push_matvec_borrowed) stays the caller's: the block is then
+ * {-rows, x_0's slot or -1, C's address (its bits), then per row its fingerprint, two
+ * uint64_t (pyad__row_print)}, and the tape's list of borrows notes the head's chunk and its
+ * life, so that pyad_tape_released can say when the caller may let the matrix go.
  * Only the statistics (stats.c), pyad_get_operands (access.c), program.c and sweep.c know
  * these layouts, through pyad__group_head, pyad__later_output and pyad__matvec_of.
  */
@@ -345,7 +349,7 @@ int pyad__group_orphan(pyad_tape *t, int64_t h)
                       pyad_op_name(t->kind[(uint32_t)h & PYAD_SLOT_MASK] & PYAD_OP_MASK));
 }
 
-int64_t pyad__group_operands(const pyad_tape *t, uint32_t s, int64_t cap, int64_t *handles,
+int64_t pyad__group_operands(pyad_tape *t, uint32_t s, int64_t cap, int64_t *handles,
                              double *partials)
 {
     const uint32_t h = pyad__group_head(t, s), i = (uint32_t)t->rec[s].da;
@@ -354,6 +358,8 @@ int64_t pyad__group_operands(const pyad_tape *t, uint32_t s, int64_t cap, int64_
     int64_t k = 0;
     if ((t->kind[s] & PYAD_OP_MASK) == PYAD_OP_MATVEC) {
         const pyad_matvec g = pyad__matvec_of(t, h);
+        if (pyad__matvec_check(t, g, NULL, i, i + 1) != PYAD_OK)
+            return -2;
         const double *row = g.c + (uint64_t)i * g.count;
         for (uint32_t j = 0; j < g.count; j++, k++)
             if (k < cap) {
@@ -378,8 +384,43 @@ int64_t pyad__group_operands(const pyad_tape *t, uint32_t s, int64_t cap, int64_
     return k;
 }
 
-int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *matrix,
-                     const int64_t *hx, int64_t *out)
+/* Room for one more borrowed matrix in t's list; the list is not counted in nbytes. */
+static int borrow_room(pyad_tape *t)
+{
+    if (t->nborrows < t->borrows_cap)
+        return PYAD_OK;
+    const uint32_t want = t->borrows_cap < 8 ? 8 : t->borrows_cap * 2;
+    if (want <= t->borrows_cap)
+        return pyad__fail(t, PYAD_FULL, "too many borrowed matrices");
+    pyad_borrow *b = pyad__realloc(t->borrows, (size_t)want * sizeof *b);
+    if (b == NULL)
+        return pyad__fail(t, PYAD_NOMEM, "out of memory for a borrowed matrix's note");
+    t->borrows = b;
+    t->borrows_cap = want;
+    return PYAD_OK;
+}
+
+int pyad__matvec_changed_fail(pyad_tape *t, pyad_matvec g, uint64_t row)
+{
+    return pyad__fail(t, PYAD_CHANGED,
+                      "the matrix of a matvec (%u x %u) changed in place since it was "
+                      "recorded (row %llu): pyad reads the matrix itself, so change it only "
+                      "after the gradients that use it, or record a copy",
+                      g.rows, g.count, (unsigned long long)row);
+}
+
+int pyad__matvec_check(pyad_tape *t, pyad_matvec g, const double *adj, uint64_t jlo, uint64_t jhi)
+{
+    if (g.prints == NULL)
+        return PYAD_OK;
+    const uint64_t j = pyad__matvec_changed(g.c, g.count, g.prints, adj, jlo, jhi);
+    return j == UINT64_MAX ? PYAD_OK : pyad__matvec_changed_fail(t, g, j);
+}
+
+/* pyad_push_matvec, and pyad_push_matvec_borrowed when `borrowed`: the head's block is then
+   {-rows, x0, the matrix's address, the rows' fingerprints} instead of {rows, x0, C}. */
+static int push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *matrix,
+                       const int64_t *hx, int borrowed, int64_t token, int64_t *out)
 {
     int st = pyad__enter(t);
     if (st != PYAD_OK)
@@ -406,11 +447,12 @@ int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *ma
         consecutive &= slot == ((uint32_t)hx[0] & PYAD_SLOT_MASK) + k;
     }
     /* Debug mode checks the outputs before anything is reserved, so it computes them first
-       and copies the matrix after; otherwise the rows are computed as the matrix is copied,
-       once room for it is made (a push that fails there has computed nothing yet). */
+       and copies (or fingerprints) the matrix after; otherwise the rows are computed as the
+       matrix is copied, once room for it is made (a push that fails there has computed
+       nothing yet). */
     const int checked = t->debug;
     if (checked)
-        pyad__matvec_forward(matrix, n, v, rows, y, NULL);
+        pyad__matvec_forward(matrix, n, v, rows, y, NULL, NULL);
     for (uint32_t j = 0; PYAD_UNLIKELY(checked) && j < rows; j++) {
         /* what pyad_push_dots checks, in its order: each pair's partials, then the value */
         const double *row = n > 0 ? matrix + (size_t)j * n : NULL; /* NULL with no columns */
@@ -424,10 +466,12 @@ int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *ma
             }
         }
     }
-    /* The only step that changes the tape before the records are written: x's list and the
-       matrix in the chunk of output 0, a link in the chunk of each later output. */
-    const uint64_t block = 2 + (uint64_t)rows * n;
-    if ((st = pyad__prepare_mat(t, rows, 1, n > 0 ? n - 1 : 0, block)) != PYAD_OK) {
+    /* The only steps that change the tape before the records are written: room in the list
+       of borrowed matrices (not counted in nbytes), then x's list and the matrix block in
+       the chunk of output 0, a link in the chunk of each later output. */
+    const uint64_t block = borrowed ? 3 + 2 * (uint64_t)rows : 2 + (uint64_t)rows * n;
+    if ((borrowed && (st = borrow_room(t)) != PYAD_OK) ||
+        (st = pyad__prepare_mat(t, rows, 1, n > 0 ? n - 1 : 0, block)) != PYAD_OK) {
         free(v);
         return st;
     }
@@ -445,14 +489,22 @@ int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *ma
             }
             const uint64_t o = ch->mat_len;
             double *b = ch->mat + o;
-            b[0] = (double)rows;
+            b[0] = borrowed ? -(double)rows : (double)rows;
             b[1] = consecutive && n > 0 ? (double)((uint32_t)hx[0] & PYAD_SLOT_MASK) : -1.0;
-            if (checked && n > 0)
-                memcpy(b + 2, matrix, (size_t)rows * n * sizeof *b);
-            else if (!checked && n > 0)
-                pyad__matvec_forward(matrix, n, v, rows, y, b + 2);
+            uint64_t *prints = borrowed ? (uint64_t *)(void *)(b + 3) : NULL;
+            double *copy = borrowed || n == 0 ? NULL : b + 2;
+            if (borrowed)
+                memcpy(b + 2, &matrix, sizeof matrix);
+            if (checked && copy != NULL)
+                memcpy(copy, matrix, (size_t)rows * n * sizeof *b);
+            for (uint32_t i = 0; checked && prints != NULL && i < rows; i++)
+                pyad__row_print(matrix + (size_t)i * n, n, prints + 2 * i);
+            if (!checked && n > 0)
+                pyad__matvec_forward(matrix, n, v, rows, y, copy, prints);
             else if (!checked)
                 memset(y, 0, rows * sizeof *y); /* no columns: every row sums nothing */
+            if (!checked && n == 0 && prints != NULL)
+                memset(prints, 0, 2 * (size_t)rows * sizeof *prints); /* empty rows' prints */
             ch->mat_len = o + block;
             put_record(t, slot, PYAD_OP_MATVEC, first, n, y[0], 0.0, (double)o);
             pyad__commit(t, 1, n);
@@ -464,8 +516,44 @@ int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *ma
         }
         out[j] = pyad__handle(t, slot);
     }
+    if (borrowed) {
+        const uint32_t c = head >> PYAD_CHUNK_BITS;
+        t->borrows[t->nborrows++] = (pyad_borrow){token, c, t->chunks[c].life};
+    }
     free(v);
     return opened ? PYAD_SEGMENT : PYAD_OK;
+}
+
+int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *matrix,
+                     const int64_t *hx, int64_t *out)
+{
+    return push_matvec(t, nout, count, matrix, hx, 0, 0, out);
+}
+
+int pyad_push_matvec_borrowed(pyad_tape *t, int64_t nout, int64_t count, const double *matrix,
+                              const int64_t *hx, int64_t token, int64_t *out)
+{
+    return push_matvec(t, nout, count, matrix, hx, 1, token, out);
+}
+
+int pyad_tape_released(pyad_tape *t, int64_t cap, int64_t *tokens, int64_t *n)
+{
+    const int st = pyad__enter_out(t, n);
+    if (st != PYAD_OK)
+        return st;
+    if (cap < 0 || (cap > 0 && tokens == NULL))
+        return pyad__fail(t, PYAD_MISUSE, "bad token buffer");
+    *n = 0;
+    for (uint32_t i = 0; i < t->nborrows && *n < cap;) {
+        const pyad_borrow b = t->borrows[i];
+        if (t->chunks[b.chunk].life == b.life) {
+            i++;
+            continue;
+        }
+        tokens[(*n)++] = b.token;
+        t->borrows[i] = t->borrows[--t->nborrows]; /* order is of no use */
+    }
+    return PYAD_OK;
 }
 
 int64_t pyad_push_primitive(pyad_tape *t, int64_t n, const int64_t *handles, const double *consts,

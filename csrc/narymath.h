@@ -113,6 +113,103 @@ static inline void pyad__matvec_rows_copying(const double *c, uint64_t count, co
     }
 }
 
+/* The fingerprint of a row of n elements of a borrowed matrix (nary.c): over the bits u_k of
+   its elements, folded as f_k = u_k ^ (u_k >> 32) so that every bit, the sign and exponent
+   too, moves low bits (changes that are all multiples of a large power of two, such as
+   doubling every element, could otherwise add up to 0 modulo 2^64), the two sums
+       print[0] = sum f_k,   print[1] = sum (n - k) f_k   (modulo 2^64).
+   print[0] sees any change of one element, print[1] elements moved to other places; what
+   both miss takes changes of several elements in one row that cancel in both sums. Integer
+   sums are exact, so a row may be fingerprinted in stretches, in any order, on any thread,
+   and the sums come out the same (pyad__print_rows4). */
+static inline uint64_t pyad__print_word(const double *row, uint64_t k)
+{
+    uint64_t u;
+    memcpy(&u, row + k, sizeof u);
+    return u ^ (u >> 32);
+}
+
+/* Adds to print[i] the share of elements k0 .. k1 of rows[i] in the fingerprint of a row of
+   n elements. The four rows in one loop: four streams from memory at once, where one row's
+   stretch after another's reads memory slower. Two elements a step, lanes l = 0, 1: s[l]
+   sums them and r[l] adds s[l] after each step, which weighs element k = k0 + 2t + l by the
+   steps left, and k1 - k = (m - 2 steps - l) + 2 (steps - t) for a stretch of m. */
+static inline void pyad__print_rows4(const double *const rows[4], uint64_t k0, uint64_t k1,
+                                     uint64_t n, uint64_t print[4][2])
+{
+    const uint64_t m = k1 - k0, steps = m / 2, rest = m - 2 * steps;
+    uint64_t s[4][2], r[4][2];
+#if defined(__SSE2__)
+    __m128i vs[4], vr[4];
+    for (int i = 0; i < 4; i++)
+        vs[i] = vr[i] = _mm_setzero_si128();
+    for (uint64_t k = k0; k < k0 + 2 * steps; k += 2)
+        for (int i = 0; i < 4; i++) {
+            const __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(rows[i] + k));
+            vs[i] = _mm_add_epi64(vs[i], _mm_xor_si128(a, _mm_srli_epi64(a, 32)));
+            vr[i] = _mm_add_epi64(vr[i], vs[i]);
+        }
+    for (int i = 0; i < 4; i++) {
+        _mm_storeu_si128((__m128i *)(void *)s[i], vs[i]);
+        _mm_storeu_si128((__m128i *)(void *)r[i], vr[i]);
+    }
+#else
+    memset(s, 0, sizeof s);
+    memset(r, 0, sizeof r);
+    for (uint64_t k = k0; k < k0 + 2 * steps; k += 2)
+        for (int i = 0; i < 4; i++)
+            for (int l = 0; l < 2; l++) {
+                s[i][l] += pyad__print_word(rows[i], k + (uint64_t)l);
+                r[i][l] += s[i][l];
+            }
+#endif
+    for (int i = 0; i < 4; i++) {
+        uint64_t p0 = 0, p1 = 0;
+        for (int l = 0; l < 2; l++) {
+            p0 += s[i][l];
+            p1 += 2 * r[i][l] + (rest - (uint64_t)l) * s[i][l];
+        }
+        if (rest > 0) { /* the last element, weight 1 */
+            const uint64_t f = pyad__print_word(rows[i], k1 - 1);
+            p0 += f;
+            p1 += f;
+        }
+        print[i][0] += p0;
+        print[i][1] += p1 + (n - k1) * p0;
+    }
+}
+
+/* The fingerprint of a whole row (one row in four lanes' clothing: not on a hot path). */
+static inline void pyad__row_print(const double *row, uint64_t n, uint64_t print[2])
+{
+    const double *const rows[4] = {row, row, row, row};
+    uint64_t p[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    pyad__print_rows4(rows, 0, n, n, p);
+    print[0] = p[0][0];
+    print[1] = p[0][1];
+}
+
+/* pyad__matvec_rows of rows j0 .. j1, with each row's fingerprint into prints[2j], [2j+1]:
+   eight rows at a time, each fingerprinted while it is still in the cache. */
+static inline void pyad__matvec_rows_printing(const double *c, uint64_t count, const double *x,
+                                              uint64_t j0, uint64_t j1, double *y, uint64_t *prints)
+{
+    for (uint64_t j = j0; j < j1; j += 8) {
+        const uint64_t end = j + 8 < j1 ? j + 8 : j1;
+        pyad__matvec_rows(c, count, x, j, end, y);
+        uint64_t i = j;
+        for (; i + 4 <= end; i += 4) {
+            const double *rows[4] = {c + i * count, c + (i + 1) * count, c + (i + 2) * count,
+                                     c + (i + 3) * count};
+            uint64_t print[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+            pyad__print_rows4(rows, 0, count, count, print);
+            memcpy(prints + 2 * i, print, sizeof print);
+        }
+        for (; i < end; i++)
+            pyad__row_print(c + i * count, count, prints + 2 * i);
+    }
+}
+
 /* The reverse of rows jlo .. jhi of y = C x over x's columns k0 .. k1: a[k] += C[j,k] g[j]
    for j from jhi - 1 down to jlo, rows whose g[j] is 0 skipped, each a[k] getting its terms
    in that order (the order the tape's sweep of the rows one by one gives). Four rows at a

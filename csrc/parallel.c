@@ -216,6 +216,7 @@ typedef struct forward_job {
     const double *c, *x;
     uint64_t count, rows;
     double *y, *copy;
+    uint64_t *prints;
 } forward_job;
 
 /* Rows in four lanes per thread, one block each: a lane of rows reads whole rows, however
@@ -229,22 +230,99 @@ static void forward_part(void *ctx, uint32_t lane, uint32_t lanes, uint32_t bloc
     pyad__part_range(f->rows, lane, lanes, &lo, &hi);
     if (f->copy != NULL)
         pyad__matvec_rows_copying(f->c, f->count, f->x, lo, hi, f->y, f->copy);
+    else if (f->prints != NULL)
+        pyad__matvec_rows_printing(f->c, f->count, f->x, lo, hi, f->y, f->prints);
     else
         pyad__matvec_rows(f->c, f->count, f->x, lo, hi, f->y);
 }
 
 void pyad__matvec_forward(const double *c, uint64_t count, const double *x, uint64_t rows,
-                          double *y, double *copy)
+                          double *y, double *copy, uint64_t *prints)
 {
-    forward_job f = {c, x, count, rows, y, count > 0 ? copy : NULL};
+    forward_job f = {c, x, count, rows, y, count > 0 ? copy : NULL, prints};
     pyad__run_parts(forward_part, &f, rows * count, rows, 4, 1);
+}
+
+typedef struct check_job {
+    const double *c, *g;
+    const uint64_t *prints;
+    uint64_t count, jlo, jhi;
+    _Atomic uint64_t first; /* the first row found changed, UINT64_MAX if none */
+} check_job;
+
+/* Rows in lanes as forward_part's; a lane stops at its first changed row, and the least of
+   the lanes' is the call's, whichever thread found it. */
+static void check_part(void *ctx, uint32_t lane, uint32_t lanes, uint32_t block, uint32_t blocks)
+{
+    check_job *k = ctx;
+    uint64_t lo, hi, print[2];
+    (void)block;
+    (void)blocks;
+    pyad__part_range(k->jhi - k->jlo, lane, lanes, &lo, &hi);
+    for (uint64_t j = k->jlo + lo; j < k->jlo + hi; j++) {
+        if (k->g != NULL && k->g[j] == 0.0)
+            continue;
+        pyad__row_print(k->c + j * k->count, k->count, print);
+        if (print[0] != k->prints[2 * j] || print[1] != k->prints[2 * j + 1]) {
+            uint64_t seen = k->first;
+            while (j < seen && !atomic_compare_exchange_weak(&k->first, &seen, j))
+                ;
+            return;
+        }
+    }
+}
+
+uint64_t pyad__matvec_changed(const double *c, uint64_t count, const uint64_t *prints,
+                              const double *g, uint64_t jlo, uint64_t jhi)
+{
+    check_job k = {c, g, prints, count, jlo, jhi, UINT64_MAX};
+    if (count > 0 && jhi > jlo)
+        pyad__run_parts(check_part, &k, (jhi - jlo) * count, jhi - jlo, 4, 1);
+    return k.first;
 }
 
 typedef struct reverse_job {
     double *a;
     const double *c, *g;
     uint64_t count, jlo, jhi;
+    /* a borrowed matrix: each row's fingerprint, {s, r} at 2 (j - jlo), added up from the
+       stretches the lanes read (integer sums: the same in any order); else NULL */
+    _Atomic uint64_t *acc;
 } reverse_job;
+
+/* Rows lo .. hi (hi first) of a borrowed matrix over columns k0 .. k1:
+   eight rows at a time, the stretch of each whose adjoint is not 0 fingerprinted into acc
+   four rows at once, then added while it is still in the cache (the matrix is read from
+   memory once). Cutting the rows into eights changes no bit: pyad__matvec_axpys adds each
+   a[k]'s terms in row order whatever it is given. */
+static void axpys_printing(const reverse_job *r, uint64_t lo, uint64_t hi, uint64_t k0, uint64_t k1)
+{
+    for (uint64_t top = hi; top > lo;) {
+        const uint64_t bottom = top - lo > 8 ? top - 8 : lo;
+        const double *rows[4];
+        uint64_t at[4];
+        unsigned n = 0;
+        for (uint64_t j = bottom; j < top; j++) {
+            if (r->g[j] != 0.0) {
+                rows[n] = r->c + j * r->count;
+                at[n++] = 2 * (j - r->jlo);
+            }
+            if (n == 0 || (n < 4 && j + 1 < top))
+                continue;
+            uint64_t print[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+            for (unsigned e = n; e < 4; e++)
+                rows[e] = rows[0]; /* fillers, their sums dropped */
+            pyad__print_rows4(rows, k0, k1, r->count, print);
+            for (unsigned e = 0; e < n; e++) {
+                atomic_fetch_add(&r->acc[at[e]], print[e][0]);
+                atomic_fetch_add(&r->acc[at[e] + 1], print[e][1]);
+            }
+            n = 0;
+        }
+        pyad__matvec_axpys(r->a, r->c, r->count, r->g, bottom, top, k0, k1);
+        top = bottom;
+    }
+}
 
 /* One lane of x's columns per thread (a lane reads a stretch of every row, and shorter
    stretches read memory slower: LR's reverse on 2 threads took 1.55 ms in 2 lanes, 2.9 in
@@ -256,13 +334,32 @@ static void reverse_part(void *ctx, uint32_t lane, uint32_t lanes, uint32_t bloc
     uint64_t k0, k1, lo, hi;
     pyad__part_range(r->count, lane, lanes, &k0, &k1);
     pyad__part_range(r->jhi - r->jlo, block, blocks, &lo, &hi);
-    pyad__matvec_axpys(r->a, r->c, r->count, r->g, r->jhi - hi, r->jhi - lo, k0, k1);
+    if (r->acc != NULL)
+        axpys_printing(r, r->jhi - hi, r->jhi - lo, k0, k1);
+    else
+        pyad__matvec_axpys(r->a, r->c, r->count, r->g, r->jhi - hi, r->jhi - lo, k0, k1);
 }
 
 void pyad__matvec_reverse(double *a, const double *c, uint64_t count, const double *g, uint64_t jlo,
                           uint64_t jhi)
 {
-    reverse_job r = {a, c, g, count, jlo, jhi};
+    reverse_job r = {a, c, g, count, jlo, jhi, NULL};
     const uint64_t rows = jhi - jlo, blocks = (rows + REVERSE_BLOCK - 1) / REVERSE_BLOCK;
     pyad__run_parts(reverse_part, &r, rows * count, count, 1, (uint32_t)blocks);
+}
+
+uint64_t pyad__matvec_reverse_checked(double *a, const double *c, uint64_t count, const double *g,
+                                      uint64_t jlo, uint64_t jhi, const uint64_t *prints,
+                                      _Atomic uint64_t *acc)
+{
+    const uint64_t rows = jhi - jlo, blocks = (rows + REVERSE_BLOCK - 1) / REVERSE_BLOCK;
+    for (uint64_t i = 0; i < 2 * rows; i++)
+        acc[i] = 0;
+    reverse_job r = {a, c, g, count, jlo, jhi, acc};
+    pyad__run_parts(reverse_part, &r, rows * count, count, 1, (uint32_t)blocks);
+    for (uint64_t j = jlo; j < jhi; j++)
+        if (g[j] != 0.0 &&
+            (acc[2 * (j - jlo)] != prints[2 * j] || acc[2 * (j - jlo) + 1] != prints[2 * j + 1]))
+            return j;
+    return UINT64_MAX;
 }

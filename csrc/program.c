@@ -311,8 +311,12 @@ static int emit(builder *bd, pyad_program *p, uint32_t s, uint32_t i, uint32_t *
         /* a group's first output: instructions i .. i + made - 1, one per output, which share
            its operand list (and a matvec's matrix, copied once) */
         const uint64_t nmat = matrix_of(t, s);
-        if (nmat > 0)
-            memcpy(p->mat + *mat_i, pyad__matvec_of(t, s).c, (size_t)nmat * sizeof *p->mat);
+        if (nmat > 0) {
+            const pyad_matvec g = pyad__matvec_of(t, s);
+            if ((st = pyad__matvec_check(t, g, NULL, 0, g.rows)) != PYAD_OK)
+                return st; /* a borrowed matrix changed since it was recorded */
+            memcpy(p->mat + *mat_i, g.c, (size_t)nmat * sizeof *p->mat);
+        }
         for (uint32_t j = 0; j < made; j++) {
             p->ins[i + j] = (pyad_instr){*nary_i, PYAD_NARY_BIT, kind, 0};
             p->nary[(*nary_i)++] = (pyad_nary_ref){*side_i, count, j, made, *mat_i};

@@ -175,6 +175,21 @@ int pyad_push_dots(pyad_tape *t, int64_t nout, int64_t count, const int64_t *hw,
    records' operands and partials (pyad_get_operands) are row j's pairs (x_k, C[j,k]). */
 int pyad_push_matvec(pyad_tape *t, int64_t nout, int64_t count, const double *matrix,
                      const int64_t *hx, int64_t *out);
+/* pyad_push_matvec without the copy: the tape keeps the address of the caller's matrix and,
+   per row, a fingerprint of its bits (16 bytes a row), and reads the matrix when it sweeps
+   the records, compiles them or gives their operands. The caller keeps the matrix alive and
+   where it is until pyad_tape_released gives back `token` (any number the caller chooses),
+   which it does once no record reads the matrix any more. A sweep, compile or
+   pyad_get_operands that would read a row changed since the push (a row whose fingerprint
+   differs; a sweep skips rows of a zero adjoint, as it does when adding) fails with
+   PYAD_CHANGED and changes nothing. Values and gradients are bit for bit pyad_push_matvec's.
+   nout == 0 records and borrows nothing. */
+int pyad_push_matvec_borrowed(pyad_tape *t, int64_t nout, int64_t count, const double *matrix,
+                              const int64_t *hx, int64_t token, int64_t *out);
+/* The tokens of borrowed matrices that no record reads any more (its group's records gone:
+   collected, or a reset): up to cap of them into tokens[0..*n), each given once. Call again
+   while *n == cap. */
+int pyad_tape_released(pyad_tape *t, int64_t cap, int64_t *tokens, int64_t *n);
 
 /* Reading and writing records. */
 int pyad_get_value(pyad_tape *t, int64_t h, double *out);

@@ -83,7 +83,7 @@ PYAD_NOINLINE uint32_t forward_matvec(const pyad_program *p, const block *w, uin
         double *x = w->scratch;
         for (size_t k = 0; k < n; k++)
             x[k] = w->val[side[k]];
-        pyad__matvec_forward(c, n, x, r.rows, out, NULL);
+        pyad__matvec_forward(c, n, x, r.rows, out, NULL, NULL);
         return r.rows;
     }
     for (size_t j = 0; j < r.rows; j++) {
@@ -618,7 +618,7 @@ static void hvp_forward_nary(const pyad_program *p, const hblock *h, uint32_t i)
         const double *c = p->mat + r.mat;
         for (uint32_t j = 0; j < n; j++)
             h->v[j] = h->val[side[j]];
-        pyad__matvec_forward(c, n, h->v, r.rows, h->val + self, NULL);
+        pyad__matvec_forward(c, n, h->v, r.rows, h->val + self, NULL, NULL);
         for (uint32_t o = 0; o < r.rows; o++)
             for (size_t d = 0; d < D; d++) {
                 double t = 0.0;

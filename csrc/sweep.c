@@ -38,15 +38,40 @@ static int save_reserve(pyad_tape *t, size_t nchunks)
     return PYAD_OK;
 }
 
+static void save_free(pyad_tape *t)
+{
+    free(t->save_slot);
+    free(t->save_val);
+    t->save_slot = NULL;
+    t->save_val = NULL;
+    t->save_cap = 0;
+}
+
 static void save_release(pyad_tape *t)
 {
-    if (t->save_cap > PYAD_SAVE_KEEP) {
-        free(t->save_slot);
-        free(t->save_val);
-        t->save_slot = NULL;
-        t->save_val = NULL;
-        t->save_cap = 0;
+    if (t->save_cap > PYAD_SAVE_KEEP)
+        save_free(t);
+}
+
+/* After a failed sweep: the set-aside buffer back to the `cap` chunks it held before, so that
+   nbytes is as it was too (shrinking keeps the start, so it cannot fail but in name; then
+   the larger buffer stays, and so does nbytes's count of it). */
+static void save_shrink(pyad_tape *t, size_t cap)
+{
+    if (cap >= t->save_cap)
+        return;
+    if (cap == 0) {
+        save_free(t);
+        return;
     }
+    uint32_t *ids = realloc(t->save_slot, cap * sizeof *ids);
+    double *vals = ids != NULL ? realloc(t->save_val, cap * PYAD_CHUNK * sizeof *vals) : NULL;
+    if (ids != NULL)
+        t->save_slot = ids;
+    if (vals == NULL)
+        return;
+    t->save_val = vals;
+    t->save_cap = cap;
 }
 
 /* Records of the chunk at order position k that the sweep from `top` visits. */
@@ -86,7 +111,8 @@ static void sweep_softmax(pyad_tape *t, uint32_t s, double g)
    which the sweep would visit next with their adjoints final (no row feeds another), so
    pyad__matvec_axpys adds them here in that order, rows of a zero adjoint skipped as the
    sweep skips them, over parts of x's columns when large. Returns how many records below s
-   it swept. */
+   it swept, or PYAD_SWEEP_FAILED when a borrowed matrix changed (before adding anything). */
+#define PYAD_SWEEP_FAILED UINT32_MAX
 static uint32_t sweep_matvec(pyad_tape *t, uint32_t s, double g, uint32_t below)
 {
     const uint32_t h = pyad__group_head(t, s);
@@ -97,6 +123,8 @@ static uint32_t sweep_matvec(pyad_tape *t, uint32_t s, double g, uint32_t below)
     const double *c = mv.c;
     const uint64_t n = mv.count;
     if (mv.x0 == PYAD_NONE) {
+        if (pyad__matvec_check(t, mv, NULL, i, i + 1) != PYAD_OK)
+            return PYAD_SWEEP_FAILED;
         const double *row = c + (uint64_t)i * n;
         double *grad = t->grad;
         for (uint32_t k = 0; k < mv.count; k++)
@@ -111,13 +139,24 @@ static uint32_t sweep_matvec(pyad_tape *t, uint32_t s, double g, uint32_t below)
        which sweep_chunk read there). Not from row 0: s may be less than i, as a group's later
        rows may lie in segments of lower slots that were reused. */
     const uint32_t lo = i - more;
-    pyad__matvec_reverse(t->grad + mv.x0, c + (uint64_t)lo * n, n, t->grad + (s - more), 0,
-                         more + 1);
+    const double *rows = c + (uint64_t)lo * n, *adj = t->grad + (s - more);
+    if (mv.prints == NULL) {
+        pyad__matvec_reverse(t->grad + mv.x0, rows, n, adj, 0, more + 1);
+        return more;
+    }
+    /* a borrowed matrix: its rows checked as they are read (the rows of one chunk at most) */
+    _Atomic uint64_t acc[2 * PYAD_CHUNK];
+    const uint64_t bad = pyad__matvec_reverse_checked(t->grad + mv.x0, rows, n, adj, 0, more + 1,
+                                                      mv.prints + 2 * (uint64_t)lo, acc);
+    if (bad != UINT64_MAX) {
+        pyad__matvec_changed_fail(t, mv, lo + bad);
+        return PYAD_SWEEP_FAILED;
+    }
     return more;
 }
 
 /* Output s of an n-ary record; returns how many records below s it swept too (see
-   sweep_matvec), of the `below` in its chunk. */
+   sweep_matvec), of the `below` in its chunk, or PYAD_SWEEP_FAILED. */
 PYAD_NOINLINE uint32_t sweep_nary(pyad_tape *t, uint32_t s, double g, uint32_t below)
 {
     const unsigned op = t->kind[s] & PYAD_OP_MASK;
@@ -135,7 +174,8 @@ PYAD_NOINLINE uint32_t sweep_nary(pyad_tape *t, uint32_t s, double g, uint32_t b
     return 0;
 }
 
-static void sweep_chunk(pyad_tape *t, uint32_t c, uint32_t n)
+/* PYAD_OK, or the status of a borrowed matrix found changed (sweep_matvec) */
+static int sweep_chunk(pyad_tape *t, uint32_t c, uint32_t n)
 {
     const uint32_t base = c << PYAD_CHUNK_BITS;
     const pyad_rec *restrict rec = t->rec + base;
@@ -149,6 +189,8 @@ static void sweep_chunk(pyad_tape *t, uint32_t c, uint32_t n)
             /* the records swept with it have no self-write to undo: n-ary ones add to
                their operands only */
             const uint32_t more = sweep_nary(t, base + j, g, j);
+            if (PYAD_UNLIKELY(more == PYAD_SWEEP_FAILED))
+                return PYAD_CHANGED;
             grad[base + j] = g;
             j -= more;
             continue;
@@ -156,6 +198,22 @@ static void sweep_chunk(pyad_tape *t, uint32_t c, uint32_t n)
         grad[r.a] += r.da * g;
         grad[r.b] += r.db * g;
         grad[base + j] = g;
+    }
+    return PYAD_OK;
+}
+
+/* After a sweep failed part-way: every grad of the swept range back to what it was, the
+   set-aside ones from the save, the others to 0 (their chunks were not dirty). */
+static void undo_sweep(pyad_tape *t, uint32_t top, uint32_t r, size_t saved)
+{
+    size_t i = 0;
+    for (uint32_t k = 0; k <= top; k++) {
+        double *grad = t->grad + ((size_t)t->order[k] << PYAD_CHUNK_BITS);
+        const uint32_t n = span(t, k, top, r);
+        if (i < saved && t->save_slot[i] == k)
+            memcpy(grad, t->save_val + i++ * PYAD_CHUNK, n * sizeof *grad);
+        else
+            memset(grad, 0, n * sizeof *grad);
     }
 }
 
@@ -176,6 +234,7 @@ int pyad_backward(pyad_tape *t, int64_t h, double upstream)
     size_t ndirty = 0;
     for (uint32_t k = 0; k <= top; k++)
         ndirty += t->chunks[t->order[k]].dirty;
+    const size_t old_cap = t->save_cap;
     if ((st = save_reserve(t, ndirty)) != PYAD_OK)
         return st;
     size_t saved = 0;
@@ -193,7 +252,11 @@ int pyad_backward(pyad_tape *t, int64_t h, double upstream)
     t->grad[r] = upstream;
     for (uint32_t k = top + 1; k-- > 0;) {
         const uint32_t c = t->order[k];
-        sweep_chunk(t, c, span(t, k, top, r));
+        if ((st = sweep_chunk(t, c, span(t, k, top, r))) != PYAD_OK) {
+            undo_sweep(t, top, r, saved);
+            save_shrink(t, old_cap);
+            return st;
+        }
         t->chunks[c].dirty = 1;
     }
 

@@ -109,6 +109,7 @@ EXCEPTIONS: dict[str, type[errors.PyadError]] = {
     "NONFINITE": errors.NonFiniteError,
     "NOREPLAY": errors.TraceError,
     "BADFORMAT": errors.FormatError,
+    "CHANGED": errors.MatrixChangedError,
 }
 _BY_CODE = {STATUS[name]: exc for name, exc in EXCEPTIONS.items()}
 
@@ -195,6 +196,19 @@ def tape_unpin(p: Any, h: int) -> bool:
         return False
     check(status, p)
     return True
+
+
+def tape_released(p: Any) -> list[int]:
+    """The tokens of the matrices the tape borrowed (pyad_push_matvec_borrowed) that no
+    record reads any more, each given once."""
+    tokens: list[int] = []
+    buf = ffi.new("int64_t[]", 64)
+    n = ffi.new("int64_t *")
+    while True:
+        check(lib.pyad_tape_released(p, 64, buf, n), p)
+        tokens.extend(buf[0 : n[0]])
+        if n[0] < 64:
+            return tokens
 
 
 def tape_opened(p: Any) -> int:

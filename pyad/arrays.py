@@ -5,7 +5,8 @@ layout of an array (indexing, slicing, broadcasting, ``reshape``, ``.T``, ``conc
 ``stack``) is done by numpy to those handles and records nothing; every arithmetic operation
 records one scalar record per element in a single C call (``pyad_push_map``), and every
 reduction or product one n-ary record per output (``pyad_push_reduce``, ``pyad_push_dots``; a
-constant matrix times a vector of records, ``pyad_push_matvec``, holds the matrix once).
+constant matrix times a vector of records, ``pyad_push_matvec_borrowed``, reads the matrix in
+place).
 The records are the very ones the scalar operators make, so the sweep, ``pyad.compile``,
 saved programs and every other part of pyad take them as they are, and an element of an
 Array computed from arrays is bit for bit the Var the scalar code would compute.
@@ -45,7 +46,7 @@ _push_leaves = lib.pyad_push_leaves
 _push_map = lib.pyad_push_map
 _push_reduce = lib.pyad_push_reduce
 _push_dots = lib.pyad_push_dots
-_push_matvec = lib.pyad_push_matvec
+_push_matvec_borrowed = lib.pyad_push_matvec_borrowed
 _push_softmax = lib.pyad_push_softmax
 _get_values = lib.pyad_get_values
 _get_grads = lib.pyad_get_grads
@@ -655,25 +656,39 @@ def _laid_out(o: _Operand, arr: Any) -> _Operand:
 
 def _matvec(matrix: FloatArray, x: _Operand) -> Any:
     """``matrix @ x`` for a constant 2-D matrix and a 1-D operand of records: one ``matvec``
-    group (``pyad_push_matvec``), which holds the matrix once, its values and gradients bit
-    for bit those of the dots."""
+    group (``pyad_push_matvec_borrowed``), its values and gradients bit for bit those of the
+    dots. The tape reads the matrix in place, not a copy (a one-shot gradient of a large
+    product would spend half its time writing the copy and reading it back), and keeps it
+    alive while any of the group's records is kept; a row changed in place before a gradient
+    needs it raises :class:`pyad.errors.MatrixChangedError`."""
     t = _tape_of(x)
     c = np.ascontiguousarray(matrix, dtype=np.float64)
     hx = np.ascontiguousarray(x.handles, dtype=np.int64)
     nout, count = c.shape
-    return _push_records(
-        t,
-        (nout,),
-        lambda out, where: _push_matvec(t._p, nout, count, _double_ptr(c), _int64_ptr(hx), out),
-    )
+
+    def push(out: Any, where: Any) -> int:
+        token = t._borrow(c)
+        status = int(
+            _push_matvec_borrowed(t._p, nout, count, _double_ptr(c), _int64_ptr(hx), token, out)
+        )
+        if status and status != SEGMENT:
+            t._unborrow(token)
+        return status
+
+    return _push_records(t, (nout,), push)
 
 
 def matmul(a: ArrayOperand, b: ArrayOperand) -> Any:
     """``a @ b`` with numpy's rules for 1-D and 2-D operands (Arrays, or one of them an
     ndarray of constants). A constant matrix times a vector of records, ``X @ w`` or
-    ``w @ X``, is one ``matvec`` group holding the matrix once; every other product is one
-    ``dot`` record per output (a constant matrix times a 2-D Array too: as matvecs over its
-    columns it would hold the matrix once per column)."""
+    ``w @ X``, is one ``matvec`` group, which reads the matrix in place rather than copying
+    it: the tape keeps X alive while any of the group's records is kept, and a gradient,
+    ``pyad.compile`` or ``.predecessors`` that needs a row of X changed in place since the
+    product raises :class:`pyad.errors.MatrixChangedError` (change X only after the
+    gradients that use it, or multiply ``X.copy()``). ``w @ X`` and a matrix numpy must
+    convert to contiguous float64 read that conversion, which nothing else can change.
+    Every other product is one ``dot`` record per output (a constant matrix times a 2-D
+    Array too: as matvecs over its columns it would read the matrix once per column)."""
     oa, ob = _Operand(a), _Operand(b)
     if oa.node is None and ob.node is None:
         raise TypeError("matmul: no pyad operand")

@@ -69,6 +69,15 @@ class FormatError(PyadError, ValueError):
     everything before using any of it; the message says what is wrong."""
 
 
+class MatrixChangedError(PyadError, RuntimeError):
+    """A constant matrix of ``X @ w`` (an ndarray times an Array of Vars) was changed in place
+    after the product was recorded, and a gradient (``backward``, ``pyad.compile``,
+    ``.predecessors``) needed the changed rows. pyad reads the caller's matrix instead of a
+    copy of it, and checks each row's bits before using it: nothing was computed, the tape is
+    as it was. Change the matrix only once the records made from it are no longer used, or
+    record ``X.copy() @ w``."""
+
+
 class InternalError(PyadError, SystemError):
     """pyad called its C library wrongly: a bug in pyad, please report it."""
 

@@ -298,9 +298,10 @@ def softmax(xs: Iterable[Operand]) -> Union[list[Var], list[float]]:
 def matvec(matrix: Any, xs: Iterable[Operand]) -> Any:
     """``matrix @ xs`` for a constant 2-D matrix (rows of ``len(xs)`` numbers): output j is
     ``dot(matrix[j], xs)``, bit for bit. When every element of xs is a Var (of one tape), or xs
-    is a 1-D :class:`pyad.Array`, the outputs are one ``matvec`` group, which holds the matrix
-    once (8 bytes an element) instead of an operand list per row: a list of Vars (an Array for
-    an Array). Otherwise one dot per row (floats when xs holds no Var)."""
+    is a 1-D :class:`pyad.Array`, the outputs are one ``matvec`` group, which reads the matrix
+    in place instead of an operand list per row (see :func:`pyad.arrays.matmul` for what
+    that asks of the matrix): a list of Vars (an Array for an Array). Otherwise one dot per
+    row (floats when xs holds no Var)."""
     if isinstance(xs, _Elementwise):
         return _arrays.matmul(matrix, xs)  # type: ignore[arg-type]
     items = list(xs)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ from pyad import _native, errors
 from pyad._native import CHUNK_RECORDS, OP_NAMES, new_tape
 
 _get_ident = threading.get_ident
+# Tokens of borrowed matrices (Tape._borrow): unique in the process, so never reused while a
+# tape may still report one (next() on a count is atomic under the GIL and in free-threaded
+# builds alike).
+_tokens = itertools.count(1)
 
 # Handles share their high bits (the tape's tag) and differ in the slot below them, so
 # h >> CHUNK_SHIFT names h's segment of h's tape generation.
@@ -129,6 +134,7 @@ class Tape:
 
     __slots__ = (
         "__weakref__",
+        "_borrowed",
         "_debug",
         "_install_lock",
         "_installer",
@@ -143,6 +149,9 @@ class Tape:
         self._max_bytes: int | None = None
         self._p = new_tape()
         self._pending: list[int] = []
+        # The matrices that records read in place (X in X @ w): kept alive here, by token,
+        # until the C tape says no record reads them any more (_drop_released).
+        self._borrowed: dict[int, Any] = {}
         self._install_lock = threading.Lock()
         self._installer: int | None = None
         # The first segment, opened by new_tape; installing it turns adopting on in C.
@@ -221,6 +230,7 @@ class Tape:
     def reset(self) -> None:
         """Drop every record. Vars recorded before raise StaleVarError when used again."""
         _native.tape_reset(self._p)
+        self._drop_released()
         # The reset's first segment; queued pins of the old generation are released as no-ops
         # (another thread may be queueing pins of the new one meanwhile: none is dropped).
         self._new_segment()
@@ -364,6 +374,24 @@ class Tape:
             self._release_pins()
         return segments if pinned else None
 
+    def _borrow(self, matrix: Any) -> int:
+        """Keep ``matrix`` alive for a push that will read it in place
+        (pyad_push_matvec_borrowed): the token to push with. Taken before the push, so that no
+        release of the token can come before it; a push that fails gives it back
+        (:meth:`_unborrow`)."""
+        token = next(_tokens)
+        self._borrowed[token] = matrix
+        return token
+
+    def _unborrow(self, token: int) -> None:
+        self._borrowed.pop(token, None)
+
+    def _drop_released(self) -> None:
+        """Let go of the matrices no record reads any more."""
+        if self._borrowed:
+            for token in _native.tape_released(self._p):
+                self._borrowed.pop(token, None)
+
     def _release_pins(self) -> None:
         """Release the pins queued by dead segment objects. Several threads may release at
         once: each queued pin is taken by one."""
@@ -382,3 +410,4 @@ class Tape:
                 # the next release tries again. Not an error of the caller's operation.
                 pending.append(h)
                 break
+        self._drop_released()

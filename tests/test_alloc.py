@@ -70,6 +70,8 @@ Result = tuple[float, ...]
 Step = tuple[str, Callable[[State], Result]]
 
 NX = 20
+# the matrix of the workload's product, which the tape borrows: alive for the whole module
+LENT = np.arange(42.0).reshape(7, 6) / 10.0
 
 
 def _fn(x: list[Var]) -> Var:
@@ -159,6 +161,7 @@ def _workload() -> list[Step]:
     op("dot", lambda s: pyad.dot(s.xs[:10], s.xs[10:]))
     op("logsumexp", lambda s: pyad.logsumexp(s.xs[:18]))
     op("softmax", lambda s: pyad.softmax(s.xs[:5]))
+    op("matvec", lambda s: (LENT @ pyad.array(s.xs[:6]))[3])  # the tape reads LENT
     chain(6 * CHUNK_RECORDS + 100)
     op("total", lambda s: pyad.sum([*s.v.values(), s.chain]))
     steps.append(("backward", backward("total")))

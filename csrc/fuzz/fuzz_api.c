@@ -25,7 +25,10 @@
  * pushes (a softmax across a segment boundary: bulk can stop a few records short of one)
  * then a compile of the kept handles is how the frontend compiles after segment reuse.
  * Everything is freed at the end of each input, so LeakSanitizer sees leaks. Matvecs of 64
- * multiply-adds or more run on three threads (pyad_debug_part_min), as large ones do.
+ * multiply-adds or more run on three threads (pyad_debug_part_min), as large ones do. Some
+ * matvecs borrow their matrix (pyad_push_matvec_borrowed) from buffers the harness keeps to
+ * the end of the input and flips bits of (do_mutate): what then reads a changed row fails
+ * with CHANGED, which the checks of failed calls above cover.
  */
 #include <math.h>
 #include <stdint.h>
@@ -35,7 +38,15 @@
 #include "fuzz.h"
 #include "pyad.h"
 
-enum { POOL = 64, MAXN = 1100, MAXREC = 12000, MAXPROG = 2, MAXWORK = 1 << 20, MAXHELD = 32 };
+enum {
+    POOL = 64,
+    MAXN = 1100,
+    MAXREC = 12000,
+    MAXPROG = 2,
+    MAXWORK = 1 << 20,
+    MAXHELD = 32,
+    MAXBORROWED = 16
+};
 
 /* ---- the input, read as a stream; past its end every read is 0 ------------------------- */
 
@@ -104,6 +115,9 @@ typedef struct state {
     int64_t records;        /* pushed during this input, to bound the run time */
     int64_t held[2][MAXHELD]; /* per tape, a record of each segment whose pin we hold */
     int nheld[2];
+    double *borrowed[MAXBORROWED]; /* matrices lent to pyad_push_matvec_borrowed, which */
+    int64_t nborrowed_of[MAXBORROWED]; /* do_mutate changes; freed after the tapes */
+    int nborrowed;
 } state;
 
 static void remember(state *s, int64_t h)
@@ -737,6 +751,23 @@ static void do_nary(state *s, reader *r, operands *o, int kind)
     pushed(s, sn, h, which, 1);
 }
 
+/* Flip one bit of a matrix lent to a tape, or flip it back: the sweeps, compiles and operand
+   reads that need its row then fail with CHANGED (and change nothing), or work again. */
+static void do_mutate(state *s, reader *r)
+{
+    if (s->nborrowed == 0)
+        return;
+    const int i = u8(r) % s->nborrowed;
+    const uint64_t e = u64(r), bit = u8(r) % 64;
+    if (s->nborrowed_of[i] == 0)
+        return;
+    double *d = s->borrowed[i] + e % (uint64_t)s->nborrowed_of[i];
+    uint64_t u;
+    memcpy(&u, d, sizeof u);
+    u ^= (uint64_t)1 << bit;
+    memcpy(d, &u, sizeof u);
+}
+
 /* Operand j of an array push's list: the record's value or the constant (handles checked). */
 static double operand_value(pyad_tape *t, const int64_t *h, const double *c, int64_t j)
 {
@@ -796,7 +827,17 @@ static void do_arrays(state *s, reader *r, operands *o)
         st = pyad_push_dots(t, n, count_, ha, ca, hb, cb, outp);
         break;
     case 5: /* the matrix from the constants (n rows of count_), x from the handles' first */
-        st = pyad_push_matvec(t, n, count_, ca, ha, outp);
+        if ((mode & 0x10) && s->nborrowed < MAXBORROWED && ca != NULL) {
+            /* lent: a copy the harness keeps (and may change) while the tape reads it */
+            double *lent = malloc(((size_t)half + 1) * sizeof *lent);
+            CHECK(lent != NULL);
+            memcpy(lent, ca, (size_t)half * sizeof *lent);
+            s->nborrowed_of[s->nborrowed] = half;
+            s->borrowed[s->nborrowed++] = lent;
+            st = pyad_push_matvec_borrowed(t, n, count_, lent, ha, s->nborrowed, outp);
+        } else {
+            st = pyad_push_matvec(t, n, count_, ca, ha, outp);
+        }
         break;
     default: {
         double v[MAXN];
@@ -1209,6 +1250,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 do_arrays(&s, &r, &o);
             else if (cmd & 0x80)
                 do_eval(&r);
+            else if (cmd & 0x40)
+                do_mutate(&s, &r);
             else
                 do_bulk(&s, &r);
             break;
@@ -1228,5 +1271,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pyad_program_free(s.prog[i]);
     for (int i = 0; i < 2; i++)
         pyad_tape_free(s.tape[i]);
+    for (int i = 0; i < s.nborrowed; i++)
+        free(s.borrowed[i]);
     return 0;
 }

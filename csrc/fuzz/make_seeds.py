@@ -261,6 +261,20 @@ def seeds() -> dict[str, bytes]:
     s.bulk(0, 0x08, bytes([5]))  # again 5 records short of a segment's end
     s.arrays(5, 0x01, 12, 3, 36, v=-1.0)  # a matvec of 12 rows across it
     out["arrays"] = bytes(s.b)
+
+    s = Seed()  # a borrowed matrix, changed in place and back: the sweep refuses, then works
+    s.leaf(2.0), s.leaf(-2.5)
+    s.arrays(5, 0x11, 3, 2, 6, v=0.5)  # a matvec of three rows of two, the matrix lent
+    top = s.handles - 1
+    s.backward(top)
+    flip = bytes([0x4D, 0]) + (4).to_bytes(8, "big") + bytes([62])  # element 4's bit 62
+    s.b += flip
+    s.backward(top)  # CHANGED: the grads stay as they were
+    s.program([0, 1], [top], [])  # CHANGED too
+    s.b += flip  # back as it was
+    s.backward(top)
+    s.program([0, 1], [top], [])
+    out["borrowed"] = bytes(s.b)
     return out
 
 

@@ -35,6 +35,7 @@ enum kind {
     REDUCE,
     DOTS,
     MATVEC,
+    LENT, /* a matvec whose matrix is lent (pyad_push_matvec_borrowed), as MATVEC otherwise */
     SETGRAD,
     BACKWARD,
     STATS,
@@ -52,7 +53,7 @@ typedef struct step {
     int op;
     int a, b; /* operand steps (their first record); n-ary: operands are steps a..a+n-1;
                  MAP: b is the form (0 plain, 1 vc, 2 cv); REDUCE, DOTS, MATVEC: b is the
-                 count (MATVEC: n rows over b of the leaves from a) */
+                 count (MATVEC, LENT: n rows over b of the leaves from a) */
     int n;
     double c;
 } step;
@@ -157,6 +158,7 @@ static int build_workload(builder *b)
     add(b, (step){REDUCE, PYAD_OP_LOGSUMEXP, l0, 20, 3, 0.0}, 3);
     add(b, (step){DOTS, 0, l0, 3, 4, 0.0}, 4);
     const int mv = add(b, (step){MATVEC, 0, l0 + 2, 5, 6, 0.0}, 6);
+    add(b, (step){LENT, 0, l0 + 2, 5, 6, 0.0}, 6);
     int out = add(b, (step){VV, PYAD_OP_ADD, s20, d12, 0, 0.0}, 1);
     out = add(b, (step){VV, PYAD_OP_ADD, out, mv, 0, 0.0}, 1);
     out = add(b, (step){VV, PYAD_OP_MUL, out, lse, 0, 0.0}, 1);
@@ -245,6 +247,7 @@ static int build_big_bulk(builder *b)
     add(b, (step){REDUCE, PYAD_OP_LOGSUMEXP, l0, 3, SOFT_MAX, 0.0}, SOFT_MAX);
     add(b, (step){DOTS, 0, l0, 2, SOFT_MAX, 0.0}, SOFT_MAX);
     add(b, (step){MATVEC, 0, l0, 7, SOFT_MAX, 0.0}, SOFT_MAX);
+    add(b, (step){LENT, 0, l0, 7, SOFT_MAX, 0.0}, SOFT_MAX);
     add(b, (step){BACKWARD, 0, m, -1, 0, 1.0}, 0);
     add(b, (step){STATS, 0, -1, -1, 0, 0.0}, 0);
     return b->n;
@@ -302,18 +305,24 @@ static void program_io(ctx *c, double *x, double *v)
     }
 }
 
+/* The matrix LENT steps lend: k of run_array, kept as long as any tape may read it. */
+static double lent[SOFT_MAX * 7 + 1];
+
 /* An array push: operands from the leaves at steps a.., outputs into c->soft. */
 static void run_array(ctx *c, const step *s, int i, result *r)
 {
-    const int64_t total =
-        (int64_t)s->n * (s->kind == REDUCE || s->kind == DOTS || s->kind == MATVEC ? s->b : 1);
+    const int grouped =
+        s->kind == REDUCE || s->kind == DOTS || s->kind == MATVEC || s->kind == LENT;
+    const int64_t total = (int64_t)s->n * (grouped ? s->b : 1);
     int64_t *h = malloc((size_t)(total + 1) * sizeof *h); /* b (x): the same turned by one */
     double *k = malloc((size_t)(total + 1) * sizeof *k);
     for (int64_t j = 0; j <= total; j++) {
-        h[j] = s->a < 0 || (j % 3 == 1 && s->kind != MAP && s->kind != MATVEC)
+        h[j] = s->a < 0 || (j % 3 == 1 && s->kind != MAP && s->kind != MATVEC && s->kind != LENT)
                    ? 0
                    : c->h[s->a + j % NLEAF];
         k[j] = 0.5 + 0.01 * (double)j;
+        if (s->kind == LENT)
+            lent[j] = k[j];
     }
     switch (s->kind) {
     case LEAVES:
@@ -330,6 +339,9 @@ static void run_array(ctx *c, const step *s, int i, result *r)
         break;
     case MATVEC: /* the matrix from k, x the first b of h */
         r->st = pyad_push_matvec(c->t, s->n, s->b, k, h, c->soft);
+        break;
+    case LENT:
+        r->st = pyad_push_matvec_borrowed(c->t, s->n, s->b, lent, h, i, c->soft);
         break;
     default:
         r->st = pyad_push_dots(c->t, s->n, s->b, h, k, h + 1, k, c->soft);
@@ -406,6 +418,7 @@ static void run_step(ctx *c, const step *steps, int i, result *r)
     case REDUCE:
     case DOTS:
     case MATVEC:
+    case LENT:
         run_array(c, s, i, r);
         return;
     case SETGRAD:

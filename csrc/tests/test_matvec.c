@@ -1,13 +1,17 @@
 /*
- * test_matvec.c - pyad_push_matvec against pyad_push_dots of the same operands on another
- * tape: the same values, operands and partials, statistics and, after a sweep, grads, bit for
- * bit, with x's slots consecutive or not (repeats too) and groups over several segments; the
- * tape holds the matrix once; a failed push records nothing; compile, replay at one point and
- * at blocks of points, hvp, and save/load give what the dots' program gives, bit for bit.
+ * test_matvec.c - pyad_push_matvec and pyad_push_matvec_borrowed against pyad_push_dots of the
+ * same operands on another tape: the same values, operands and partials, statistics and,
+ * after a sweep, grads, bit for bit, with x's slots consecutive or not (repeats too) and
+ * groups over several segments; the tape holds the matrix once (or, borrowed, its rows'
+ * fingerprints); a failed push records nothing; compile, replay at one point and at blocks of
+ * points, hvp, and save/load give what the dots' program gives, bit for bit. A borrowed matrix
+ * changed in place fails a sweep, a compile and pyad_get_operands that need the changed rows,
+ * and leaves the tape as it was; its token comes back once its records are gone.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../narymath.h"
 #include "../program.h"
 #include "check.h"
 
@@ -50,7 +54,10 @@ typedef struct scene {
     int64_t *pick;   /* operand k is leaf pick[k] */
 } scene;
 
-static recording record(const scene *sc, int dots)
+enum mode { MATVEC, DOTS, BORROWED };
+#define TOKEN 77
+
+static recording record(const scene *sc, enum mode mode)
 {
     recording r = {new_tape(), malloc((size_t)sc->count * sizeof(int64_t)),
                    malloc((size_t)sc->nout * sizeof(int64_t)), 0};
@@ -64,12 +71,14 @@ static recording record(const scene *sc, int dots)
     int64_t *hx = malloc((n ? n : 1) * sizeof *hx);
     for (size_t k = 0; k < n; k++)
         hx[k] = r.x[sc->pick[k]];
-    if (dots) {
+    if (mode == DOTS) {
         int64_t *tiled = malloc(((size_t)sc->nout * n + 1) * sizeof *tiled);
         for (int64_t j = 0; j < sc->nout; j++)
             memcpy(tiled + (size_t)j * n, hx, n * sizeof *hx);
         st = pyad_push_dots(r.t, sc->nout, sc->count, NULL, sc->c, tiled, NULL, r.y);
         free(tiled);
+    } else if (mode == BORROWED) {
+        st = pyad_push_matvec_borrowed(r.t, sc->nout, sc->count, sc->c, hx, TOKEN, r.y);
     } else {
         st = pyad_push_matvec(r.t, sc->nout, sc->count, sc->c, hx, r.y);
     }
@@ -158,10 +167,12 @@ static uint64_t mat_held(const pyad_tape *t)
     return held;
 }
 
-/* The matrix is held once: the mat arrays hold its block, nothing more. */
-static void check_storage(const scene *sc, const recording *a)
+/* The matrix is held once: the mat arrays hold its block, nothing more; a borrowed one, its
+   address and two numbers a row. */
+static void check_storage(const scene *sc, const recording *a, enum mode mode)
 {
-    CHECK(mat_held(a->t) == 2 + (uint64_t)sc->nout * (uint64_t)sc->count);
+    CHECK(mat_held(a->t) == (mode == BORROWED ? 3 + 2 * (uint64_t)sc->nout
+                                              : 2 + (uint64_t)sc->nout * (uint64_t)sc->count));
 }
 
 static pyad_program *compile(const scene *sc, const recording *r)
@@ -234,7 +245,7 @@ static void compare_programs(const scene *sc, const recording *a, const recordin
     /* a fresh recording at the second point */
     scene s2 = *sc;
     s2.xv = x + n;
-    recording f = record(&s2, 0);
+    recording f = record(&s2, MATVEC);
     CHECK(same_bits(value(f.t, f.out), va[1]));
     CHECK(pyad_backward(f.t, f.out, 1.0) == PYAD_OK);
     for (int64_t k = 0; k < n; k++)
@@ -280,12 +291,16 @@ static void compare_programs(const scene *sc, const recording *a, const recordin
 static void against_dots(int64_t nout, int64_t count, int64_t fill, int consecutive)
 {
     scene sc = make_scene(nout, count, fill, consecutive);
-    recording a = record(&sc, 0), b = record(&sc, 1);
-    check_storage(&sc, &a);
-    compare_tapes(&sc, &a, &b);
-    compare_programs(&sc, &a, &b);
-    drop(&a);
-    drop(&b);
+    const enum mode modes[2] = {MATVEC, BORROWED};
+    for (int m = 0; m < 2; m++) {
+        const enum mode mode = modes[m];
+        recording a = record(&sc, mode), b = record(&sc, DOTS);
+        check_storage(&sc, &a, mode);
+        compare_tapes(&sc, &a, &b);
+        compare_programs(&sc, &a, &b);
+        drop(&a);
+        drop(&b);
+    }
     free_scene(&sc);
 }
 
@@ -408,6 +423,180 @@ static void test_collected(void)
     pyad_tape_free(t);
 }
 
+/* The fingerprint by its definition (narymath.h), one element at a time. */
+static void print_by_definition(const double *row, uint64_t n, uint64_t print[2])
+{
+    print[0] = print[1] = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        print[0] += pyad__print_word(row, k);
+        print[1] += (n - k) * pyad__print_word(row, k);
+    }
+}
+
+static int same_print(const double *a, const double *b, uint64_t n)
+{
+    uint64_t pa[2], pb[2];
+    pyad__row_print(a, n, pa);
+    pyad__row_print(b, n, pb);
+    return pa[0] == pb[0] && pa[1] == pb[1];
+}
+
+/* Fingerprints: the definition, in stretches cut anywhere and taken in any order, and changes
+   that a plain sum of the bits would miss. */
+static void test_prints(void)
+{
+    enum { N = 8192 };
+    double *row = malloc(N * sizeof *row), *other = malloc(N * sizeof *other);
+    for (int k = 0; k < N; k++)
+        row[k] = uniform(0.5, 1.0);
+    const uint64_t lengths[] = {0, 1, 2, 3, 4, 5, 7, 8, 13, 64, 1001, N};
+    for (size_t i = 0; i < sizeof lengths / sizeof *lengths; i++) {
+        const uint64_t n = lengths[i];
+        uint64_t want[2], got_[2];
+        print_by_definition(row, n, want);
+        pyad__row_print(row, n, got_);
+        CHECK(got_[0] == want[0] && got_[1] == want[1]);
+        for (uint64_t cut = 0; cut <= n; cut++) { /* two stretches, the second first */
+            const double *const rows[4] = {row, row, row, row};
+            uint64_t p[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+            pyad__print_rows4(rows, cut, n, n, p);
+            pyad__print_rows4(rows, 0, cut, n, p);
+            CHECK(p[0][0] == want[0] && p[3][1] == want[1]);
+            if (cut > 64 && cut + 64 < n)
+                cut += 60;
+        }
+    }
+    /* a doubling of every element of a row of 8192 (the exponents' sum is a multiple of
+       2^64 then), two neighbours swapped, two signs flipped, and the last bit of one
+       element: all seen */
+    memcpy(other, row, N * sizeof *row);
+    for (int k = 0; k < N; k++)
+        other[k] *= 2.0;
+    CHECK(!same_print(row, other, N));
+    memcpy(other, row, N * sizeof *row);
+    other[10] = row[11];
+    other[11] = row[10];
+    CHECK(!same_print(row, other, N));
+    other[10] = row[10];
+    other[12] = row[14];
+    other[14] = row[12];
+    CHECK(!same_print(row, other, N));
+    memcpy(other, row, N * sizeof *row);
+    other[0] = -row[0];
+    other[8] = -row[8];
+    CHECK(!same_print(row, other, N));
+    memcpy(other, row, N * sizeof *row);
+    other[N - 1] = nextafter(row[N - 1], 2.0);
+    CHECK(!same_print(row, other, N));
+    CHECK(same_print(row, row, N));
+    free(row);
+    free(other);
+}
+
+/* The grads of every record of t, for comparing a tape before and after a failed call. */
+static double *all_grads(const pyad_tape *t)
+{
+    double *g = malloc((size_t)t->cap_chunks * PYAD_CHUNK * sizeof *g);
+    memcpy(g, t->grad, (size_t)t->cap_chunks * PYAD_CHUNK * sizeof *g);
+    return g;
+}
+
+/* A borrowed matrix changed in place: the sweeps, compiles and operand reads that need a
+   changed row fail with CHANGED and change nothing (grads accumulated by an earlier sweep
+   included); those that need none of them, or a row whose adjoint is 0, go on; with the
+   matrix as it was, everything works again. On one thread and on five. */
+static void changed_scene(int64_t nout, int64_t count, int consecutive)
+{
+    scene sc = make_scene(nout, count, 3, consecutive);
+    recording a = record(&sc, BORROWED), b = record(&sc, MATVEC);
+    CHECK(pyad_backward(a.t, a.out, 1.0) == PYAD_OK); /* grads to keep through the failures */
+    CHECK(pyad_backward(b.t, b.out, 1.0) == PYAD_OK);
+    const int64_t len = tape_len(a.t), bytes = nbytes(a.t);
+    double *before = all_grads(a.t);
+    /* the last row with a nonzero adjoint (w_j != 0), and one whose adjoint is 0 */
+    int64_t hot = -1, cold = -1;
+    for (int64_t j = 0; j < nout; j++)
+        *(sc.w[j] != 0.0 ? &hot : &cold) = j;
+    CHECK(hot >= 0 && cold >= 0 && count > 0);
+    double *cell = sc.c + hot * count + count / 2, old = *cell;
+    *cell = nextafter(old, 10.0);
+    CHECK(pyad_backward(a.t, a.out, 1.0) == PYAD_CHANGED);
+    CHECK(strstr(pyad_tape_errmsg(a.t), "changed in place") != NULL);
+    CHECK(memcmp(before, a.t->grad, (size_t)a.t->cap_chunks * PYAD_CHUNK * sizeof *before) == 0);
+    CHECK(tape_len(a.t) == len && nbytes(a.t) == bytes);
+    pyad_program *p = NULL;
+    CHECK(pyad_program_new(a.t, count, a.x, 1, &a.out, NULL, 0, NULL, NULL, NULL, &p) ==
+          PYAD_CHANGED);
+    CHECK(p == NULL);
+    int64_t *hs = malloc(((size_t)count + 1) * sizeof *hs), n = -1;
+    double *ps = malloc(((size_t)count + 1) * sizeof *ps);
+    CHECK(pyad_get_operands(a.t, a.y[hot], count, hs, ps, &n) == PYAD_CHANGED);
+    CHECK(pyad_get_operands(a.t, a.y[cold], count, hs, ps, &n) == PYAD_OK && n == count);
+    /* a sweep from an output other than the changed one's reads no changed row */
+    CHECK(pyad_backward(a.t, a.y[hot == 0 ? 1 : 0], 0.5) == PYAD_OK);
+    CHECK(pyad_backward(b.t, b.y[hot == 0 ? 1 : 0], 0.5) == PYAD_OK);
+    *cell = old;
+    sc.c[cold * count] = -sc.c[cold * count] - 1.0; /* a row of zero adjoint: never read */
+    CHECK(pyad_backward(a.t, a.out, 1.0) == PYAD_OK);
+    CHECK(pyad_backward(b.t, b.out, 1.0) == PYAD_OK);
+    for (int64_t k = 0; k < count; k++)
+        CHECK(same_bits(grad(a.t, a.x[k]), grad(b.t, b.x[k])));
+    free(hs);
+    free(ps);
+    free(before);
+    drop(&a);
+    drop(&b);
+    free_scene(&sc);
+}
+
+static void test_changed(void)
+{
+    changed_scene(9, 6, 1);
+    changed_scene(9, 6, 0);
+    changed_scene(2500, 300, 1); /* over three segments */
+}
+
+/* Tokens come back once no record reads their matrix: after the collection of its group's
+   first segment, and at a reset; each once, however small the caller's buffer. */
+static void test_released(void)
+{
+    pyad_tape *t = new_tape();
+    double xs[PYAD_CHUNK] = {1, 2, 3, 4}, c[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    int64_t x[PYAD_CHUNK], y[2], tokens[3], n = -1;
+    CHECK(pyad_push_leaves(t, PYAD_CHUNK, xs, x) == PYAD_OK); /* fills segment 0 */
+    CHECK(pyad_tape_released(t, 3, tokens, &n) == PYAD_OK && n == 0);
+    CHECK(pyad_tape_released(t, -1, tokens, &n) == PYAD_MISUSE);
+    CHECK(pyad_tape_released(t, 3, NULL, &n) == PYAD_MISUSE);
+    CHECK(pyad_tape_released(t, 3, tokens, NULL) == PYAD_MISUSE);
+    for (int64_t k = 0; k < 5; k++)
+        CHECK(pyad_push_matvec_borrowed(t, 2, 4, c, x, 100 + k, y) == (k ? PYAD_OK : PYAD_SEGMENT));
+    const uint32_t first = slot(y[0]) >> PYAD_CHUNK_BITS;
+    CHECK(pyad_tape_released(t, 3, tokens, &n) == PYAD_OK && n == 0);
+    /* the groups' segment collected, as in test_collected */
+    uint32_t fill[8];
+    for (int k = 0; k < 8; k++)
+        fill[k] = filler_segment(t);
+    unpin_chunk(t, first);
+    for (int k = 0; k < 7; k++)
+        unpin_chunk(t, fill[k]);
+    CHECK(t->chunks[first].state == PYAD_CHUNK_FREE);
+    int64_t seen = 0, sum = 0;
+    do {
+        CHECK(pyad_tape_released(t, 2, tokens, &n) == PYAD_OK);
+        for (int64_t k = 0; k < n; k++)
+            sum += tokens[k];
+        seen += n;
+    } while (n == 2);
+    CHECK(seen == 5 && sum == 5 * 100 + 10);
+    CHECK(pyad_tape_released(t, 3, tokens, &n) == PYAD_OK && n == 0);
+    /* a reset releases every borrow */
+    const int st = pyad_push_matvec_borrowed(t, 2, 4, c, x, 7, y);
+    CHECK(st == PYAD_OK || st == PYAD_SEGMENT);
+    CHECK(pyad_tape_reset(t) == PYAD_OK);
+    CHECK(pyad_tape_released(t, 3, tokens, &n) == PYAD_OK && n == 1 && tokens[0] == 7);
+    pyad_tape_free(t);
+}
+
 /* A group whose later rows lie in reused segments of lower slots than their row index (the
    sweep once read adjoints at slot - row, off the buffer): grads exact, by integers. */
 static void test_low_slots(void)
@@ -416,29 +605,33 @@ static void test_low_slots(void)
     double *c = malloc(ROWS * COLS * sizeof *c), xs[PYAD_CHUNK] = {1, 2, 3};
     for (int e = 0; e < ROWS * COLS; e++)
         c[e] = (double)(e % 7) - 3.0;
-    pyad_tape *t = new_tape();
-    int64_t x[PYAD_CHUNK], *y = malloc(ROWS * sizeof *y);
-    CHECK(pyad_push_leaves(t, PYAD_CHUNK, xs, x) == PYAD_OK); /* fills segment 0 */
-    uint32_t fill[10];
-    for (int k = 0; k < 10; k++)
-        fill[k] = filler_segment(t);
-    for (int k = 0; k < 9; k++) /* segments 1 .. 9 go back on the free list */
-        unpin_chunk(t, fill[k]);
-    CHECK(pyad_push_matvec(t, ROWS, COLS, c, x, y) == PYAD_SEGMENT);
-    int low = 0;
-    for (int j = 0; j < ROWS; j++)
-        low |= slot(y[j]) < (uint32_t)j;
-    CHECK(low);
-    int64_t w = got(t, pyad_push_nary(t, PYAD_OP_SUM, ROWS, y, NULL));
-    CHECK(pyad_backward(t, w, 1.0) == PYAD_OK);
-    for (int k = 0; k < COLS; k++) {
-        double want = 0.0;
+    for (int borrowed = 0; borrowed < 2; borrowed++) {
+        pyad_tape *t = new_tape();
+        int64_t x[PYAD_CHUNK], *y = malloc(ROWS * sizeof *y);
+        CHECK(pyad_push_leaves(t, PYAD_CHUNK, xs, x) == PYAD_OK); /* fills segment 0 */
+        uint32_t fill[10];
+        for (int k = 0; k < 10; k++)
+            fill[k] = filler_segment(t);
+        for (int k = 0; k < 9; k++) /* segments 1 .. 9 go back on the free list */
+            unpin_chunk(t, fill[k]);
+        const int st = borrowed ? pyad_push_matvec_borrowed(t, ROWS, COLS, c, x, 1, y)
+                                : pyad_push_matvec(t, ROWS, COLS, c, x, y);
+        CHECK(st == PYAD_SEGMENT);
+        int low = 0;
         for (int j = 0; j < ROWS; j++)
-            want += c[j * COLS + k];
-        CHECK(grad(t, x[k]) == want);
+            low |= slot(y[j]) < (uint32_t)j;
+        CHECK(low);
+        int64_t w = got(t, pyad_push_nary(t, PYAD_OP_SUM, ROWS, y, NULL));
+        CHECK(pyad_backward(t, w, 1.0) == PYAD_OK);
+        for (int k = 0; k < COLS; k++) {
+            double want = 0.0;
+            for (int j = 0; j < ROWS; j++)
+                want += c[j * COLS + k];
+            CHECK(grad(t, x[k]) == want);
+        }
+        free(y);
+        pyad_tape_free(t);
     }
-    free(y);
-    pyad_tape_free(t);
     free(c);
 }
 
@@ -484,4 +677,12 @@ void test_matvec(void)
     test_refused();
     test_collected();
     test_low_slots();
+    test_prints();
+    test_released();
+    test_changed();
+    CHECK(pyad_num_threads(5, &n) == PYAD_OK);
+    CHECK(pyad_debug_part_min(1) == PYAD_OK);
+    test_changed();
+    CHECK(pyad_debug_part_min(0) == PYAD_OK);
+    CHECK(pyad_num_threads(threads, &n) == PYAD_OK);
 }
