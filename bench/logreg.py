@@ -133,8 +133,8 @@ def loss_of(p: Problem, softplus: Callable[[Any], Any], total: Callable[[Any], A
 
 
 def pyad_loss(p: Problem) -> Callable[[Any], Any]:
-    """The loss on a pyad.Array w: ``X @ w`` one matvec group holding X once, then one C call per
-    elementwise operation and one sum record."""
+    """The loss on a pyad.Array w: ``X @ w`` one matvec group reading X in place, then one C
+    call per elementwise operation and one sum record."""
     return loss_of(p, pyad.softplus, pyad.sum)  # type: ignore[arg-type]
 
 
