@@ -130,6 +130,10 @@ struct pyad_tape {
     pyad_borrow *borrows;
     uint32_t nborrows, borrows_cap;
 
+    /* the sweep's note of the matvec group it swept last (its first output's slot, or
+       PYAD_NO_HEAD) and the lowest row it swept, whose rows it skips when it meets them */
+    uint32_t swept_head, swept_low;
+
     /* sweep scratch: the grads of dirty chunks, set aside before a sweep */
     uint32_t *save_slot; /* order positions of the chunks set aside */
     double *save_val;    /* save_cap chunks of grads */

@@ -105,76 +105,110 @@ static void sweep_softmax(pyad_tape *t, uint32_t s, double g)
             grad[slot[j]] += pyad__softmax_partial(yi, ci, y[j], 0) * g;
 }
 
-/* Output s of a matvec: row i of the matrix times g into x's grads, in k order, as the dot
-   records of the same operands add (C[i,k] * g, constants skipped). Where x's slots are
-   consecutive, the rows below s in its chunk go too: they are the group's rows i-1, i-2, ...,
-   which the sweep would visit next with their adjoints final (no row feeds another), so
-   pyad__matvec_axpys adds them here in that order, rows of a zero adjoint skipped as the
-   sweep skips them, over parts of x's columns when large. Returns how many records below s
-   it swept, or PYAD_SWEEP_FAILED when a borrowed matrix changed (before adding anything). */
-#define PYAD_SWEEP_FAILED UINT32_MAX
-static uint32_t sweep_matvec(pyad_tape *t, uint32_t s, double g, uint32_t below)
+/* Is record q row j of the matvec group whose first output is h? */
+static int group_row(const pyad_tape *t, uint32_t q, uint32_t j, uint32_t h)
 {
-    const uint32_t h = pyad__group_head(t, s);
-    if (h == PYAD_NO_HEAD)
-        return 0;
-    const pyad_matvec mv = pyad__matvec_of(t, h);
-    const uint32_t i = (uint32_t)t->rec[s].da;
-    const double *c = mv.c;
-    const uint64_t n = mv.count;
-    if (mv.x0 == PYAD_NONE) {
-        if (pyad__matvec_check(t, mv, NULL, i, i + 1) != PYAD_OK)
-            return PYAD_SWEEP_FAILED;
-        const double *row = c + (uint64_t)i * n;
-        double *grad = t->grad;
-        for (uint32_t k = 0; k < mv.count; k++)
-            grad[mv.x[k]] += row[k] * g;
-        return 0;
-    }
-    uint32_t more = 0;
-    while (more < below && more < i && (t->kind[s - more - 1] & PYAD_OP_MASK) == PYAD_OP_MATVEC &&
-           (uint32_t)t->rec[s - more - 1].da == i - more - 1)
-        more++;
-    /* rows lo .. i, counted from lo: row lo + j's adjoint is grad[s - more + j] (row i's is g,
-       which sweep_chunk read there). Not from row 0: s may be less than i, as a group's later
-       rows may lie in segments of lower slots that were reused. */
-    const uint32_t lo = i - more;
-    const double *rows = c + (uint64_t)lo * n, *adj = t->grad + (s - more);
-    if (mv.prints == NULL) {
-        pyad__matvec_reverse(t->grad + mv.x0, rows, n, adj, 0, more + 1);
-        return more;
-    }
-    /* a borrowed matrix: its rows checked as they are read (the rows of one chunk at most) */
-    _Atomic uint64_t acc[2 * PYAD_CHUNK];
-    const uint64_t bad = pyad__matvec_reverse_checked(t->grad + mv.x0, rows, n, adj, 0, more + 1,
-                                                      mv.prints + 2 * (uint64_t)lo, acc);
-    if (bad != UINT64_MAX) {
-        pyad__matvec_changed_fail(t, mv, lo + bad);
-        return PYAD_SWEEP_FAILED;
-    }
-    return more;
+    return (t->kind[q] & PYAD_OP_MASK) == PYAD_OP_MATVEC && (uint32_t)t->rec[q].da == j &&
+           (j == 0 ? q == h : pyad__group_head(t, q) == h);
 }
 
-/* Output s of an n-ary record; returns how many records below s it swept too (see
-   sweep_matvec), of the `below` in its chunk, or PYAD_SWEEP_FAILED. */
-PYAD_NOINLINE uint32_t sweep_nary(pyad_tape *t, uint32_t s, double g, uint32_t below)
+/* Rows shift + lo .. shift + i of g's matrix into x's grads, row shift + j's adjoint adj[j]
+   (only adj[lo .. i] are read), checking a borrowed matrix's rows as they are read (acc:
+   2 (i + 1 - lo) entries). */
+static int reverse_rows(pyad_tape *t, pyad_matvec g, uint32_t shift, const double *adj, uint32_t lo,
+                        uint32_t i, _Atomic uint64_t *acc)
+{
+    double *x = t->grad + g.x0;
+    const double *c = g.c + (uint64_t)shift * g.count;
+    if (g.prints == NULL) {
+        pyad__matvec_reverse(x, c, g.count, adj, lo, (uint64_t)i + 1);
+        return PYAD_OK;
+    }
+    const uint64_t bad = pyad__matvec_reverse_checked(x, c, g.count, adj, lo, (uint64_t)i + 1,
+                                                      g.prints + 2 * (uint64_t)shift, acc);
+    return bad == UINT64_MAX ? PYAD_OK : pyad__matvec_changed_fail(t, g, bad + shift);
+}
+
+/* Output s of a matvec: row i of the matrix times g into x's grads, in k order, as the dot
+   records of the same operands add (C[i,k] * g, constants skipped). Where x's slots are
+   consecutive, the group's rows below go too, i-1, i-2, ...: the sweep would visit them next
+   with their adjoints final (no row feeds another, and no other record lies between them),
+   so pyad__matvec_axpys adds them here in that order, rows of a zero adjoint skipped as the
+   sweep skips them, over parts of x's columns when large: those below s in its chunk, and
+   those at the ends of the chunks before it, in one call (the sweep then skips them: the
+   tape notes the group and its lowest row swept). *more is how many records below s in its
+   chunk were swept. Fails (before adding anything) when a borrowed matrix changed or the
+   adjoints of rows in other chunks find no memory. */
+static int sweep_matvec(pyad_tape *t, uint32_t s, double g, uint32_t below, uint32_t *more)
+{
+    *more = 0;
+    const uint32_t h = pyad__group_head(t, s);
+    if (h == PYAD_NO_HEAD)
+        return PYAD_OK;
+    const pyad_matvec mv = pyad__matvec_of(t, h);
+    const uint32_t i = (uint32_t)t->rec[s].da;
+    if (mv.x0 == PYAD_NONE) {
+        const int st = pyad__matvec_check(t, mv, NULL, i, i + 1);
+        const double *row = mv.c + (uint64_t)i * mv.count;
+        for (uint32_t k = 0; st == PYAD_OK && k < mv.count; k++)
+            t->grad[mv.x[k]] += row[k] * g;
+        return st;
+    }
+    while (*more < below && *more < i && group_row(t, s - *more - 1, i - *more - 1, h))
+        ++*more;
+    if (h == t->swept_head && i >= t->swept_low)
+        return PYAD_OK; /* swept with the group's rows above */
+    uint32_t lo = i - *more;
+    if (lo == 0 || ((s - *more) & PYAD_CHUNK_MASK) != 0) {
+        /* the rows of this chunk, counted from lo: row lo + j's adjoint is grad[s - more + j]
+           (row i's is g, which sweep_chunk read there). Not from row 0: s may be less than i,
+           as a group's later rows may lie in segments of lower slots that were reused. */
+        _Atomic uint64_t acc[2 * PYAD_CHUNK];
+        return reverse_rows(t, mv, lo, t->grad + (s - *more), 0, *more, acc);
+    }
+    /* the group goes on in the chunks before: gather the rows' adjoints, adj[j] for row j */
+    const size_t need = ((size_t)i + 1) * (sizeof(double) + 2 * sizeof(uint64_t));
+    double *adj = pyad__malloc(need);
+    if (adj == NULL)
+        return pyad__fail(t, PYAD_NOMEM, "out of memory in the reverse sweep (%zu bytes)", need);
+    for (uint32_t j = lo; j <= i; j++)
+        adj[j] = t->grad[s - (i - j)];
+    for (uint32_t pos = t->chunks[s >> PYAD_CHUNK_BITS].pos; lo > 0 && pos-- > 0;) {
+        const uint32_t base = t->order[pos] << PYAD_CHUNK_BITS;
+        uint32_t q = base + t->chunks[t->order[pos]].fill;
+        while (q > base && lo > 0 && group_row(t, q - 1, lo - 1, h))
+            adj[--lo] = t->grad[--q];
+        if (q > base)
+            break; /* the chunk holds more than the group's rows: its first one, or a gap */
+    }
+    t->swept_head = h;
+    t->swept_low = lo;
+    const int st = reverse_rows(t, mv, 0, adj, lo, i, (_Atomic uint64_t *)(void *)(adj + i + 1));
+    free(adj);
+    return st;
+}
+
+/* Output s of an n-ary record; *more: how many records below s it swept too (see
+   sweep_matvec), of the `below` in its chunk. */
+PYAD_NOINLINE int sweep_nary(pyad_tape *t, uint32_t s, double g, uint32_t below, uint32_t *more)
 {
     const unsigned op = t->kind[s] & PYAD_OP_MASK;
+    *more = 0;
     if (op == PYAD_OP_SOFTMAX) {
         sweep_softmax(t, s, g);
-        return 0;
+        return PYAD_OK;
     }
     if (op == PYAD_OP_MATVEC)
-        return sweep_matvec(t, s, g, below);
+        return sweep_matvec(t, s, g, below, more);
     const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
     double *grad = t->grad;
     const pyad_rec r = t->rec[s];
     for (uint32_t e = r.a, end = r.a + (r.b & ~PYAD_NARY_BIT); e < end; e++)
         grad[ch->side_slot[e]] += ch->side_val[e] * g;
-    return 0;
+    return PYAD_OK;
 }
 
-/* PYAD_OK, or the status of a borrowed matrix found changed (sweep_matvec) */
+/* PYAD_OK, or the status of a matvec that could not be swept (sweep_matvec) */
 static int sweep_chunk(pyad_tape *t, uint32_t c, uint32_t n)
 {
     const uint32_t base = c << PYAD_CHUNK_BITS;
@@ -188,9 +222,10 @@ static int sweep_chunk(pyad_tape *t, uint32_t c, uint32_t n)
         if (PYAD_UNLIKELY(r.b & PYAD_NARY_BIT)) {
             /* the records swept with it have no self-write to undo: n-ary ones add to
                their operands only */
-            const uint32_t more = sweep_nary(t, base + j, g, j);
-            if (PYAD_UNLIKELY(more == PYAD_SWEEP_FAILED))
-                return PYAD_CHANGED;
+            uint32_t more = 0;
+            const int st = sweep_nary(t, base + j, g, j, &more);
+            if (PYAD_UNLIKELY(st != PYAD_OK))
+                return st;
             grad[base + j] = g;
             j -= more;
             continue;
@@ -250,6 +285,7 @@ int pyad_backward(pyad_tape *t, int64_t h, double upstream)
     }
 
     t->grad[r] = upstream;
+    t->swept_head = PYAD_NO_HEAD;
     for (uint32_t k = top + 1; k-- > 0;) {
         const uint32_t c = t->order[k];
         if ((st = sweep_chunk(t, c, span(t, k, top, r))) != PYAD_OK) {
