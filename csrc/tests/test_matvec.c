@@ -558,6 +558,41 @@ static void changed_scene(int64_t nout, int64_t count, int consecutive)
     free_scene(&sc);
 }
 
+/* A sweep whose gathering of a group's adjoints (over three segments) finds no memory fails
+   with NOMEM and changes nothing; then it works, with the grads of a matvec without the
+   failure. */
+static void test_sweep_out_of_memory(void)
+{
+    scene sc = make_scene(2500, 40, 3, 1);
+    recording a = record(&sc, BORROWED), b = record(&sc, BORROWED);
+    CHECK(pyad_backward(a.t, a.out, 1.0) == PYAD_OK); /* grads to keep: the chunks are dirty */
+    CHECK(pyad_backward(b.t, b.out, 1.0) == PYAD_OK);
+    int failures = 0, st = PYAD_NOMEM;
+    for (int64_t k = 1; st == PYAD_NOMEM && k < 20; k++) {
+        size_t nbefore = 0, nafter = 0;
+        double *before = all_grads(a.t, &nbefore);
+        const int64_t bytes = nbytes(a.t);
+        CHECK(pyad_debug_fail_alloc(k) == PYAD_OK);
+        st = pyad_backward(a.t, a.out, 1.0);
+        CHECK(pyad_debug_fail_alloc(0) == PYAD_OK);
+        double *after = all_grads(a.t, &nafter);
+        if (st == PYAD_NOMEM) {
+            failures++;
+            CHECK(nafter == nbefore && memcmp(before, after, nbefore * sizeof *before) == 0);
+            CHECK(nbytes(a.t) == bytes);
+        }
+        free(before);
+        free(after);
+    }
+    CHECK(st == PYAD_OK && failures >= 1);
+    CHECK(pyad_backward(b.t, b.out, 1.0) == PYAD_OK);
+    for (int64_t k = 0; k < sc.count; k++)
+        CHECK(same_bits(grad(a.t, a.x[k]), grad(b.t, b.x[k])));
+    drop(&a);
+    drop(&b);
+    free_scene(&sc);
+}
+
 static void test_changed(void)
 {
     changed_scene(9, 6, 1);
@@ -688,6 +723,7 @@ void test_matvec(void)
     test_low_slots();
     test_prints();
     test_released();
+    test_sweep_out_of_memory();
     test_changed();
     CHECK(pyad_num_threads(5, &n) == PYAD_OK);
     CHECK(pyad_debug_part_min(1) == PYAD_OK);
