@@ -27,7 +27,12 @@ call, so every engine is timed in the steady state an optimiser's loop sees: wit
 engine reading a private copy of X (pyad's program, JAX's device array) started every sample
 with the caches the others had filled with theirs, while the engines sharing the caller's X
 (hand-written, autograd, torch) found it cached (pyad's replay: 9.8 ms per call, 5.7 with the
-warm-up call, in two runs minutes apart). The ratios of the issue that added
+warm-up call, in two runs minutes apart). At full size each sample also starts after a pause of
+:data:`SETTLE_SECONDS`: numpy's OpenBLAS keeps its threads spinning for about 0.1 s after a
+large product, and without the pause the engine after the hand-written numpy shared the cores
+with them for its whole sample, a tax that an optimiser's loop over one engine never pays
+(pyad right after ten hand-written calls: one-shot 11.5 ms, replay 7.6; after a pause of 0.1
+s, 7.0 and 4.0). The ratios of the issue that added
 the workload are printed with their targets (never asserted): pyad one-shot / autograd
 (<= 2), pyad replay / hand-written numpy (<= 1.2), and the bytes pyad's tape holds after
 recording the loss once (leaves included) / X.nbytes (<= 1.25). Every engine's value and
@@ -62,6 +67,10 @@ PRIME = 10_007
 #: round-robin rounds, and the least time one sample lasts, full and --quick
 REPEATS, QUICK_REPEATS = 7, 3
 MIN_SECONDS, QUICK_MIN_SECONDS = 0.05, 0.005
+#: the pause before each sample at full size (none with --quick): longer than numpy's
+#: OpenBLAS keeps its threads spinning after a product (about 0.1 s), so that no engine
+#: shares the cores with the threads of the engine before it (see the module's docstring)
+SETTLE_SECONDS = 0.15
 #: pyad's value and gradient must agree with the hand-written ones to rounding
 PYAD_RTOL = 1e-10
 #: the targets printed beside the ratios: (ratio key, bound, what it divides)
@@ -309,7 +318,8 @@ def run(
         except Exception as exc:
             engines[name] = {"error": f"fails: {type(exc).__name__}: {exc}"[:200]}
             continue
-        timed.append(Timed(name, lambda call=call: call(p.w), 1, warm=True))
+        settle = 0.0 if quick else SETTLE_SECONDS
+        timed.append(Timed(name, lambda call=call: call(p.w), 1, warm=True, settle=settle))
     for t in timed:
         t.calibrate(min_seconds)
     interleaved(timed, repeats)
@@ -351,6 +361,7 @@ def run(
             "repeats": repeats,
             "min_seconds_per_sample": min_seconds,
             "timer": "time.perf_counter; gc off inside a round; rounds round-robin over engines",
+            "settle_seconds": 0.0 if quick else SETTLE_SECONDS,
             "data": "bench.logreg.problem (docs/WORKLOADS.md, LR)",
         },
         "engines": engines,
@@ -422,7 +433,8 @@ def format_table(result: dict[str, Any]) -> str:
     s = result["settings"]
     lines = [
         f"LR logistic regression  d={result['d']}  m={result['m']}  lam={result['lam']:g}",
-        f"value and gradient per call, ms, median (min) of {s['repeats']} repeats, interleaved",
+        f"value and gradient per call, ms, median (min) of {s['repeats']} repeats, interleaved"
+        + (f", each after a {s['settle_seconds']:g} s pause" if s.get("settle_seconds") else ""),
         *align(rows),
         *missing,
     ]

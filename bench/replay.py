@@ -93,6 +93,10 @@ class Timed:
     #: one untimed call before each sample: times the steady state of repeated calls, as an
     #: optimiser's loop meets it, not the first call after other engines filled the caches
     warm: bool = False
+    #: seconds to wait before each sample, so that it does not share the cores with threads
+    #: the previous entry left spinning (numpy's OpenBLAS keeps its own busy for about 0.1 s
+    #: after each large product); 0: none
+    settle: float = 0.0
 
     def calibrate(self, min_seconds: float) -> None:
         """One untimed warm-up call (caches, work buffers), then one timed to size a sample
@@ -105,6 +109,8 @@ class Timed:
 
     def sample(self) -> None:
         fn = self.fn
+        if self.settle > 0:
+            time.sleep(self.settle)
         if self.warm:
             fn()
         start = time.perf_counter()
