@@ -243,6 +243,32 @@ void pyad__matvec_forward(const double *c, uint64_t count, const double *x, uint
     pyad__run_parts(forward_part, &f, rows * count, rows, 4, 1);
 }
 
+/* The fingerprints of rows lo .. hi whose g[j] is not 0 (all of them when g is NULL) over
+   columns k0 .. k1, four rows at once (pyad__print_rows4): take(ctx, j, print) for each. */
+typedef void (*print_taker)(void *ctx, uint64_t j, const uint64_t print[2]);
+static void print_rows(const double *c, uint64_t count, const double *g, uint64_t lo, uint64_t hi,
+                       uint64_t k0, uint64_t k1, print_taker take, void *ctx)
+{
+    const double *rows[4];
+    uint64_t at[4];
+    unsigned n = 0;
+    for (uint64_t j = lo; j < hi; j++) {
+        if (g == NULL || g[j] != 0.0) {
+            rows[n] = c + j * count;
+            at[n++] = j;
+        }
+        if (n == 0 || (n < 4 && j + 1 < hi))
+            continue;
+        uint64_t print[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+        for (unsigned e = n; e < 4; e++)
+            rows[e] = rows[0]; /* fillers, their sums dropped */
+        pyad__print_rows4(rows, k0, k1, count, print);
+        for (unsigned e = 0; e < n; e++)
+            take(ctx, at[e], print[e]);
+        n = 0;
+    }
+}
+
 typedef struct check_job {
     const double *c, *g;
     const uint64_t *prints;
@@ -250,26 +276,26 @@ typedef struct check_job {
     _Atomic uint64_t first; /* the first row found changed, UINT64_MAX if none */
 } check_job;
 
-/* Rows in lanes as forward_part's; a lane stops at its first changed row, and the least of
-   the lanes' is the call's, whichever thread found it. */
+static void check_row(void *ctx, uint64_t j, const uint64_t print[2])
+{
+    check_job *k = ctx;
+    if (print[0] == k->prints[2 * j] && print[1] == k->prints[2 * j + 1])
+        return;
+    uint64_t seen = k->first;
+    while (j < seen && !atomic_compare_exchange_weak(&k->first, &seen, j))
+        ;
+}
+
+/* Rows in lanes as forward_part's; the least changed row any lane finds is the call's,
+   whichever thread found it. */
 static void check_part(void *ctx, uint32_t lane, uint32_t lanes, uint32_t block, uint32_t blocks)
 {
     check_job *k = ctx;
-    uint64_t lo, hi, print[2];
+    uint64_t lo, hi;
     (void)block;
     (void)blocks;
     pyad__part_range(k->jhi - k->jlo, lane, lanes, &lo, &hi);
-    for (uint64_t j = k->jlo + lo; j < k->jlo + hi; j++) {
-        if (k->g != NULL && k->g[j] == 0.0)
-            continue;
-        pyad__row_print(k->c + j * k->count, k->count, print);
-        if (print[0] != k->prints[2 * j] || print[1] != k->prints[2 * j + 1]) {
-            uint64_t seen = k->first;
-            while (j < seen && !atomic_compare_exchange_weak(&k->first, &seen, j))
-                ;
-            return;
-        }
-    }
+    print_rows(k->c, k->count, k->g, k->jlo + lo, k->jlo + hi, 0, k->count, check_row, k);
 }
 
 uint64_t pyad__matvec_changed(const double *c, uint64_t count, const uint64_t *prints,
@@ -290,35 +316,29 @@ typedef struct reverse_job {
     _Atomic uint64_t *acc;
 } reverse_job;
 
-/* Rows lo .. hi (hi first) of a borrowed matrix over columns k0 .. k1:
-   eight rows at a time, the stretch of each whose adjoint is not 0 fingerprinted into acc
-   four rows at once, then added while it is still in the cache (the matrix is read from
-   memory once). Cutting the rows into eights changes no bit: pyad__matvec_axpys adds each
-   a[k]'s terms in row order whatever it is given. */
+typedef struct print_sink {
+    _Atomic uint64_t *acc;
+    uint64_t jlo;
+} print_sink;
+
+static void add_print(void *ctx, uint64_t j, const uint64_t print[2])
+{
+    const print_sink *sink = ctx;
+    atomic_fetch_add(&sink->acc[2 * (j - sink->jlo)], print[0]);
+    atomic_fetch_add(&sink->acc[2 * (j - sink->jlo) + 1], print[1]);
+}
+
+/* Rows lo .. hi (hi first) of a borrowed matrix over columns k0 .. k1: eight rows at a time,
+   the stretch of each whose adjoint is not 0 fingerprinted into acc, then added while it is
+   still in the cache (the matrix is read from memory once). Cutting the rows into eights
+   changes no bit: pyad__matvec_axpys adds each a[k]'s terms in row order whatever it is
+   given. */
 static void axpys_printing(const reverse_job *r, uint64_t lo, uint64_t hi, uint64_t k0, uint64_t k1)
 {
+    print_sink sink = {r->acc, r->jlo};
     for (uint64_t top = hi; top > lo;) {
         const uint64_t bottom = top - lo > 8 ? top - 8 : lo;
-        const double *rows[4];
-        uint64_t at[4];
-        unsigned n = 0;
-        for (uint64_t j = bottom; j < top; j++) {
-            if (r->g[j] != 0.0) {
-                rows[n] = r->c + j * r->count;
-                at[n++] = 2 * (j - r->jlo);
-            }
-            if (n == 0 || (n < 4 && j + 1 < top))
-                continue;
-            uint64_t print[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
-            for (unsigned e = n; e < 4; e++)
-                rows[e] = rows[0]; /* fillers, their sums dropped */
-            pyad__print_rows4(rows, k0, k1, r->count, print);
-            for (unsigned e = 0; e < n; e++) {
-                atomic_fetch_add(&r->acc[at[e]], print[e][0]);
-                atomic_fetch_add(&r->acc[at[e] + 1], print[e][1]);
-            }
-            n = 0;
-        }
+        print_rows(r->c, r->count, r->g, bottom, top, k0, k1, add_print, &sink);
         pyad__matvec_axpys(r->a, r->c, r->count, r->g, bottom, top, k0, k1);
         top = bottom;
     }
