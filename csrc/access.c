@@ -123,6 +123,17 @@ int pyad_get_op(pyad_tape *t, int64_t h, int *op)
     return PYAD_OK;
 }
 
+/* STALE for a record nothing kept whose operands are gone (pyad__older_record): its chunk
+   stays for another record's sake, so its handle still resolves, but naming its operands
+   would hand out handles of records gone, or of newer ones in their slots. */
+static int operands_gone(pyad_tape *t, int64_t h)
+{
+    return pyad__fail(t, PYAD_STALE,
+                      "handle %#llx names a record that nothing kept: its segment stays for "
+                      "another record's sake, but its operands are gone",
+                      (unsigned long long)h);
+}
+
 int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles, double *partials,
                       int64_t *n)
 {
@@ -143,13 +154,20 @@ int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles, do
     const pyad_rec r = t->rec[s];
     if (op == PYAD_OP_SOFTMAX || op == PYAD_OP_MATVEC) {
         if ((k = pyad__group_operands(t, s, cap, handles, partials)) < 0)
-            return k == -2 ? PYAD_CHANGED : pyad__group_orphan(t, h);
+            return k == -2   ? PYAD_CHANGED
+                   : k == -3 ? operands_gone(t, h)
+                             : pyad__group_orphan(t, h);
     } else if (r.b & PYAD_NARY_BIT) {
         const pyad_chunk *ch = &t->chunks[s >> PYAD_CHUNK_BITS];
+        for (uint32_t e = r.a, end = r.a + (r.b & ~PYAD_NARY_BIT); e < end; e++)
+            if (ch->side_slot[e] != s && !pyad__older_record(t, ch->side_slot[e], s))
+                return operands_gone(t, h);
         for (uint32_t e = r.a, end = r.a + (r.b & ~PYAD_NARY_BIT); e < end; e++)
             if (ch->side_slot[e] != s)
                 EMIT(ch->side_slot[e], ch->side_val[e]);
     } else if (op != PYAD_OP_LEAF) {
+        if (!pyad__older_record(t, r.a, s) || (r.b != s && !pyad__older_record(t, r.b, s)))
+            return operands_gone(t, h);
         EMIT(r.a, r.da);
         if (r.b != s)
             EMIT(r.b, r.db);

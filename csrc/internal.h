@@ -324,13 +324,27 @@ PYAD_INTERNAL void pyad__matvec_reverse(double *a, const double *c, uint64_t cou
    layout). The slot of output 0 of the group that record s is an output of (PYAD_NO_HEAD if
    that is gone: then no live record uses s), and the (operand, partial) pairs of s as
    pyad_get_operands gives them: writes the first cap, returns their number (-1: no head; -2:
-   its row of a borrowed matrix changed, the tape's message saying so).
+   its row of a borrowed matrix changed, the tape's message saying so; -3: an operand is gone,
+   pyad__older_record).
    pyad__group_orphan: STALE, saying why, for an entry point given such an output's handle h. */
 #define PYAD_NO_HEAD UINT32_MAX
 PYAD_INTERNAL uint32_t pyad__group_head(const pyad_tape *t, uint32_t s);
 PYAD_INTERNAL int pyad__group_orphan(pyad_tape *t, int64_t h);
 PYAD_INTERNAL int64_t pyad__group_operands(pyad_tape *t, uint32_t s, int64_t cap, int64_t *handles,
                                            double *partials);
+
+/* Is slot o a record the tape holds, created before record s? An operand of a record that a
+   kept one needs always is; an operand of a record in a chunk kept for another record's sake
+   may be gone, its slot even holding a newer record by now (collect.c): a reused chunk joins
+   `order` at its end, so it is newer than s. */
+static inline int pyad__older_record(const pyad_tape *t, uint32_t o, uint32_t s)
+{
+    const uint32_t c = o >> PYAD_CHUNK_BITS, cs = s >> PYAD_CHUNK_BITS;
+    if (c >= t->cap_chunks || t->chunks[c].state != PYAD_CHUNK_USED ||
+        (o & PYAD_CHUNK_MASK) >= t->chunks[c].fill)
+        return 0;
+    return c == cs ? o < s : t->chunks[c].pos < t->chunks[cs].pos;
+}
 
 /* Is record s a group's output other than its first (found through pyad__group_head)? */
 static inline int pyad__later_output(const pyad_tape *t, uint32_t s)

@@ -358,6 +358,9 @@ int64_t pyad__group_operands(pyad_tape *t, uint32_t s, int64_t cap, int64_t *han
     int64_t k = 0;
     if ((t->kind[s] & PYAD_OP_MASK) == PYAD_OP_MATVEC) {
         const pyad_matvec g = pyad__matvec_of(t, h);
+        for (uint32_t j = 0; j < g.count; j++)
+            if (!pyad__older_record(t, g.x[j], h))
+                return -3;
         if (pyad__matvec_check(t, g, NULL, i, i + 1) != PYAD_OK)
             return -2;
         const double *row = g.c + (uint64_t)i * g.count;
@@ -371,6 +374,9 @@ int64_t pyad__group_operands(pyad_tape *t, uint32_t s, int64_t cap, int64_t *han
     const pyad_chunk *ch = &t->chunks[h >> PYAD_CHUNK_BITS];
     const pyad_rec r = t->rec[h];
     const double yi = t->val[s], ci = t->rec[s].db;
+    for (uint32_t j = 0, n = r.b & ~PYAD_NARY_BIT; j < n; j++)
+        if (ch->side_slot[r.a + j] != h && !pyad__older_record(t, ch->side_slot[r.a + j], h))
+            return -3;
     for (uint32_t j = 0, n = r.b & ~PYAD_NARY_BIT; j < n; j++) {
         const uint32_t o = ch->side_slot[r.a + j];
         if (o == h)

@@ -204,7 +204,9 @@ int pyad_get_values(pyad_tape *t, int64_t n, const int64_t *handles, double *out
 int pyad_get_grads(pyad_tape *t, int64_t n, const int64_t *handles, double *out);
 int pyad_set_grads(pyad_tape *t, int64_t n, const int64_t *handles, double g);
 /* Operands of a record that are records (constants are skipped): writes up to cap
-   (handle, partial) pairs and the total count to *n. */
+   (handle, partial) pairs and the total count to *n. STALE for a record nothing kept whose
+   operands are gone (its segment stays because another record needs one of its records; its
+   own handle still resolves). */
 int pyad_get_operands(pyad_tape *t, int64_t h, int64_t cap, int64_t *handles, double *partials,
                       int64_t *n);
 

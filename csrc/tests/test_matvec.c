@@ -641,6 +641,45 @@ static void test_released(void)
     pyad_tape_free(t);
 }
 
+/* A record that nothing kept, in a segment kept for another record's sake: its handle still
+   resolves, but once its operand's segment is collected pyad_get_operands refuses it (STALE)
+   instead of naming a record gone (the API fuzzer found one). */
+static void test_operands_of_unkept(void)
+{
+    pyad_tape *t = new_tape();
+    static double zeros[PYAD_CHUNK];
+    int64_t h[PYAD_CHUNK];
+    CHECK(pyad_push_leaves(t, PYAD_CHUNK, zeros, h) == PYAD_OK); /* fills segment 0 */
+    const uint32_t leaves = filler_segment(t);
+    const int64_t leaf = pyad__handle(t, leaves << PYAD_CHUNK_BITS);
+    const int64_t unkept = pyad_push_v(t, PYAD_OP_TANH, leaf);
+    CHECK(unkept == -PYAD_SEGMENT);
+    int64_t u = 0, z = 0, n = -1, hs[2];
+    double ps[2];
+    CHECK(pyad_tape_opened(t, &u) == PYAD_OK);
+    CHECK(pyad_push_leaves(t, 1, zeros, &z) == PYAD_OK);
+    CHECK(pyad_push_leaves(t, PYAD_CHUNK - 2, zeros, h) == PYAD_OK); /* segment of u is full */
+    CHECK(pyad_push_v(t, PYAD_OP_SIN, z) == -PYAD_SEGMENT);       /* kept: it uses z */
+    int64_t w = 0;
+    CHECK(pyad_tape_opened(t, &w) == PYAD_OK);
+    CHECK(pyad_get_operands(t, u, 2, hs, ps, &n) == PYAD_OK && n == 1 && hs[0] == leaf);
+    uint32_t fill[8];
+    for (int k = 0; k < 8; k++)
+        fill[k] = filler_segment(t);
+    unpin_chunk(t, leaves);
+    unpin_chunk(t, slot(u) >> PYAD_CHUNK_BITS);
+    for (int k = 0; k < 7; k++)
+        unpin_chunk(t, fill[k]);
+    CHECK(t->chunks[leaves].state == PYAD_CHUNK_FREE);
+    CHECK(t->chunks[slot(u) >> PYAD_CHUNK_BITS].state == PYAD_CHUNK_USED);
+    double v = 0.0;
+    CHECK(pyad_get_value(t, u, &v) == PYAD_OK); /* still resolves */
+    CHECK(pyad_get_operands(t, u, 2, hs, ps, &n) == PYAD_STALE);
+    CHECK(strstr(pyad_tape_errmsg(t), "nothing kept") != NULL);
+    CHECK(pyad_get_operands(t, w, 2, hs, ps, &n) == PYAD_OK && n == 1 && hs[0] == z);
+    pyad_tape_free(t);
+}
+
 /* A group whose later rows lie in reused segments of lower slots than their row index (the
    sweep once read adjoints at slot - row, off the buffer): grads exact, by integers. */
 static void test_low_slots(void)
@@ -720,6 +759,7 @@ void test_matvec(void)
     test_num_threads();
     test_refused();
     test_collected();
+    test_operands_of_unkept();
     test_low_slots();
     test_prints();
     test_released();
