@@ -118,6 +118,7 @@ typedef struct state {
     double *borrowed[MAXBORROWED]; /* matrices lent to pyad_push_matvec_borrowed, which */
     int64_t nborrowed_of[MAXBORROWED]; /* do_mutate changes; freed after the tapes */
     int nborrowed;
+    uint8_t released[MAXBORROWED]; /* pyad_tape_released gave the token (index + 1) back */
 } state;
 
 static void remember(state *s, int64_t h)
@@ -1036,8 +1037,21 @@ static void do_tape(state *s, reader *r)
         st = pyad_tape_set_debug(t, (int)(int8_t)u8(r));
         break;
     case 6:
-        st = pyad_tape_nbytes(t, &out);
-        CHECK(st != PYAD_OK || out > 0);
+        if (u8(r) & 1) {
+            st = pyad_tape_nbytes(t, &out);
+            CHECK(st != PYAD_OK || out > 0);
+        } else {
+            /* the borrowed matrices released: tokens the harness lent (1 .. nborrowed), each
+               once (a freed tape's are never given: their flags stay clear) */
+            int64_t tokens[2] = {0, 0}, n = -1;
+            const int64_t cap = (int64_t)(u8(r) % 4) - 1; /* -1 .. 2 */
+            st = pyad_tape_released(t, cap, tokens, &n);
+            for (int64_t k = 0; st == PYAD_OK && k < n; k++) {
+                CHECK(n <= cap && tokens[k] >= 1 && tokens[k] <= s->nborrowed);
+                CHECK(!s->released[tokens[k] - 1]);
+                s->released[tokens[k] - 1] = 1;
+            }
+        }
         break;
     default: {
         const int64_t made = pyad_debug_alloc_count();

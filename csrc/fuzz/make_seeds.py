@@ -274,6 +274,8 @@ def seeds() -> dict[str, bytes]:
     s.b += flip  # back as it was
     s.backward(top)
     s.program([0, 1], [top], [])
+    s.b += bytes([11, 0, 0])  # reset tape 0: its borrowed matrix is released
+    s.b += bytes([11, 0, 6, 0, 3])  # pyad_tape_released: token 1, once
     out["borrowed"] = bytes(s.b)
     return out
 
