@@ -336,7 +336,8 @@ PYAD_INTERNAL int64_t pyad__group_operands(pyad_tape *t, uint32_t s, int64_t cap
 /* Is slot o a record the tape holds, created before record s? An operand of a record that a
    kept one needs always is; an operand of a record in a chunk kept for another record's sake
    may be gone, its slot even holding a newer record by now (collect.c): a reused chunk joins
-   `order` at its end, so it is newer than s. */
+   `order` at its end, so it is newer than s. Asked wherever a record's operands are followed
+   from a handle the caller gave: a group's link to its head, compiling, pyad_get_operands. */
 static inline int pyad__older_record(const pyad_tape *t, uint32_t o, uint32_t s)
 {
     const uint32_t c = o >> PYAD_CHUNK_BITS, cs = s >> PYAD_CHUNK_BITS;

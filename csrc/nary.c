@@ -328,13 +328,10 @@ uint32_t pyad__group_head(const pyad_tape *t, uint32_t s)
        a newer record by now: that one is not older than s, so it is told apart. */
     const unsigned op = t->kind[s] & PYAD_OP_MASK;
     const uint32_t h = t->chunks[s >> PYAD_CHUNK_BITS].side_slot[r.a];
-    const uint32_t hc = h >> PYAD_CHUNK_BITS, sc = s >> PYAD_CHUNK_BITS;
-    if (hc >= t->cap_chunks || t->chunks[hc].state != PYAD_CHUNK_USED ||
-        (h & PYAD_CHUNK_MASK) >= t->chunks[hc].fill)
+    if (!pyad__older_record(t, h, s))
         return PYAD_NO_HEAD;
-    const int older = hc == sc ? h < s : t->chunks[hc].pos < t->chunks[sc].pos;
     const pyad_rec hr = t->rec[h];
-    if (!older || (t->kind[h] & PYAD_OP_MASK) != op || hr.da != 0.0)
+    if ((t->kind[h] & PYAD_OP_MASK) != op || hr.da != 0.0)
         return PYAD_NO_HEAD;
     const uint32_t n = op == PYAD_OP_SOFTMAX ? hr.b & ~PYAD_NARY_BIT : pyad__matvec_of(t, h).rows;
     return n <= (uint32_t)r.da ? PYAD_NO_HEAD : h;

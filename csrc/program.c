@@ -107,7 +107,6 @@ void pyad_program_free(pyad_program *p)
 typedef struct builder {
     pyad_tape *t;
     uint32_t *seq;     /* tape slots in creation order */
-    uint32_t *pos;     /* slot -> position in seq */
     uint8_t *need;     /* slot -> needed by an output or a guard */
     uint32_t *map;     /* slot -> program slot, or a constant's pool index | CONST_TAG */
     const_pool consts;
@@ -119,7 +118,6 @@ typedef struct builder {
 static void builder_free(builder *bd)
 {
     free(bd->seq);
-    free(bd->pos);
     free(bd->need);
     free(bd->map);
     free(bd->consts.val);
@@ -163,20 +161,9 @@ static uint64_t matrix_of(const pyad_tape *t, uint32_t s)
     return (uint64_t)g.rows * g.count;
 }
 
-/* Is slot o a record the tape holds, created before record s? A record reached from a kept
-   one always is; one in a chunk kept for another record's sake may name slots reused since
-   (the C API hands out raw handles: an output may be such a record). */
-static int live_before(const builder *bd, uint32_t o, uint32_t s)
-{
-    const pyad_tape *t = bd->t;
-    const uint32_t c = o >> PYAD_CHUNK_BITS;
-    return c < t->cap_chunks && t->chunks[c].state == PYAD_CHUNK_USED &&
-           (o & PYAD_CHUNK_MASK) < t->chunks[c].fill && bd->pos[o] < bd->pos[s];
-}
-
 static int need_operand(builder *bd, uint32_t o, uint32_t s)
 {
-    if (!live_before(bd, o, s))
+    if (!pyad__older_record(bd->t, o, s)) /* a chunk kept for another record's sake */
         return pyad__fail(bd->t, PYAD_STALE,
                           "the outputs use a record whose operands' segment was reused (keep "
                           "a handle's segment pinned while compiling from it)");
@@ -443,16 +430,14 @@ static int build(builder *bd, pyad_program *p, const int64_t *inputs, const int6
     pyad_tape *t = bd->t;
     const size_t cap = (size_t)t->cap_chunks * PYAD_CHUNK;
     bd->seq = pyad__malloc((t->nrecords ? t->nrecords : 1) * sizeof *bd->seq);
-    bd->pos = pyad__malloc((cap ? cap : 1) * sizeof *bd->pos);
     bd->need = pyad__calloc(cap ? cap : 1, 1);
     bd->map = pyad__malloc((cap ? cap : 1) * sizeof *bd->map);
-    if (!bd->seq || !bd->pos || !bd->need || !bd->map)
+    if (!bd->seq || !bd->need || !bd->map)
         return PYAD_NOMEM;
     for (uint32_t k = 0; k < t->norder; k++) {
         const uint32_t c = t->order[k];
         for (uint32_t j = 0; j < t->chunks[c].fill; j++) {
             const uint32_t s = (c << PYAD_CHUNK_BITS) | j;
-            bd->pos[s] = bd->nseq;
             bd->seq[bd->nseq++] = s;
             bd->map[s] = UNMAPPED;
         }
