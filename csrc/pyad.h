@@ -295,6 +295,10 @@ int64_t pyad_debug_alloc_count(void);
    `work`, instead of from 2^19, one per 2^18, so that tests and the fuzzer run small ones on
    threads; 0 restores the default. Process-wide; MISUSE if work < 0. */
 int pyad_debug_part_min(int64_t work);
+/* Products use vector instructions wider than the build's own where the processor has them
+   (AVX2 on x86-64) unless wide is 0; 1 restores that. The results are the same bits either
+   way: this lets tests compare the two. Process-wide; MISUSE unless wide is 0 or 1. */
+int pyad_debug_wide_vectors(int64_t wide);
 /* pyad-cdef-end */
 
 #endif /* PYAD_H */

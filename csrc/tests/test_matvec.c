@@ -441,7 +441,21 @@ static int same_print(const double *a, const double *b, uint64_t n)
     return pa[0] == pb[0] && pa[1] == pb[1];
 }
 
-/* Fingerprints: the definition, in stretches cut anywhere and taken in any order, and changes
+/* The AVX2 clone of pyad__print_rows4 where the processor has one, else the same. */
+static void print_rows4_wide(const double *const rows[4], uint64_t k0, uint64_t k1, uint64_t n,
+                             uint64_t print[4][2])
+{
+#if PYAD_HAVE_AVX2_CLONES
+    if (__builtin_cpu_supports("avx2")) {
+        pyad__print_rows4_avx2(rows, k0, k1, n, print);
+        return;
+    }
+#endif
+    pyad__print_rows4(rows, k0, k1, n, print);
+}
+
+/* Fingerprints: the definition, in stretches cut anywhere and taken in any order (by the
+   AVX2 clone too), and changes
    that a plain sum of the bits would miss. */
 static void test_prints(void)
 {
@@ -457,11 +471,15 @@ static void test_prints(void)
         pyad__row_print(row, n, got_);
         CHECK(got_[0] == want[0] && got_[1] == want[1]);
         for (uint64_t cut = 0; cut <= n; cut++) { /* two stretches, the second first */
-            const double *const rows[4] = {row, row, row, row};
+            const double *const rows[4] = {row + n % 2, row, row, row};
             uint64_t p[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+            uint64_t p2[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
             pyad__print_rows4(rows, cut, n, n, p);
             pyad__print_rows4(rows, 0, cut, n, p);
-            CHECK(p[0][0] == want[0] && p[3][1] == want[1]);
+            print_rows4_wide(rows, cut, n, n, p2);
+            print_rows4_wide(rows, 0, cut, n, p2);
+            CHECK(p[1][0] == want[0] && p[3][1] == want[1]);
+            CHECK(memcmp(p, p2, sizeof p) == 0);
             if (cut > 64 && cut + 64 < n)
                 cut += 60;
         }
@@ -754,6 +772,11 @@ void test_matvec(void)
     CHECK(pyad_debug_part_min(-1) == PYAD_MISUSE);
     CHECK(pyad_debug_part_min(1) == PYAD_OK);
     scenarios();
+    /* and with the loops compiled for the build's own vectors, not the processor's widest */
+    CHECK(pyad_debug_wide_vectors(2) == PYAD_MISUSE);
+    CHECK(pyad_debug_wide_vectors(0) == PYAD_OK);
+    scenarios();
+    CHECK(pyad_debug_wide_vectors(1) == PYAD_OK);
     CHECK(pyad_debug_part_min(0) == PYAD_OK);
     CHECK(pyad_num_threads(threads, &n) == PYAD_OK);
     test_num_threads();
