@@ -17,10 +17,28 @@
 /* Loops that also get a clone compiled for AVX2, chosen at run time (parallel.c): x86-64
    with GCC or Clang, whose target attribute and __builtin_cpu_supports they need. */
 #if defined(__x86_64__) && defined(__GNUC__)
-#define PYAD_HAVE_AVX2_CLONES 1
-#include <immintrin.h>
+#define PYAD_HAVE_X86_CLONES 1
 #else
-#define PYAD_HAVE_AVX2_CLONES 0
+#define PYAD_HAVE_X86_CLONES 0
+#endif
+
+/* Vectors of 2 and 4 words or doubles, for the loops written once and compiled at two
+   widths (the fingerprint's, and parallel.c's checked reverse): GCC's and Clang's vector
+   extensions, whose operators act lane by lane and compile to the widest instructions the
+   function's target allows. A compiler without them gets plain numbers, one lane. Loaded and
+   stored with memcpy (unaligned). */
+#if defined(__GNUC__)
+typedef uint64_t pyad_words2 __attribute__((vector_size(16)));
+typedef uint64_t pyad_words4 __attribute__((vector_size(32)));
+typedef double pyad_doubles2 __attribute__((vector_size(16)));
+typedef double pyad_doubles4 __attribute__((vector_size(32)));
+#define PYAD_WORDS pyad_words2
+#define PYAD_DOUBLES pyad_doubles2
+#define PYAD_LANES 2
+#else
+#define PYAD_WORDS uint64_t
+#define PYAD_DOUBLES double
+#define PYAD_LANES 1
 #endif
 
 /* Largest value, with Python's max() semantics (NaN only wins in first place). */
@@ -142,15 +160,18 @@ static inline uint64_t pyad__print_word(const double *row, uint64_t k)
    of elements k = k0 + lanes t + l into s[l], and r[l] added s[l] after each step, which
    weighs element k by the steps left, steps - t. Its weight in print[1] is n - k =
    (n - k1) + (rest - l) + lanes (steps - t). Adds the stretch's share to print. */
-static inline void pyad__print_lanes(const uint64_t *s, const uint64_t *r, unsigned lanes,
+static inline void pyad__print_lanes(const void *s, const void *r, unsigned lanes,
                                      const double *row, uint64_t k0, uint64_t k1, uint64_t n,
                                      uint64_t print[2])
 {
     const uint64_t rest = (k1 - k0) % lanes;
     uint64_t p0 = 0, p1 = 0;
-    for (unsigned l = 0; l < lanes; l++) {
-        p0 += s[l];
-        p1 += lanes * r[l] + (rest - l) * s[l]; /* modulo 2^64, as every sum here */
+    for (unsigned l = 0; l < lanes; l++) { /* s and r: the lanes' words, any alignment */
+        uint64_t sl, rl;
+        memcpy(&sl, (const char *)s + l * sizeof sl, sizeof sl);
+        memcpy(&rl, (const char *)r + l * sizeof rl, sizeof rl);
+        p0 += sl;
+        p1 += lanes * rl + (rest - l) * sl; /* modulo 2^64, as every sum here */
     }
     for (uint64_t k = k1 - rest; k < k1; k++) {
         const uint64_t f = pyad__print_word(row, k);
@@ -163,67 +184,45 @@ static inline void pyad__print_lanes(const uint64_t *s, const uint64_t *r, unsig
 
 /* Adds to print[i] the share of elements k0 .. k1 of rows[i] in the fingerprint of a row of
    n elements. The four rows in one loop: four streams from memory at once, where one row's
-   stretch after another's reads memory slower. Two lanes (an SSE2 register). */
+   stretch after another's reads memory slower. The loop's body for lanes of words W of L
+   lanes, each lane summing every L-th element (pyad__print_lanes finishes). */
 typedef void (*pyad_print4_fn)(const double *const rows[4], uint64_t k0, uint64_t k1, uint64_t n,
                                uint64_t print[4][2]);
+#define PYAD_PRINT_ROWS4(W, L)                                                                     \
+    do {                                                                                           \
+        const uint64_t end = k1 - (k1 - k0) % (L);                                                 \
+        W vs[4], vr[4];                                                                            \
+        memset(vs, 0, sizeof vs);                                                                  \
+        memset(vr, 0, sizeof vr);                                                                  \
+        for (uint64_t k = k0; k < end; k += (L))                                                   \
+            for (int i = 0; i < 4; i++) {                                                          \
+                W u;                                                                               \
+                memcpy(&u, rows[i] + k, sizeof u);                                                 \
+                vs[i] += u ^ (u >> 32);                                                            \
+                vr[i] += vs[i];                                                                    \
+            }                                                                                      \
+        for (int i = 0; i < 4; i++)                                                                \
+            pyad__print_lanes(&vs[i], &vr[i], (L), rows[i], k0, k1, n, print[i]);                  \
+    } while (0)
+
 static inline void pyad__print_rows4(const double *const rows[4], uint64_t k0, uint64_t k1,
                                      uint64_t n, uint64_t print[4][2])
 {
-    const uint64_t end = k1 - (k1 - k0) % 2;
-    uint64_t s[4][2], r[4][2];
-#if defined(__SSE2__)
-    __m128i vs[4], vr[4];
-    for (int i = 0; i < 4; i++)
-        vs[i] = vr[i] = _mm_setzero_si128();
-    for (uint64_t k = k0; k < end; k += 2)
-        for (int i = 0; i < 4; i++) {
-            const __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(rows[i] + k));
-            vs[i] = _mm_add_epi64(vs[i], _mm_xor_si128(a, _mm_srli_epi64(a, 32)));
-            vr[i] = _mm_add_epi64(vr[i], vs[i]);
-        }
-    for (int i = 0; i < 4; i++) {
-        _mm_storeu_si128((__m128i *)(void *)s[i], vs[i]);
-        _mm_storeu_si128((__m128i *)(void *)r[i], vr[i]);
-    }
-#else
-    memset(s, 0, sizeof s);
-    memset(r, 0, sizeof r);
-    for (uint64_t k = k0; k < end; k += 2)
-        for (int i = 0; i < 4; i++)
-            for (int l = 0; l < 2; l++) {
-                s[i][l] += pyad__print_word(rows[i], k + (uint64_t)l);
-                r[i][l] += s[i][l];
-            }
-#endif
-    for (int i = 0; i < 4; i++)
-        pyad__print_lanes(s[i], r[i], 2, rows[i], k0, k1, n, print[i]);
+    PYAD_PRINT_ROWS4(PYAD_WORDS, PYAD_LANES);
 }
 
-#if PYAD_HAVE_AVX2_CLONES
-/* pyad__print_rows4 in four lanes (an AVX2 register), for processors that have it: the same
-   sums in half the instructions (LR's push, whose rows it reads from the cache right after
-   the product: 2.4 -> 2.1 ms on two threads). */
+#if PYAD_HAVE_X86_CLONES
+/* pyad__print_rows4 in four lanes, for processors that have AVX2: the same sums in half the
+   instructions (LR's push, whose rows it reads from the cache right after the product: 2.4 ->
+   2.1 ms on two threads). An AVX-512 clone in eight lanes made LR's push and sweep slower
+   (2.32 -> 2.44 ms and 2.47 -> 2.66): the processor runs slower while it uses them. */
 __attribute__((target("avx2"), unused)) static void
 pyad__print_rows4_avx2(const double *const rows[4], uint64_t k0, uint64_t k1, uint64_t n,
                        uint64_t print[4][2])
 {
-    const uint64_t end = k1 - (k1 - k0) % 4;
-    __m256i vs[4], vr[4];
-    for (int i = 0; i < 4; i++)
-        vs[i] = vr[i] = _mm256_setzero_si256();
-    for (uint64_t k = k0; k < end; k += 4)
-        for (int i = 0; i < 4; i++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(rows[i] + k));
-            vs[i] = _mm256_add_epi64(vs[i], _mm256_xor_si256(a, _mm256_srli_epi64(a, 32)));
-            vr[i] = _mm256_add_epi64(vr[i], vs[i]);
-        }
-    for (int i = 0; i < 4; i++) {
-        uint64_t s[4], r[4];
-        _mm256_storeu_si256((__m256i *)(void *)s, vs[i]);
-        _mm256_storeu_si256((__m256i *)(void *)r, vr[i]);
-        pyad__print_lanes(s, r, 4, rows[i], k0, k1, n, print[i]);
-    }
+    PYAD_PRINT_ROWS4(pyad_words4, 4);
 }
+
 #endif
 
 /* The fingerprint of a whole row (one row in four lanes' clothing: not on a hot path). */

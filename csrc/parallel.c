@@ -212,29 +212,56 @@ void pyad__run_parts(pyad_part_fn fn, void *ctx, uint64_t work, uint64_t outputs
 
 /* ---- The matvec's loops (csrc/narymath.h) cut into parts --------------------------------- */
 
-/* The loops that get a clone compiled for AVX2 (csrc/narymath.h), chosen at each call on an
-   x86-64 that has it (a build for AVX2 alone would not load everywhere). A clone does the
-   same integer sums, or each double's multiplications and additions in the same order, one
-   rounding each (the build contracts nothing into fused multiply-adds, and the clones may
-   not use FMA), so the bits are the same: only the width of the vectors differs. */
+/* The loops that get a clone compiled for AVX2 (csrc/narymath.h and below), chosen at each
+   call on an x86-64 that has it (a build for AVX2 alone would not load everywhere). A clone does
+   the same integer sums, or each double's multiplications and additions in the same order, one
+   rounding each (the build contracts nothing into fused multiply-adds), so the bits are the same:
+   only the width of the vectors differs. */
 typedef void (*axpys_fn)(double *restrict a, const double *c, uint64_t count, const double *g,
                          uint64_t jlo, uint64_t jhi, uint64_t k0, uint64_t k1);
-struct reverse_job;
-/* the reverse of rows lo .. hi over columns k0 .. k1, fingerprinting what it reads */
-typedef void (*checked_fn)(const struct reverse_job *r, uint64_t lo, uint64_t hi, uint64_t k0,
-                           uint64_t k1);
+/* four rows' terms added into a[k0 .. k1) and their stretches fingerprinted, in one pass */
+typedef void (*add_print4_fn)(double *restrict a, const double *const rows[4], const double gain[4],
+                              uint64_t k0, uint64_t k1, uint64_t n, uint64_t print[4][2]);
 typedef struct kernels {
     axpys_fn axpys;
     pyad_print4_fn print4;
-    checked_fn checked;
+    add_print4_fn add_print4;
 } kernels;
 
-static void axpys_printing(const struct reverse_job *r, uint64_t lo, uint64_t hi, uint64_t k0,
-                           uint64_t k1);
-#if PYAD_HAVE_AVX2_CLONES
-static void checked_avx2(const struct reverse_job *r, uint64_t lo, uint64_t hi, uint64_t k0,
-                         uint64_t k1);
-#endif
+/* The body of an add_print4_fn for lanes of doubles D and words W of L lanes: each a[k] gets
+   a[k] + rows[0][k] gain[0] + ... + rows[3][k] gain[3] in that order, as pyad__matvec_axpys
+   adds them, and each row's stretch is fingerprinted as pyad__print_rows4 does, from the same
+   loads (LR's checked reverse on two threads: 2.35-2.4 ms in two passes, one fingerprinting
+   the rows from memory and one adding them from the cache; 2.0-2.1 in one with AVX2). */
+#define ADD_PRINT4(D, W, L)                                                                        \
+    do {                                                                                           \
+        const uint64_t end = k1 - (k1 - k0) % (L);                                                 \
+        W vs[4], vr[4];                                                                            \
+        memset(vs, 0, sizeof vs);                                                                  \
+        memset(vr, 0, sizeof vr);                                                                  \
+        for (uint64_t k = k0; k < end; k += (L)) {                                                 \
+            D sum;                                                                                 \
+            memcpy(&sum, a + k, sizeof sum);                                                       \
+            for (int e = 0; e < 4; e++) {                                                          \
+                D v;                                                                               \
+                W u;                                                                               \
+                memcpy(&v, rows[e] + k, sizeof v);                                                 \
+                memcpy(&u, &v, sizeof u);                                                          \
+                sum = sum + v * gain[e];                                                           \
+                vs[e] += u ^ (u >> 32);                                                            \
+                vr[e] += vs[e];                                                                    \
+            }                                                                                      \
+            memcpy(a + k, &sum, sizeof sum);                                                       \
+        }                                                                                          \
+        for (uint64_t k = end; k < k1; k++) {                                                      \
+            double sum = a[k];                                                                     \
+            for (int e = 0; e < 4; e++)                                                            \
+                sum += rows[e][k] * gain[e];                                                       \
+            a[k] = sum;                                                                            \
+        }                                                                                          \
+        for (int e = 0; e < 4; e++)                                                                \
+            pyad__print_lanes(&vs[e], &vr[e], (L), rows[e], k0, k1, n, print[e]);                  \
+    } while (0)
 
 static void axpys_portable(double *restrict a, const double *c, uint64_t count, const double *g,
                            uint64_t jlo, uint64_t jhi, uint64_t k0, uint64_t k1)
@@ -242,7 +269,14 @@ static void axpys_portable(double *restrict a, const double *c, uint64_t count, 
     pyad__matvec_axpys(a, c, count, g, jlo, jhi, k0, k1);
 }
 
-#if PYAD_HAVE_AVX2_CLONES
+static void add_print4_portable(double *restrict a, const double *const rows[4],
+                                const double gain[4], uint64_t k0, uint64_t k1, uint64_t n,
+                                uint64_t print[4][2])
+{
+    ADD_PRINT4(PYAD_DOUBLES, PYAD_WORDS, PYAD_LANES);
+}
+
+#if PYAD_HAVE_X86_CLONES
 /* LR's reverse on two threads: 1.7 -> 1.55 ms. */
 __attribute__((target("avx2"))) static void axpys_avx2(double *restrict a, const double *c,
                                                        uint64_t count, const double *g,
@@ -251,6 +285,14 @@ __attribute__((target("avx2"))) static void axpys_avx2(double *restrict a, const
 {
     pyad__matvec_axpys(a, c, count, g, jlo, jhi, k0, k1);
 }
+
+__attribute__((target("avx2"))) static void
+add_print4_avx2(double *restrict a, const double *const rows[4], const double gain[4], uint64_t k0,
+                uint64_t k1, uint64_t n, uint64_t print[4][2])
+{
+    ADD_PRINT4(pyad_doubles4, pyad_words4, 4);
+}
+
 #endif
 
 static _Atomic int wide_vectors = 1;
@@ -265,11 +307,11 @@ int pyad_debug_wide_vectors(int64_t wide)
 
 static kernels kernels_here(void)
 {
-#if PYAD_HAVE_AVX2_CLONES
+#if PYAD_HAVE_X86_CLONES
     if (wide_vectors && __builtin_cpu_supports("avx2"))
-        return (kernels){axpys_avx2, pyad__print_rows4_avx2, checked_avx2};
+        return (kernels){axpys_avx2, pyad__print_rows4_avx2, add_print4_avx2};
 #endif
-    return (kernels){axpys_portable, pyad__print_rows4, axpys_printing};
+    return (kernels){axpys_portable, pyad__print_rows4, add_print4_portable};
 }
 
 typedef struct forward_job {
@@ -410,51 +452,9 @@ static void axpys_printing(const reverse_job *r, uint64_t lo, uint64_t hi, uint6
     }
 }
 
-#if PYAD_HAVE_AVX2_CLONES
-/* Four rows, top first, over columns k0 .. k1 in one pass over them: each a[k] gets their
-   terms a[k] + rows[0][k] gain[0] + ... in that order, as pyad__matvec_axpys adds them, and
-   each row's stretch is fingerprinted in four lanes as pyad__print_rows4_avx2 does, from the
-   same loads (the checked reverse in two passes, one fingerprinting rows from memory and one
-   adding them from the cache, took 2.35-2.4 ms on LR's matrix on two threads; in one, 2.0-2.1). */
-__attribute__((target("avx2"))) static void
-add_print4_avx2(double *restrict a, const double *const rows[4], const double gain[4], uint64_t k0,
-                uint64_t k1, uint64_t n, uint64_t print[4][2])
-{
-    const uint64_t end = k1 - (k1 - k0) % 4;
-    __m256d gv[4];
-    __m256i vs[4], vr[4];
-    for (int e = 0; e < 4; e++) {
-        gv[e] = _mm256_set1_pd(gain[e]);
-        vs[e] = vr[e] = _mm256_setzero_si256();
-    }
-    for (uint64_t k = k0; k < end; k += 4) {
-        __m256d sum = _mm256_loadu_pd(a + k);
-        for (int e = 0; e < 4; e++) {
-            const __m256d v = _mm256_loadu_pd(rows[e] + k);
-            const __m256i u = _mm256_castpd_si256(v);
-            sum = _mm256_add_pd(sum, _mm256_mul_pd(v, gv[e]));
-            vs[e] = _mm256_add_epi64(vs[e], _mm256_xor_si256(u, _mm256_srli_epi64(u, 32)));
-            vr[e] = _mm256_add_epi64(vr[e], vs[e]);
-        }
-        _mm256_storeu_pd(a + k, sum);
-    }
-    for (uint64_t k = end; k < k1; k++) {
-        double sum = a[k];
-        for (int e = 0; e < 4; e++)
-            sum += rows[e][k] * gain[e];
-        a[k] = sum;
-    }
-    for (int e = 0; e < 4; e++) {
-        uint64_t s4[4], r4[4];
-        _mm256_storeu_si256((__m256i *)(void *)s4, vs[e]);
-        _mm256_storeu_si256((__m256i *)(void *)r4, vr[e]);
-        pyad__print_lanes(s4, r4, 4, rows[e], k0, k1, n, print[e]);
-    }
-}
-
-/* axpys_printing in one pass: the rows whose adjoint is not 0 four at a time
-   (add_print4_avx2), the fewer than four left by axpys_printing. */
-static void checked_avx2(const reverse_job *r, uint64_t lo, uint64_t hi, uint64_t k0, uint64_t k1)
+/* axpys_printing in one pass over the rows: those whose adjoint is not 0 four at a time
+   (add_print4), the fewer than four left by axpys_printing. */
+static void checked_rows(const reverse_job *r, uint64_t lo, uint64_t hi, uint64_t k0, uint64_t k1)
 {
     print_sink sink = {r->acc, r->jlo};
     const double *rows[4];
@@ -470,7 +470,7 @@ static void checked_avx2(const reverse_job *r, uint64_t lo, uint64_t hi, uint64_
         if (n < 4)
             continue;
         uint64_t print[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
-        add_print4_avx2(r->a, rows, gain, k0, k1, r->count, print);
+        r->kernels.add_print4(r->a, rows, gain, k0, k1, r->count, print);
         for (unsigned e = 0; e < 4; e++)
             add_print(&sink, at[e], print[e]);
         n = 0;
@@ -478,7 +478,6 @@ static void checked_avx2(const reverse_job *r, uint64_t lo, uint64_t hi, uint64_
     if (n > 0) /* rows lo .. at[0] hold the ones left (and rows of adjoint 0) */
         axpys_printing(r, lo, at[0] + 1, k0, k1);
 }
-#endif
 
 /* One lane of x's columns per thread (a lane reads a stretch of every row, and shorter
    stretches read memory slower: LR's reverse on 2 threads took 1.55 ms in 2 lanes, 2.9 in
@@ -491,7 +490,7 @@ static void reverse_part(void *ctx, uint32_t lane, uint32_t lanes, uint32_t bloc
     pyad__part_range(r->count, lane, lanes, &k0, &k1);
     pyad__part_range(r->jhi - r->jlo, block, blocks, &lo, &hi);
     if (r->acc != NULL)
-        r->kernels.checked(r, r->jhi - hi, r->jhi - lo, k0, k1);
+        checked_rows(r, r->jhi - hi, r->jhi - lo, k0, k1);
     else
         r->kernels.axpys(r->a, r->c, r->count, r->g, r->jhi - hi, r->jhi - lo, k0, k1);
 }
