@@ -32,7 +32,10 @@ warm-up call, in two runs minutes apart). At full size each sample also starts a
 large product, and without the pause the engine after the hand-written numpy shared the cores
 with them for its whole sample, a tax that an optimiser's loop over one engine never pays
 (pyad right after ten hand-written calls: one-shot 11.5 ms, replay 7.6; after a pause of 0.1
-s, 7.0 and 4.0). The ratios of the issue that added
+s, 7.0 and 4.0). After the pause the processor takes a few tens of milliseconds to reach its
+speed again (each call's time after a pause of 0.15 s, the hand-written numpy: 6.0, 4.5, 3.8,
+3.6 ... 3.2 ms; pyad's replay: 7.0, 5.4, 4.4, 3.9 ... 3.5), so the warm-up goes on for
+:data:`WARM_SECONDS` of untimed calls. The ratios of the issue that added
 the workload are printed with their targets (never asserted): pyad one-shot / autograd
 (<= 2), pyad replay / hand-written numpy (<= 1.2), and the bytes pyad's tape holds after
 recording the loss once (leaves included) / X.nbytes (<= 1.25). Every engine's value and
@@ -71,6 +74,11 @@ MIN_SECONDS, QUICK_MIN_SECONDS = 0.05, 0.005
 #: OpenBLAS keeps its threads spinning after a product (about 0.1 s), so that no engine
 #: shares the cores with the threads of the engine before it (see the module's docstring)
 SETTLE_SECONDS = 0.15
+#: after that pause, untimed calls for this long before the sample (none with --quick): the
+#: processor takes a few tens of milliseconds to reach its speed again after a pause (LR's
+#: hand-written numpy, each call after a pause of 0.15 s: 6.0, 4.5, 3.8, 3.6 ... 3.2 ms; pyad's
+#: replay 7.0, 5.4, 4.4, 3.9 ... 3.5), so a sample starting after one warm call timed the ramp
+WARM_SECONDS = 0.05
 #: pyad's value and gradient must agree with the hand-written ones to rounding
 PYAD_RTOL = 1e-10
 #: the targets printed beside the ratios: (ratio key, bound, what it divides)
@@ -318,8 +326,10 @@ def run(
         except Exception as exc:
             engines[name] = {"error": f"fails: {type(exc).__name__}: {exc}"[:200]}
             continue
-        settle = 0.0 if quick else SETTLE_SECONDS
-        timed.append(Timed(name, lambda call=call: call(p.w), 1, warm=True, settle=settle))
+        settle, warm = (0.0, 0.0) if quick else (SETTLE_SECONDS, WARM_SECONDS)
+        timed.append(
+            Timed(name, lambda call=call: call(p.w), 1, warm=True, warm_seconds=warm, settle=settle)
+        )
     for t in timed:
         t.calibrate(min_seconds)
     interleaved(timed, repeats)
@@ -362,6 +372,7 @@ def run(
             "min_seconds_per_sample": min_seconds,
             "timer": "time.perf_counter; gc off inside a round; rounds round-robin over engines",
             "settle_seconds": 0.0 if quick else SETTLE_SECONDS,
+            "warm_seconds": 0.0 if quick else WARM_SECONDS,
             "data": "bench.logreg.problem (docs/WORKLOADS.md, LR)",
         },
         "engines": engines,
@@ -434,7 +445,8 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [
         f"LR logistic regression  d={result['d']}  m={result['m']}  lam={result['lam']:g}",
         f"value and gradient per call, ms, median (min) of {s['repeats']} repeats, interleaved"
-        + (f", each after a {s['settle_seconds']:g} s pause" if s.get("settle_seconds") else ""),
+        + (f", each after a {s['settle_seconds']:g} s pause" if s.get("settle_seconds") else "")
+        + (f" and {s['warm_seconds']:g} s of untimed calls" if s.get("warm_seconds") else ""),
         *align(rows),
         *missing,
     ]

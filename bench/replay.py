@@ -93,18 +93,25 @@ class Timed:
     #: one untimed call before each sample: times the steady state of repeated calls, as an
     #: optimiser's loop meets it, not the first call after other engines filled the caches
     warm: bool = False
+    #: and untimed calls until this many seconds have passed since the first: after a pause
+    #: the processor takes a few tens of milliseconds to reach its speed again (LR, each
+    #: call's time after a pause of 0.15 s: 7.0, 5.4, 4.4, 3.9 ... 3.5 ms)
+    warm_seconds: float = 0.0
     #: seconds to wait before each sample, so that it does not share the cores with threads
     #: the previous entry left spinning (numpy's OpenBLAS keeps its own busy for about 0.1 s
     #: after each large product); 0: none
     settle: float = 0.0
 
     def calibrate(self, min_seconds: float) -> None:
-        """One untimed warm-up call (caches, work buffers), then one timed to size a sample
-        to ``min_seconds``: a sub-millisecond call is otherwise lost in timer resolution."""
+        """One untimed warm-up call (caches, work buffers), then the fastest of three timed
+        ones sizes a sample to ``min_seconds``: a sub-millisecond call is otherwise lost in
+        timer resolution, and one slow call would make a sample of too few."""
         self.fn()
-        start = time.perf_counter()
-        self.fn()
-        once = time.perf_counter() - start
+        once = math.inf
+        for _ in range(3):
+            start = time.perf_counter()
+            self.fn()
+            once = min(once, time.perf_counter() - start)
         self.calls = max(1, math.ceil(min_seconds / once)) if once > 0 else 1000
 
     def sample(self) -> None:
@@ -112,7 +119,10 @@ class Timed:
         if self.settle > 0:
             time.sleep(self.settle)
         if self.warm:
+            start = time.perf_counter()
             fn()
+            while time.perf_counter() - start < self.warm_seconds:
+                fn()
         start = time.perf_counter()
         for _ in range(self.calls):
             fn()
