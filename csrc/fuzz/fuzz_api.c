@@ -25,7 +25,9 @@
  * pushes (a softmax across a segment boundary: bulk can stop a few records short of one)
  * then a compile of the kept handles is how the frontend compiles after segment reuse.
  * Everything is freed at the end of each input, so LeakSanitizer sees leaks. Matvecs of 64
- * multiply-adds or more run on three threads (pyad_debug_part_min), as large ones do. Some
+ * multiply-adds or more run on three threads (pyad_debug_part_min), as large ones do, with
+ * the products' portable loops for inputs of odd length and their AVX2 clones (where the
+ * processor has AVX2) for the others (pyad_debug_wide_vectors). Some
  * matvecs borrow their matrix (pyad_push_matvec_borrowed) from buffers the harness keeps to
  * the end of the input and flips bits of (do_mutate): what then reads a changed row fails
  * with CHANGED, which the checks of failed calls above cover.
@@ -1217,6 +1219,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(pyad_debug_part_min(32) == PYAD_OK);
         threaded = 1;
     }
+    CHECK(pyad_debug_wide_vectors(size % 2 == 0) == PYAD_OK);
     reader r = {data, size, 0};
     state s;
     memset(&s, 0, sizeof s);
