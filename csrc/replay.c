@@ -417,7 +417,7 @@ PYAD_ALWAYS_INLINE void reverse(const pyad_program *p, const block *w, const int
     PYAD_THR_CASES(NAME, vc, val[in.b], MATH, da, 0.0)                                             \
     PYAD_THR_CASES(NAME, cv, val[in.b], MATH, 0.0, db)
 
-static void forward_one(const pyad_program *p, const block *w)
+PYAD_HOT static void forward_one(const pyad_program *p, const block *w)
 {
     static const void *const table[PYAD_SWITCH_MASK + 1] = {
 #define PYAD_OP(NAME, name, ARITY, KEEP, MATH) PYAD_THR_TABLE_##ARITY(NAME)
@@ -445,7 +445,7 @@ thr_nary:
     }
 }
 #else
-static void forward_one(const pyad_program *p, const block *w)
+PYAD_HOT static void forward_one(const pyad_program *p, const block *w)
 {
     forward(p, w, 1);
 }
@@ -454,7 +454,7 @@ static void forward_many(const pyad_program *p, const block *w)
 {
     forward(p, w, w->B);
 }
-static void reverse_one(const pyad_program *p, const block *w)
+PYAD_HOT static void reverse_one(const pyad_program *p, const block *w)
 {
     reverse(p, w, 1);
 }
