@@ -213,9 +213,11 @@ static inline void pyad__print_rows4(const double *const rows[4], uint64_t k0, u
 
 #if PYAD_HAVE_X86_CLONES
 /* pyad__print_rows4 in four lanes, for processors that have AVX2: the same sums in half the
-   instructions (LR's push, whose rows it reads from the cache right after the product: 2.4 ->
-   2.1 ms on two threads). An AVX-512 clone in eight lanes made LR's push and sweep slower
-   (2.32 -> 2.44 ms and 2.47 -> 2.66): the processor runs slower while it uses them. */
+   instructions (the checks before a compile or an operand read, and the sweep's last rows of
+   a block; fingerprinting LR's push from the cache after the product with it: 2.4 -> 2.1 ms
+   on two threads, before the push got a loop of its own). An AVX-512 clone in eight lanes
+   made LR's push and sweep slower (2.32 -> 2.44 ms and 2.47 -> 2.66): the processor runs
+   slower while it uses them. */
 __attribute__((target("avx2"), unused)) static void
 pyad__print_rows4_avx2(const double *const rows[4], uint64_t k0, uint64_t k1, uint64_t n,
                        uint64_t print[4][2])
@@ -235,12 +237,11 @@ static inline void pyad__row_print(const double *row, uint64_t n, uint64_t print
     print[1] = p[0][1];
 }
 
-/* pyad__matvec_rows of rows j0 .. j1, with each row's fingerprint into prints[2j], [2j+1]
-   (by print4, pyad__print_rows4 or a clone): eight rows at a time, each fingerprinted while
-   it is still in the cache. */
+/* pyad__matvec_rows of rows j0 .. j1, with each row's fingerprint into prints[2j], [2j+1]:
+   eight rows at a time, each fingerprinted while it is still in the cache (parallel.c has
+   the AVX2 loop that does both in one pass). */
 static inline void pyad__matvec_rows_printing(const double *c, uint64_t count, const double *x,
-                                              uint64_t j0, uint64_t j1, double *y, uint64_t *prints,
-                                              pyad_print4_fn print4)
+                                              uint64_t j0, uint64_t j1, double *y, uint64_t *prints)
 {
     for (uint64_t j = j0; j < j1; j += 8) {
         const uint64_t end = j + 8 < j1 ? j + 8 : j1;
@@ -250,7 +251,7 @@ static inline void pyad__matvec_rows_printing(const double *c, uint64_t count, c
             const double *rows[4] = {c + i * count, c + (i + 1) * count, c + (i + 2) * count,
                                      c + (i + 3) * count};
             uint64_t print[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
-            print4(rows, 0, count, count, print);
+            pyad__print_rows4(rows, 0, count, count, print);
             memcpy(prints + 2 * i, print, sizeof print);
         }
         for (; i < end; i++)

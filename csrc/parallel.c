@@ -286,7 +286,7 @@ static void add_print4_portable(double *restrict a, const double *const rows[4],
 static void rows_printing_portable(const double *c, uint64_t count, const double *x, uint64_t j0,
                                    uint64_t j1, double *y, uint64_t *prints)
 {
-    pyad__matvec_rows_printing(c, count, x, j0, j1, y, prints, pyad__print_rows4);
+    pyad__matvec_rows_printing(c, count, x, j0, j1, y, prints);
 }
 
 #if PYAD_HAVE_X86_CLONES
@@ -294,7 +294,7 @@ static void rows_printing_portable(const double *c, uint64_t count, const double
    step, the 4 x 4 blocks of each four rows turned so that a vector holds one column of four
    rows. Each row's sum then gets its terms left to right in its own lane, as
    pyad__matvec_rows adds them, and its fingerprint's words in its own lane too, one lane per
-   row (pyad__print_lanes with one lane: the sums of the definition, step by step). The
+   row: s adds each word and r adds s after each, the definition's sums step by step. The
    fingerprint's integer work hides under the product's wait for memory, where a second pass
    over the rows from the cache added it on top (LR's push on two threads, C alone: product
    1.49-1.51 ms, with the second pass 2.03-2.06, in one pass 1.53-1.54). */
@@ -353,9 +353,7 @@ __attribute__((target("avx2"))) static void rows_printing_avx2(const double *c, 
     if (j < j1)
         rows_printing_portable(c, count, x, j, j1, y, prints);
 }
-#endif
 
-#if PYAD_HAVE_X86_CLONES
 /* LR's reverse on two threads: 1.7 -> 1.55 ms. */
 __attribute__((target("avx2"))) static void axpys_avx2(double *restrict a, const double *c,
                                                        uint64_t count, const double *g,
